@@ -1,0 +1,1 @@
+"""cda room (docs/architecture.md)."""

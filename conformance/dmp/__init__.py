@@ -1,0 +1,1 @@
+"""dmp room (docs/architecture.md)."""

@@ -1,0 +1,1 @@
+"""ins room (docs/architecture.md)."""

@@ -1,0 +1,1 @@
+"""mss room (docs/architecture.md)."""

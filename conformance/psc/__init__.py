@@ -1,0 +1,1 @@
+"""psc room (docs/architecture.md)."""

@@ -1,0 +1,1 @@
+"""sandbox room (docs/architecture.md)."""

@@ -1,0 +1,1 @@
+"""suites room (docs/architecture.md)."""

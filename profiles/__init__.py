@@ -1,0 +1,1 @@
+"""Corridor profiles, requirement catalogues and document models, as data (see docs/architecture.md)."""

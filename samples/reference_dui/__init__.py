@@ -1,0 +1,1 @@
+"""The reference sandbox: a compliant DUI simulator with defect switches (docs/architecture.md)."""
