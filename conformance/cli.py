@@ -1,0 +1,320 @@
+"""``segur-conformance``: the command line. Command and option names are public interface.
+
+Exit codes: 0 conform, 1 something required failed (or could not be evaluated), 2 usage or
+configuration error, 130 interrupted. Errors are one clear line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from conformance import __version__
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+PROFILE_CHOICES = ("MS1", "MS2-PDE", "MS2-PDS")
+
+
+class UsageProblem(Exception):
+    """A user mistake: printed as one line, exit 2."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return int(args.func(args))
+    except UsageProblem as exc:
+        print(f"segur-conformance: erreur : {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("segur-conformance: interrompu", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="segur-conformance",
+        description="Harnais de conformité Ségur DUI (INS, DMP, MSSanté, Pro Santé Connect, CDA).",
+    )
+    parser.add_argument("--version", action="version", version=f"segur-conformance {__version__}")
+    sub = parser.add_subparsers(dest="command")
+
+    run = sub.add_parser("run", help="run a corridor profile against a sandbox or an artefact folder")
+    run.add_argument("--profile", default="MS1", type=_profile_name, help="MS1 | MS2-PDE | MS2-PDS")
+    target = run.add_mutually_exclusive_group()
+    target.add_argument("--sandbox-url", help="candidate sandbox base URL (contract v1)")
+    target.add_argument("--artefacts", type=Path, help="artefact folder (cda/, mss/, dmp/)")
+    run.add_argument("--report-dir", type=Path, help="where to write the report (default reports/<profile>-<time>)")
+    run.add_argument("--lang", choices=("fr", "en"), default="fr")
+    run.add_argument("--cisis-kit", type=Path, help="path to the ANS CI-SIS kit")
+    run.add_argument("--defect", action="append", default=[],
+                     help="defect switch for the embedded reference sandbox (repeatable)")
+    run.add_argument("--jobs", "-j", type=int, default=1, help="parallel workers (pytest-xdist)")
+    run.add_argument("--select", "-k", help="only tests matching this pytest -k expression")
+    run.add_argument("--verbose", "-v", action="store_true", help="one line per test")
+    run.set_defaults(func=cmd_run)
+
+    req = sub.add_parser("requirements", help="list the requirement catalogue of a profile")
+    req.add_argument("--profile", type=_profile_name, help="MS1 | MS2-PDE | MS2-PDS (default: all)")
+    req.add_argument("--format", choices=("text", "json"), default="text")
+    req.set_defaults(func=cmd_requirements)
+
+    sbx = sub.add_parser("sandbox", help="start the reference sandbox (a compliant DUI simulator)")
+    sbx.add_argument("--port", type=int, default=8700)
+    sbx.add_argument("--defect", action="append", default=[], help="inject a defect (repeatable)")
+    sbx.add_argument("--list-defects", action="store_true", help="list the defect switches and exit")
+    sbx.set_defaults(func=cmd_sandbox)
+
+    val = sub.add_parser("validate", help="offline checks of artefacts (CDA documents)")
+    val.add_argument("files", nargs="+", type=Path)
+    val.add_argument("--cisis-kit", type=Path)
+    val.add_argument("--lang", choices=("fr", "en"), default="fr")
+    val.set_defaults(func=cmd_validate)
+
+    ver = sub.add_parser("verify", help="check a report bundle against its signed manifest")
+    ver.add_argument("report_dir", type=Path)
+    ver.add_argument("--public-key", type=Path)
+    ver.set_defaults(func=cmd_verify)
+
+    dif = sub.add_parser("diff", help="requirements that regressed or were fixed between two runs")
+    dif.add_argument("old", type=Path)
+    dif.add_argument("new", type=Path)
+    dif.add_argument("--lang", choices=("fr", "en"), default="fr")
+    dif.set_defaults(func=cmd_diff)
+
+    mer = sub.add_parser("merge", help="merge results of several runs or shards into one report")
+    mer.add_argument("inputs", nargs="+", type=Path)
+    mer.add_argument("--out", type=Path, required=True)
+    mer.add_argument("--lang", choices=("fr", "en"), default="fr")
+    mer.set_defaults(func=cmd_merge)
+
+    imp = sub.add_parser("import-rem", help="import ANS's official REM spreadsheet into a catalogue file")
+    imp.add_argument("xlsx", type=Path)
+    imp.add_argument("--out", type=Path, required=True)
+    imp.add_argument("--wave", type=int, choices=(1, 2), required=True)
+    imp.add_argument("--corridors", default="MS1,MS2-PDE,MS2-PDS")
+    imp.set_defaults(func=cmd_import_rem)
+    return parser
+
+
+def _profile_name(value: str) -> str:
+    norm = value.upper().replace("_", "-")
+    if norm == "MS2PDE":
+        norm = "MS2-PDE"
+    if norm == "MS2PDS":
+        norm = "MS2-PDS"
+    if norm not in PROFILE_CHOICES:
+        raise argparse.ArgumentTypeError(f"unknown profile {value!r} (choose {', '.join(PROFILE_CHOICES)})")
+    return norm
+
+
+# ---------------------------------------------------------------------------------------------
+# run
+# ---------------------------------------------------------------------------------------------
+def cmd_run(args: argparse.Namespace) -> int:
+    import pytest
+
+    if args.artefacts is not None and not args.artefacts.is_dir():
+        raise UsageProblem(f"--artefacts : {args.artefacts} n'est pas un dossier")
+    if args.cisis_kit is not None and not (args.cisis_kit / "infrastructure" / "cda" / "CDA_extended.xsd").is_file():
+        raise UsageProblem(f"--cisis-kit : {args.cisis_kit} n'est pas un kit CI-SIS "
+                           "(infrastructure/cda/CDA_extended.xsd introuvable)")
+    if args.defect and (args.sandbox_url or args.artefacts):
+        raise UsageProblem("--defect ne s'applique qu'au bac à sable de référence intégré")
+    if args.defect:
+        from segur_reference_dui.defects import UnknownDefect, validate
+
+        try:
+            validate(args.defect)
+        except UnknownDefect as exc:
+            raise UsageProblem(str(exc)) from None
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    report_dir = (args.report_dir or Path("reports") / f"{args.profile}-{stamp}").resolve()
+    report_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="segur-run-") as tmp:
+        ini = Path(tmp) / "pytest.ini"
+        ini.write_text("[pytest]\naddopts =\n", encoding="utf-8")
+        pytest_args = [
+            "-c", str(ini), "--rootdir", tmp, "-p", "no:cacheprovider",
+            "--pyargs", "conformance.suites",
+            "--segur-profile", args.profile, "--segur-report", str(report_dir), "--segur-lang", args.lang,
+            "-o", "console_output_style=progress", "--tb=no", "-q" if not args.verbose else "-v",
+            "-W", "ignore::DeprecationWarning",
+        ]
+        if args.artefacts is not None:
+            pytest_args += ["--artefacts", str(args.artefacts.resolve())]
+        else:
+            pytest_args += ["--sandbox-url", args.sandbox_url or "reference"]
+        for defect in args.defect:
+            pytest_args += ["--segur-defect", defect]
+        if args.cisis_kit is not None:
+            pytest_args += ["--cisis-kit", str(args.cisis_kit.resolve())]
+        if args.jobs > 1:
+            pytest_args += ["-n", str(args.jobs)]
+        if args.select:
+            pytest_args += ["-k", args.select]
+        target = args.sandbox_url or (str(args.artefacts) if args.artefacts else "bac à sable de référence")
+        print(f"segur-conformance {__version__} — profil {args.profile} — cible : {target}")
+        started = time.time()
+        code = pytest.main(pytest_args)
+    return _summarise_run(report_dir, int(code), time.time() - started, args.lang)
+
+
+def _summarise_run(report_dir: Path, pytest_code: int, elapsed: float, lang: str) -> int:
+    results_path = report_dir / "results.json"
+    if pytest_code in (3, 4) and not results_path.exists():  # internal error or usage error
+        print("segur-conformance: erreur : la configuration de la campagne est invalide (voir ci-dessus)",
+              file=sys.stderr)
+        return EXIT_USAGE
+    if not results_path.exists():
+        print("segur-conformance: erreur : aucun résultat produit", file=sys.stderr)
+        return EXIT_USAGE if pytest_code == 5 else EXIT_FAIL
+    results = json.loads(results_path.read_text(encoding="utf-8"))
+    summary = results["summary"]
+    labels = {"passed": "conformes", "failed": "non conformes", "error": "non évaluées",
+              "not_run": "non testées", "manual": "preuve manuelle"}
+    if lang == "en":
+        labels = {"passed": "passed", "failed": "failed", "error": "not evaluated", "not_run": "not run",
+                  "manual": "manual evidence"}
+    print()
+    print(f"== {results['run']['profile']} : {summary['total']} exigences en {elapsed:.1f} s ==")
+    print("   " + " · ".join(f"{labels[k]} {summary[k]}" for k in labels))
+    bad = [r for r in results["requirements"] if r["verdict"] in ("failed", "error")]
+    for entry in bad[:20]:
+        flag = "DOIT" if entry.get("mandatory") else "PEUT"
+        print(f"   {entry['verdict'].upper():7} {flag} {entry['id']:<22} {entry['title'][:70]}")
+    if len(bad) > 20:
+        print(f"   … et {len(bad) - 20} autres")
+    html = report_dir / "report.html"
+    print(f"   rapport : {html if html.exists() else results_path}")
+    if results["run"].get("interrupted"):
+        return EXIT_INTERRUPTED
+    if summary.get("mandatory_failed") or summary.get("mandatory_error"):
+        return EXIT_FAIL
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------------
+# requirements, sandbox
+# ---------------------------------------------------------------------------------------------
+def cmd_requirements(args: argparse.Namespace) -> int:
+    from conformance.profiles import ProfileError, load_profile
+    from conformance.requirements import CatalogueError, load_catalogue
+
+    try:
+        catalogue = load_catalogue()
+        ids = None
+        if args.profile:
+            ids = set(load_profile(args.profile, catalogue).requirement_ids)
+    except (CatalogueError, ProfileError) as exc:
+        raise UsageProblem(str(exc)) from None
+    selected = [r for r in catalogue if ids is None or r.id in ids]
+    if args.format == "json":
+        print(json.dumps([r.to_dict() for r in selected], ensure_ascii=False, indent=1))
+        return EXIT_OK
+    for r in selected:
+        nature = "DOIT" if r.mandatory else "PEUT"
+        method = "manuel" if r.manual_only else "auto"
+        print(f"{r.id:<24} {r.section:<4} {nature} v{r.wave} {r.verified:<2} {method:<6} {r.title}")
+    print(f"# {len(selected)} exigences", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from segur_reference_dui.defects import UnknownDefect, all_defects
+    from segur_reference_dui.server import serve
+
+    if args.list_defects:
+        for name, (module, text) in sorted(all_defects().items()):
+            print(f"{name:<32} {module:<12} {text}")
+        return EXIT_OK
+    try:
+        running = serve(port=args.port, defects=args.defect)
+    except UnknownDefect as exc:
+        raise UsageProblem(str(exc)) from None
+    except OSError as exc:
+        raise UsageProblem(f"impossible d'écouter sur 127.0.0.1:{args.port} ({exc.strerror})") from None
+    print(f"bac à sable de référence : {running.url}  (Ctrl-C pour arrêter)", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        running.stop()
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------------
+# delegated commands (one room each)
+# ---------------------------------------------------------------------------------------------
+def cmd_validate(args: argparse.Namespace) -> int:
+    missing = [str(f) for f in args.files if not f.is_file()]
+    if missing:
+        raise UsageProblem(f"fichier introuvable : {', '.join(missing)}")
+    if args.cisis_kit is not None and not args.cisis_kit.is_dir():
+        raise UsageProblem(f"--cisis-kit : {args.cisis_kit} n'est pas un dossier")
+    from conformance.cda.validate import validate_files
+
+    return int(validate_files(args.files, args.cisis_kit, args.lang, sys.stdout))
+
+
+def _report_command(name: str, *call_args: Any) -> int:
+    from conformance.report import commands
+
+    return int(getattr(commands, name)(*call_args))
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    if not args.report_dir.is_dir():
+        raise UsageProblem(f"{args.report_dir} n'est pas un dossier de rapport")
+    return _report_command("cmd_verify", args.report_dir, args.public_key)
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    for path in (args.old, args.new):
+        if not path.exists():
+            raise UsageProblem(f"{path} introuvable")
+    return _report_command("cmd_diff", _results_path(args.old), _results_path(args.new), args.lang)
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    inputs = [_results_path(p) for p in args.inputs]
+    for path in inputs:
+        if not path.exists():
+            raise UsageProblem(f"{path} introuvable")
+    return _report_command("cmd_merge", inputs, args.out, args.lang)
+
+
+def cmd_import_rem(args: argparse.Namespace) -> int:
+    if not args.xlsx.is_file():
+        raise UsageProblem(f"{args.xlsx} introuvable")
+    from conformance.catalogue_import import import_command
+
+    corridors = [c.strip() for c in args.corridors.split(",") if c.strip()]
+    return int(import_command(args.xlsx, args.out, args.wave, corridors))
+
+
+def _results_path(path: Path) -> Path:
+    return path / "results.json" if path.is_dir() else path
+
+
+if __name__ == "__main__":  # pragma: no cover
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())

@@ -1,0 +1,577 @@
+"""The pytest plugin: requirement markers, options, the ``segur`` fixture and the results file.
+
+Registered through the ``pytest11`` entry point, so it is loaded in every pytest run on a machine where
+the harness is installed: it stays inert (no catalogue load, no files) until a test carries the
+``requirement`` marker or a ``--segur-*`` option is given.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+from collections.abc import Generator, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance import __version__
+from conformance.evidence import EvidenceRef, EvidenceStore, safe_name
+from conformance.findings import Finding, NotEvaluated, Severity, error, info
+from conformance.results import TestRecord, aggregate, build_results, write_results
+from conformance.sandbox.client import SandboxError, SandboxUnsupported
+
+MARKER = "requirement"
+OPTIONS: dict[str, tuple[str, str, str | None]] = {
+    # dest: (command-line flag, environment variable, default)
+    "segur_profile": ("--segur-profile", "SEGUR_PROFILE", "MS1"),
+    "sandbox_url": ("--sandbox-url", "SEGUR_SANDBOX_URL", None),
+    "artefacts": ("--artefacts", "SEGUR_ARTEFACTS", None),
+    "cisis_kit": ("--cisis-kit", "SEGUR_CISIS_KIT", None),
+    "segur_report": ("--segur-report", "SEGUR_REPORT", None),
+    "segur_lang": ("--segur-lang", "SEGUR_LANG", "fr"),
+}
+REFERENCE = "reference"  # --sandbox-url reference: start the embedded reference sandbox
+FLUSH_EVERY_S = 2.0
+
+state_key = pytest.StashKey["SegurState"]()
+recorder_key = pytest.StashKey["Recorder"]()
+
+
+class ConfigurationError(pytest.UsageError):
+    """A bad option or catalogue: one clear line, no traceback."""
+
+
+# ---------------------------------------------------------------------------------------------
+# options
+# ---------------------------------------------------------------------------------------------
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("segur-conformance", "Ségur DUI conformance")
+    helps = {
+        "segur_profile": "corridor profile: MS1, MS2-PDE or MS2-PDS (default MS1)",
+        "sandbox_url": "base URL of the candidate's sandbox (contract v1), or 'reference' for the embedded one",
+        "artefacts": "artefact folder (cda/, mss/, dmp/) instead of a sandbox",
+        "cisis_kit": "path to the ANS CI-SIS kit (enables XSD and official schematrons)",
+        "segur_report": "directory where results.json, report.html and evidence/ are written",
+        "segur_lang": "report language: fr (default) or en",
+    }
+    for dest, (flag, env, _default) in OPTIONS.items():
+        group.addoption(flag, dest=dest, default=None, help=f"{helps[dest]} [env {env}, ini {dest}]")
+        parser.addini(dest, helps[dest], default=None)
+    group.addoption("--segur-defect", dest="segur_defects", action="append", default=[],
+                    help="defect switch for the embedded reference sandbox (repeatable)")
+    parser.addini("segur_defects", "defect switches for the embedded reference sandbox", type="args", default=[])
+
+
+def _option(config: pytest.Config, dest: str) -> str | None:
+    flag, env, default = OPTIONS[dest]
+    value = config.getoption(dest)
+    if value in (None, ""):
+        value = os.environ.get(env) or None
+    if value in (None, ""):
+        value = config.getini(dest) or None
+    return value if value not in (None, "") else default
+
+
+@dataclass
+class SegurConfig:
+    profile_name: str
+    sandbox_url: str | None
+    artefacts_dir: Path | None
+    cisis_kit: Path | None
+    report_dir: Path | None
+    lang: str
+    defects: tuple[str, ...]
+
+    @property
+    def mode(self) -> str:
+        return "artefacts" if self.artefacts_dir else "sandbox"
+
+
+def resolve_config(config: pytest.Config) -> SegurConfig:
+    lang = (_option(config, "segur_lang") or "fr").lower()
+    if lang not in ("fr", "en"):
+        raise ConfigurationError(f"--segur-lang must be fr or en, not {lang!r}")
+    sandbox = _option(config, "sandbox_url")
+    artefacts = _option(config, "artefacts")
+    if sandbox and artefacts:
+        raise ConfigurationError("give either --sandbox-url or --artefacts, not both")
+    artefacts_dir = Path(artefacts).expanduser() if artefacts else None
+    if artefacts_dir is not None and not artefacts_dir.is_dir():
+        raise ConfigurationError(f"--artefacts: {artefacts_dir} is not a directory")
+    if sandbox and sandbox != REFERENCE and not sandbox.startswith(("http://", "https://")):
+        raise ConfigurationError(f"--sandbox-url must be an http(s) URL or 'reference', not {sandbox!r}")
+    kit = _option(config, "cisis_kit")
+    kit_path = Path(kit).expanduser() if kit else None
+    if kit_path is not None and not (kit_path / "infrastructure" / "cda" / "CDA_extended.xsd").is_file():
+        raise ConfigurationError(
+            f"--cisis-kit: {kit_path} is not a CI-SIS kit (infrastructure/cda/CDA_extended.xsd not found)")
+    report = _option(config, "segur_report")
+    defects = tuple(config.getoption("segur_defects") or ()) + tuple(config.getini("segur_defects") or ())
+    return SegurConfig(
+        profile_name=_option(config, "segur_profile") or "MS1",
+        sandbox_url=sandbox,
+        artefacts_dir=artefacts_dir,
+        cisis_kit=kit_path,
+        report_dir=Path(report).expanduser() if report else None,
+        lang=lang,
+        defects=defects,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# session state
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class SegurState:
+    config: SegurConfig
+    active: bool = False
+    catalogue: Any = None
+    profile: Any = None
+    records: dict[str, TestRecord] = field(default_factory=dict)
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+    store: EvidenceStore | None = None
+    started_at: str = ""
+    started: float = 0.0
+    candidate_caps: dict[str, Any] | None = None
+    sandbox_url_effective: str | None = None
+    interrupted: bool = False
+    last_flush: float = 0.0
+    kit_info: dict[str, Any] | None = None
+
+    def ensure_loaded(self) -> None:
+        """Load catalogue and profile once, turning data errors into one clear usage error."""
+        if self.catalogue is not None:
+            return
+        from conformance.profiles import ProfileError, load_profile
+        from conformance.requirements import CatalogueError, load_catalogue
+
+        try:
+            self.catalogue = load_catalogue()
+            self.profile = load_profile(self.config.profile_name, self.catalogue)
+        except (CatalogueError, ProfileError) as exc:
+            raise ConfigurationError(str(exc)) from None
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{MARKER}(*ids): the REM requirement ids (e.g. DUI.MSS.07) this test verifies",
+    )
+    seg = resolve_config(config)
+    state = SegurState(config=seg)
+    state.started = time.time()
+    state.started_at = _now()
+    state.store = EvidenceStore(seg.report_dir)
+    config.stash[state_key] = state
+    if seg.report_dir or seg.sandbox_url or seg.artefacts_dir:
+        state.active = True
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    state = config.stash[state_key]
+    marked = [item for item in items if item.get_closest_marker(MARKER)]
+    if not marked:
+        return
+    state.active = True
+    state.ensure_loaded()
+    problems: list[str] = []
+    for item in marked:
+        for mark in item.iter_markers(MARKER):
+            if not mark.args:
+                problems.append(f"{item.nodeid}: @pytest.mark.requirement needs at least one id")
+            for rid in mark.args:
+                if rid not in state.catalogue:
+                    problems.append(f"{item.nodeid}: unknown requirement id {rid!r} (not in the catalogue)")
+    if problems:
+        raise pytest.UsageError("\n".join(problems))
+    in_profile = set(state.profile.requirement_ids)
+    keep: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        ids = requirement_ids(item)
+        if ids and not (set(ids) & in_profile):
+            dropped.append(item)
+        else:
+            keep.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
+def requirement_ids(item: pytest.Item) -> tuple[str, ...]:
+    ids: list[str] = []
+    for mark in item.iter_markers(MARKER):
+        ids.extend(str(a) for a in mark.args)
+    return tuple(dict.fromkeys(ids))
+
+
+# ---------------------------------------------------------------------------------------------
+# the segur fixture
+# ---------------------------------------------------------------------------------------------
+class Recorder:
+    """What a test uses to report findings and evidence; the plugin turns them into a verdict."""
+
+    def __init__(self, item: pytest.Item, state: SegurState) -> None:
+        self.item = item
+        self._state = state
+        self.findings: list[Finding] = []
+        self.evidence_refs: list[EvidenceRef] = []
+        self.requirements = requirement_ids(item)
+
+    @property
+    def lang(self) -> str:
+        return self._state.config.lang
+
+    @property
+    def profile(self) -> Any:
+        self._state.ensure_loaded()
+        return self._state.profile
+
+    @property
+    def catalogue(self) -> Any:
+        self._state.ensure_loaded()
+        return self._state.catalogue
+
+    def record(self, findings: Iterable[Finding] | Finding) -> list[Finding]:
+        batch = [findings] if isinstance(findings, Finding) else list(findings)
+        self.findings.extend(batch)
+        return batch
+
+    def evidence(self, name: str, data: bytes | str, kind: str = "Log", description: str = "") -> EvidenceRef:
+        assert self._state.store is not None
+        ref = self._state.store.add(name, data, kind=kind, description=description, test=self.item.nodeid,
+                                    folder=safe_name(self.item.name, 80))
+        self.evidence_refs.append(ref)
+        return ref
+
+    def not_evaluated(self, reason: str, reason_en: str = "") -> None:
+        raise NotEvaluated(reason, reason_en)
+
+    def refused(self, observed: bool, what: str, what_en: str = "", **kw: Any) -> None:
+        """Negative scenario: pass only on a positive refusal reported by the candidate."""
+        if observed:
+            self.record(info(f"refus constaté : {what}", f"refusal observed: {what_en or what}", **kw))
+        else:
+            self.record(error(
+                f"le candidat n'a pas montré qu'il refusait : {what}",
+                f"the candidate did not show it refused: {what_en or what}",
+                expected="refus explicite", found=kw.pop("found", "acceptation ou silence"), **kw))
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity is Severity.ERROR]
+
+
+@pytest.fixture
+def segur(request: pytest.FixtureRequest) -> Recorder:
+    """Record findings and evidence for the current test (see docs/architecture.md)."""
+    state = request.config.stash[state_key]
+    recorder = Recorder(request.node, state)
+    request.node.stash[recorder_key] = recorder
+    return recorder
+
+
+@pytest.fixture(scope="session")
+def segur_config(pytestconfig: pytest.Config) -> SegurConfig:
+    return pytestconfig.stash[state_key].config
+
+
+@pytest.fixture(scope="session")
+def segur_profile(pytestconfig: pytest.Config) -> Any:
+    state = pytestconfig.stash[state_key]
+    state.ensure_loaded()
+    return state.profile
+
+
+@pytest.fixture(scope="session")
+def cisis_kit(segur_config: SegurConfig) -> Path | None:
+    return segur_config.cisis_kit
+
+
+@pytest.fixture(scope="session")
+def reference_sandbox(pytestconfig: pytest.Config) -> Iterator[str | None]:
+    """Start the embedded reference sandbox when ``--sandbox-url reference`` was asked."""
+    state = pytestconfig.stash[state_key]
+    seg = state.config
+    if seg.sandbox_url != REFERENCE:
+        yield seg.sandbox_url
+        return
+    from segur_reference_dui.server import serve
+
+    with serve(defects=seg.defects) as running:
+        state.sandbox_url_effective = running.url
+        yield running.url
+
+
+@pytest.fixture(scope="session")
+def candidate(pytestconfig: pytest.Config, reference_sandbox: str | None) -> Any:
+    """The system under test, through sandbox contract v1 or an artefact folder."""
+    from conformance.sandbox.candidate import open_candidate
+
+    state = pytestconfig.stash[state_key]
+    state.ensure_loaded()
+    seg = state.config
+    if not reference_sandbox and not seg.artefacts_dir:
+        pytest.skip("ni --sandbox-url ni --artefacts : aucun candidat à tester "
+                    "(no --sandbox-url nor --artefacts given)")
+    cand = open_candidate(sandbox_url=reference_sandbox, artefacts_dir=seg.artefacts_dir,
+                          profile=state.profile)
+    try:
+        state.candidate_caps = cand.capabilities()
+    except SandboxError:
+        state.candidate_caps = None
+    return cand
+
+
+# ---------------------------------------------------------------------------------------------
+# outcomes
+# ---------------------------------------------------------------------------------------------
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    try:
+        result = yield
+    except SandboxUnsupported as exc:
+        pytest.skip(f"non pris en charge par le candidat : {exc.message}")
+    recorder = item.stash.get(recorder_key, None)
+    if recorder is not None and recorder.errors:
+        raise FindingsFailure(recorder.errors, recorder.lang)
+    return result
+
+
+class FindingsFailure(AssertionError):
+    """The test recorded ERROR findings: the requirement is not met."""
+
+    def __init__(self, findings: list[Finding], lang: str) -> None:
+        self.findings = findings
+        lines = [f"{len(findings)} constat(s) bloquant(s) / blocking finding(s):"]
+        for f in findings[:50]:
+            where = " ".join(p for p in (f.artefact, f.xpath, f"l.{f.line}" if f.line else "") if p)
+            exp = f" (attendu: {f.expected!r}, trouvé: {f.found!r})" if (f.expected or f.found) else ""
+            lines.append(f"  - [{f.rule or '-'}] {f.text(lang)}{exp} {where}".rstrip())
+        if len(findings) > 50:
+            lines.append(f"  … {len(findings) - 50} de plus / more")
+        super().__init__("\n".join(lines))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    report = yield
+    ids = requirement_ids(item)
+    if not ids:
+        return report
+    outcome, message = _classify(report, call)
+    if outcome is None:
+        return report
+    recorder = item.stash.get(recorder_key, None)
+    findings = [f.to_dict() for f in recorder.findings] if recorder else []
+    evidence = [e.to_dict() for e in recorder.evidence_refs] if recorder else []
+    if call.excinfo is not None and outcome in ("error", "not_evaluated"):
+        findings.append(error(f"non évalué : {message}", f"not evaluated: {message}",
+                              rule="HARNESS.NOT_EVALUATED").to_dict())
+    report.user_properties.append(("segur", {
+        "requirements": list(ids), "outcome": outcome, "message": message, "phase": report.when,
+        "findings": findings, "evidence": evidence,
+    }))
+    if outcome == "not_evaluated" and report.when == "call":
+        report.outcome = "failed"  # visible in vendor CI: a check that did not run is not a pass
+    return report
+
+
+def _classify(report: pytest.TestReport, call: pytest.CallInfo[None]) -> tuple[str | None, str]:
+    """Map a pytest phase report to our test outcome; None when the phase adds nothing."""
+    exc = call.excinfo.value if call.excinfo is not None else None
+    if report.skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr or "")
+        return "skipped", str(reason).removeprefix("Skipped: ")
+    if isinstance(exc, NotEvaluated):
+        return "not_evaluated", exc.reason
+    if isinstance(exc, SandboxError):
+        return "not_evaluated", exc.message
+    if report.when == "call":
+        if report.passed:
+            return "passed", ""
+        if isinstance(exc, AssertionError):
+            return "failed", _short(str(exc))
+        return "error", f"{type(exc).__name__}: {_short(str(exc))}" if exc else "erreur"
+    if report.failed:  # setup or teardown crashed: the check could not run
+        return "error", f"{report.when}: {type(exc).__name__ if exc else ''}: {_short(str(exc))}"
+    return None, ""
+
+
+def _short(text: str, limit: int = 1500) -> str:
+    return text if len(text) <= limit else text[:limit] + " …"
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    config = _CONFIG.get("config")
+    if config is None or _is_worker(config):
+        return
+    state = config.stash[state_key]
+    for name, value in report.user_properties:
+        if name != "segur":
+            continue
+        record = state.records.get(report.nodeid)
+        if record is None:
+            record = TestRecord(nodeid=report.nodeid, requirements=tuple(value["requirements"]))
+            state.records[report.nodeid] = record
+        _merge_phase(record, value, report.duration)
+        for ev in value.get("evidence", []):
+            if ev not in state.evidence:
+                state.evidence.append(ev)
+    if state.config.report_dir and time.time() - state.last_flush > FLUSH_EVERY_S:
+        _write(state, final=False)
+
+
+_RANK = {"passed": 0, "skipped": 1, "not_evaluated": 2, "error": 3, "failed": 4}
+
+
+def _merge_phase(record: TestRecord, value: dict[str, Any], duration: float) -> None:
+    """A test has up to three phases; keep the worst outcome and every finding."""
+    outcome = value["outcome"]
+    phase = value.get("phase")
+    if phase == "teardown" and outcome == "skipped":
+        return
+    current = record.outcome if record.findings or record.message or record.duration else None
+    if current is None or _RANK[outcome] > _RANK[current] or phase == "setup":
+        if not (current == "failed" and outcome != "failed"):
+            record.outcome = outcome
+            record.message = value.get("message", "") or record.message
+    record.duration += duration
+    for f in value.get("findings", []):
+        finding = Finding.from_dict(f)
+        if finding not in record.findings:
+            record.findings.append(finding)
+    record.evidence.extend(value.get("evidence", []))
+
+
+_CONFIG: dict[str, pytest.Config] = {}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _CONFIG["config"] = session.config
+
+
+def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+    config = _CONFIG.get("config")
+    if config is not None and state_key in config.stash:
+        config.stash[state_key].interrupted = True
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    if _is_worker(config) or state_key not in config.stash:
+        return
+    state = config.stash[state_key]
+    if exitstatus == pytest.ExitCode.INTERRUPTED:
+        state.interrupted = True
+    if state.config.report_dir and state.active:
+        try:
+            results = _write(state, final=True, exitstatus=int(exitstatus))
+        except pytest.UsageError:
+            return
+        _write_report(state, results)
+
+
+def run_metadata(state: SegurState, *, final: bool, exitstatus: int | None = None) -> dict[str, Any]:
+    seg = state.config
+    profile = state.profile
+    return {
+        "harness_version": __version__,
+        "profile": profile.id if profile else seg.profile_name,
+        "profile_label": getattr(profile, "label", ""),
+        "waves": list(getattr(profile, "waves", ())),
+        "lang": seg.lang,
+        "started_at": state.started_at,
+        "finished_at": _now() if final else None,
+        "duration_s": round(time.time() - state.started, 3),
+        "interrupted": state.interrupted,
+        "complete": final and not state.interrupted,
+        "mode": seg.mode,
+        "sandbox_url": state.sandbox_url_effective or seg.sandbox_url,
+        "reference_sandbox": seg.sandbox_url == REFERENCE,
+        "defects": list(seg.defects),
+        "artefacts_dir": str(seg.artefacts_dir) if seg.artefacts_dir else None,
+        "cisis_kit": kit_metadata(seg.cisis_kit, state),
+        "candidate": state.candidate_caps,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "exit_status": exitstatus,
+    }
+
+
+def kit_metadata(path: Path | None, state: SegurState) -> dict[str, Any] | None:
+    if path is None:
+        return None
+    if state.kit_info is None:
+        info_: dict[str, Any] = {"path": str(path), "version": "inconnue", "sha256": None}
+        try:
+            from conformance.cda.kit import Kit
+
+            kit = Kit.open(path)
+            info_.update(version=str(kit.version), sha256=str(kit.sha256))
+        except Exception as exc:  # the kit module reports its own problems elsewhere
+            info_["error"] = f"{type(exc).__name__}: {exc}"
+        state.kit_info = info_
+    return state.kit_info
+
+
+def _write(state: SegurState, *, final: bool, exitstatus: int | None = None) -> dict[str, Any]:
+    state.ensure_loaded()
+    assert state.config.report_dir is not None
+    requirements = [state.catalogue[rid] for rid in state.profile.requirement_ids]
+    order = {r.id: i for i, r in enumerate(state.catalogue)}
+    requirements.sort(key=lambda r: order.get(r.id, 0))
+    entries = aggregate(requirements, state.records.values())
+    results = build_results(run_metadata(state, final=final, exitstatus=exitstatus), entries, state.evidence)
+    write_results(state.config.report_dir / "results.json", results)
+    state.last_flush = time.time()
+    return results
+
+
+def _write_report(state: SegurState, results: dict[str, Any]) -> None:
+    """Render the human report; a rendering bug must never cost the results file."""
+    assert state.config.report_dir is not None
+    try:
+        from conformance.report.render import write_reports
+
+        write_reports(results, state.config.report_dir, state.config.lang)
+    except Exception as exc:
+        sys.stderr.write(f"segur-conformance: report rendering failed ({type(exc).__name__}: {exc}); "
+                         f"results.json is complete\n")
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    if _is_worker(config) or state_key not in config.stash:
+        return
+    state = config.stash[state_key]
+    if not state.active or state.catalogue is None or not state.records:
+        return
+    requirements = [state.catalogue[rid] for rid in state.profile.requirement_ids]
+    entries = aggregate(requirements, state.records.values())
+    counts: dict[str, int] = {}
+    for entry in entries:
+        counts[entry["verdict"]] = counts.get(entry["verdict"], 0) + 1
+    terminalreporter.section(f"segur-conformance — {state.profile.id}")
+    terminalreporter.write_line(
+        "exigences : " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    for entry in entries:
+        if entry["verdict"] in ("failed", "error"):
+            terminalreporter.write_line(f"  {entry['verdict'].upper():7} {entry['id']}  {entry['title']}")
+    if state.config.report_dir:
+        terminalreporter.write_line(f"rapport : {state.config.report_dir}")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")

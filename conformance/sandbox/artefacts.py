@@ -1,0 +1,71 @@
+"""Artefact mode: the same checks on a folder of files, for vendors who cannot expose triggers.
+
+Layout (docs/architecture.md): capabilities.json, cda/*.xml, mss/*.eml, dmp/*.http|*.xml, psc/*.json.
+Files are read with a size bound; an unreadable or oversized file becomes an artefact carrying its
+problem instead of stopping the run.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+MAX_ARTEFACT_BYTES = 50 * 1024 * 1024
+KINDS: dict[str, tuple[str, ...]] = {
+    "cda": (".xml",),
+    "mss": (".eml",),
+    "dmp": (".http", ".xml", ".txt"),
+    "psc": (".json",),
+}
+
+
+@dataclass(frozen=True)
+class Artefact:
+    """One thing the candidate produced: a CDA, a message, a captured request."""
+
+    name: str
+    data: bytes
+    kind: str
+    meta: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    problem: str = ""  # set when the file could not be read (too large, unreadable)
+
+
+class ArtefactFolderError(ValueError):
+    pass
+
+
+def read_folder(root: Path, kind: str) -> list[Artefact]:
+    if kind not in KINDS:
+        raise ValueError(f"unknown artefact kind {kind!r}")
+    folder = root / kind
+    if not folder.is_dir():
+        return []
+    out: list[Artefact] = []
+    for path in sorted(folder.iterdir()):
+        if not path.is_file() or path.suffix.lower() not in KINDS[kind] or path.name.startswith("."):
+            continue
+        rel = f"{kind}/{path.name}"
+        try:
+            size = path.stat().st_size
+            if size > MAX_ARTEFACT_BYTES:
+                out.append(Artefact(rel, b"", kind, problem=f"fichier trop volumineux ({size} octets)"))
+                continue
+            out.append(Artefact(rel, path.read_bytes(), kind, {"path": str(path)}))
+        except OSError as exc:
+            out.append(Artefact(rel, b"", kind, problem=f"fichier illisible : {exc.strerror}"))
+    return out
+
+
+def read_capabilities(root: Path) -> dict[str, Any]:
+    path = root / "capabilities.json"
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ArtefactFolderError(f"{path}: capabilities.json illisible ({exc})") from None
+    if not isinstance(data, dict):
+        raise ArtefactFolderError(f"{path}: capabilities.json doit contenir un objet JSON")
+    return data

@@ -1,0 +1,85 @@
+"""The system under test, whichever way it is reached: a live sandbox or an artefact folder.
+
+Suites ask the candidate for what they check; when a mode cannot provide something (behaviour
+scenarios need a live sandbox), the test is skipped with a reason and the requirement is ``not_run``,
+never ``passed``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance.sandbox.artefacts import Artefact, read_capabilities, read_folder
+from conformance.sandbox.client import SandboxClient, SandboxError
+
+
+class Candidate:
+    mode: str = ""
+    client: SandboxClient | None = None
+
+    def __init__(self, profile: Any = None) -> None:
+        self.profile = profile
+        self._caps: dict[str, Any] | None = None
+
+    def capabilities(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def files(self, kind: str) -> list[Artefact]:
+        """Artefact-mode files of a kind (cda, mss, dmp, psc); empty in sandbox mode."""
+        return []
+
+    def require_sandbox(self) -> SandboxClient:
+        """The contract client, or skip: behaviour scenarios cannot run on a folder."""
+        if self.client is None:
+            pytest.skip("scénario de comportement : nécessite un bac à sable (--sandbox-url), "
+                        "non exécutable en mode artefacts")
+        return self.client
+
+    def supports(self, feature: str) -> bool:
+        features = self.capabilities().get("features") or {}
+        return bool(features.get(feature, self.mode == "artefacts"))
+
+    def document_types(self) -> list[str]:
+        return [str(t) for t in self.capabilities().get("document_types") or []]
+
+
+class SandboxCandidate(Candidate):
+    mode = "sandbox"
+
+    def __init__(self, url: str, profile: Any = None) -> None:
+        super().__init__(profile)
+        self.url = url
+        self.client = SandboxClient(url)
+
+    def capabilities(self) -> dict[str, Any]:
+        if self._caps is None:
+            self._caps = self.client.capabilities() if self.client else {}
+        return self._caps
+
+
+class ArtefactCandidate(Candidate):
+    mode = "artefacts"
+
+    def __init__(self, root: Path, profile: Any = None) -> None:
+        super().__init__(profile)
+        self.root = root
+
+    def capabilities(self) -> dict[str, Any]:
+        if self._caps is None:
+            self._caps = read_capabilities(self.root)
+        return self._caps
+
+    def files(self, kind: str) -> list[Artefact]:
+        return read_folder(self.root, kind)
+
+
+def open_candidate(*, sandbox_url: str | None, artefacts_dir: Path | None, profile: Any = None) -> Candidate:
+    if artefacts_dir is not None:
+        return ArtefactCandidate(artefacts_dir, profile)
+    if sandbox_url:
+        return SandboxCandidate(sandbox_url, profile)
+    raise SandboxError("aucun candidat : ni bac à sable ni dossier d'artefacts",
+                       "no candidate: neither a sandbox nor an artefact folder")

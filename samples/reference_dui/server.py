@@ -1,0 +1,365 @@
+"""The reference sandbox's HTTP server: contract v1 routing over the domain modules.
+
+It is a real server on 127.0.0.1 (tests and the CLI start it), compliant by default. The routing is
+here; what the DUI *does* (render a CDA, call INSi, submit to the DMP, send by MSSanté, log in with
+PSC) lives in one module per domain, each with its own ``DEFECTS``.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import json
+import re
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from http import cookies
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import ModuleType
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from segur_reference_dui import defects as defect_registry
+from segur_reference_dui.state import Resident, SandboxState, StoredDocument, new_id
+
+PRODUCT = "DUI de référence segur-conformance"
+VENDOR = "segur-conformance"
+VERSION = "1.0"
+BASE_PATH = "/segur/v1"
+MAX_BODY = 2 * 1024 * 1024
+
+DEFECTS = {
+    "contract_v0": "Déclare la version 0 du contrat au lieu de la version 1",
+    "no_corridor": "Ne déclare aucun couloir dans ses capacités",
+}
+
+TRAIT_FIELDS = ("birth_name", "given_names", "first_given_name", "birth_date", "sex", "birthplace_code")
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, message: str, code: str = "error") -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+
+
+def _domain(name: str) -> ModuleType | None:
+    try:
+        return importlib.import_module(f"segur_reference_dui.{name}")
+    except ImportError:
+        return None
+
+
+def _need(name: str, attr: str) -> Any:
+    module = _domain(name)
+    if module is None or not hasattr(module, attr):
+        raise HttpError(501, f"non pris en charge : {name}.{attr}", "unsupported")
+    return getattr(module, attr)
+
+
+class SandboxApp:
+    """Contract v1 over ``SandboxState``; one method per route, returning (status, json, headers)."""
+
+    def __init__(self, defects: frozenset[str]) -> None:
+        self.state = SandboxState(defects=defects)
+        self._rp: Any = None
+        self.routes: list[tuple[str, re.Pattern[str], Callable[..., Any]]] = [
+            ("GET", re.compile(r"/capabilities"), self.capabilities),
+            ("POST", re.compile(r"/reset"), self.reset),
+            ("PUT", re.compile(r"/endpoints"), self.set_endpoints),
+            ("POST", re.compile(r"/residents"), self.create_resident),
+            ("GET", re.compile(r"/residents/(?P<rid>[\w-]+)"), self.get_resident),
+            ("POST", re.compile(r"/residents/(?P<rid>[\w-]+)/qualify"), self.qualify),
+            ("POST", re.compile(r"/residents/(?P<rid>[\w-]+)/documents"), self.create_document),
+            ("GET", re.compile(r"/documents/(?P<did>[\w-]+)"), self.get_document),
+            ("POST", re.compile(r"/documents/(?P<did>[\w-]+)/dmp"), self.send_dmp),
+            ("POST", re.compile(r"/documents/(?P<did>[\w-]+)/mss"), self.send_mss),
+            ("POST", re.compile(r"/psc/login"), self.psc_login),
+            ("GET", re.compile(r"/psc/callback"), self.psc_callback),
+            ("GET", re.compile(r"/psc/session"), self.psc_session),
+            ("POST", re.compile(r"/psc/logout"), self.psc_logout),
+        ]
+
+    @property
+    def defects(self) -> frozenset[str]:
+        return self.state.defects
+
+    # -- routes ---------------------------------------------------------------------------------
+    def capabilities(self, req: Request) -> Any:
+        documents = _domain("documents")
+        doc_types = list(getattr(documents, "SUPPORTED_TYPES", ())) if documents else []
+        features = {
+            "ins": _domain("insi_client") is not None,
+            "dmp": _domain("dmp_client") is not None,
+            "mss": _domain("mss_client") is not None,
+            "psc": _domain("psc_rp") is not None,
+        }
+        return 200, {
+            "contract": "0" if "contract_v0" in self.defects else "1",
+            "product": PRODUCT,
+            "version": VERSION,
+            "vendor": VENDOR,
+            "corridors": [] if "no_corridor" in self.defects else ["MS1", "MS2-PDE", "MS2-PDS"],
+            "document_types": doc_types,
+            "features": features,
+            "defects": sorted(self.defects),
+        }
+
+    def reset(self, req: Request) -> Any:
+        self.state.reset()
+        self._rp = None
+        return 204, None
+
+    def set_endpoints(self, req: Request) -> Any:
+        body = req.json_object()
+        for key, value in body.items():
+            if key not in ("insi", "dmp", "mss", "psc"):
+                raise HttpError(400, f"service inconnu : {key}", "bad_request")
+            if not isinstance(value, dict):
+                raise HttpError(400, f"{key} doit être un objet", "bad_request")
+            self.state.endpoints[key] = value
+            if key == "psc":
+                self._rp = None
+        return 204, None
+
+    def create_resident(self, req: Request) -> Any:
+        body = req.json_object()
+        traits = body.get("traits")
+        if not isinstance(traits, dict):
+            raise HttpError(400, "traits manquants", "bad_request")
+        missing = [f for f in TRAIT_FIELDS if traits.get(f) in (None, "", [])]
+        if missing:
+            raise HttpError(422, f"traits stricts manquants : {', '.join(missing)}", "missing_traits")
+        resident = Resident(
+            id=new_id("R"),
+            traits=dict(traits),
+            used_name=str(body.get("used_name") or ""),
+            used_given_name=str(body.get("used_given_name") or ""),
+            attributes=[str(a) for a in body.get("attributes") or []],
+            identity_document=body.get("identity_document"),
+        )
+        with self.state.lock:
+            self.state.residents[resident.id] = resident
+        return 201, resident.to_json()
+
+    def _resident(self, rid: str) -> Resident:
+        resident = self.state.residents.get(rid)
+        if resident is None:
+            raise HttpError(404, f"résident inconnu : {rid}", "not_found")
+        return resident
+
+    def _document(self, did: str) -> StoredDocument:
+        doc = self.state.documents.get(did)
+        if doc is None:
+            raise HttpError(404, f"document inconnu : {did}", "not_found")
+        return doc
+
+    def _endpoint(self, name: str) -> dict[str, Any]:
+        endpoint = self.state.endpoints.get(name)
+        if not endpoint:
+            raise HttpError(409, f"point d'accès {name} non configuré (PUT /endpoints)", "no_endpoint")
+        return endpoint
+
+    def get_resident(self, req: Request, rid: str) -> Any:
+        return 200, self._resident(rid).to_json()
+
+    def qualify(self, req: Request, rid: str) -> Any:
+        qualify = _need("insi_client", "qualify")
+        resident = self._resident(rid)
+        result = dict(qualify(resident, self._endpoint("insi"), self.defects))
+        result["resident"] = resident.to_json()
+        return 200, result
+
+    def create_document(self, req: Request, rid: str) -> Any:
+        render = _need("documents", "render")
+        body = req.json_object()
+        doc_type = body.get("type")
+        if not isinstance(doc_type, str):
+            raise HttpError(400, "type de document manquant", "bad_request")
+        supported = getattr(_domain("documents"), "SUPPORTED_TYPES", ())
+        if supported and doc_type not in supported:
+            raise HttpError(501, f"type de document non produit : {doc_type}", "unsupported")
+        resident = self._resident(rid)
+        replaces = None
+        options = body.get("options") or {}
+        if isinstance(options, dict) and options.get("replaces"):
+            replaces = self._document(str(options["replaces"]))
+        cda = render(doc_type, resident, self.defects, replaces=replaces)
+        doc = StoredDocument(id=new_id("D"), type=doc_type, resident_id=rid, cda=cda,
+                             replaces=replaces.id if replaces else None)
+        with self.state.lock:
+            self.state.documents[doc.id] = doc
+        return 201, {"id": doc.id, "type": doc_type, "resident_id": rid,
+                     "cda_base64": base64.b64encode(cda).decode("ascii"), "media_type": "text/xml"}
+
+    def get_document(self, req: Request, did: str) -> Any:
+        return 200, self._document(did).to_json()
+
+    def send_dmp(self, req: Request, did: str) -> Any:
+        submit = _need("dmp_client", "submit")
+        doc = self._document(did)
+        body = req.json_object()
+        replaces = self._document(str(body["replaces"])) if body.get("replaces") else None
+        resident = self._resident(doc.resident_id)
+        return 200, submit(doc, resident, self._endpoint("dmp"), self.defects, replaces=replaces)
+
+    def send_mss(self, req: Request, did: str) -> Any:
+        send = _need("mss_client", "send")
+        doc = self._document(did)
+        resident = self._resident(doc.resident_id)
+        return 200, send(doc, resident, self._endpoint("mss"), self.defects, req.json_object())
+
+    # -- Pro Santé Connect: the browser session is the "sid" cookie -----------------------------
+    def _relying_party(self) -> Any:
+        if self._rp is None:
+            cls = _need("psc_rp", "PscRelyingParty")
+            self._rp = cls(self._endpoint("psc"), self.defects)
+        return self._rp
+
+    def psc_login(self, req: Request) -> Any:
+        sid = req.cookie("sid") or uuid.uuid4().hex
+        result = self._relying_party().login(sid)
+        return 200, result, {"Set-Cookie": f"sid={sid}; Path=/; HttpOnly; SameSite=Lax"}
+
+    def psc_callback(self, req: Request) -> Any:
+        return 200, self._relying_party().callback(req.query, req.cookie("sid") or "")
+
+    def psc_session(self, req: Request) -> Any:
+        return 200, self._relying_party().session(req.cookie("sid") or "")
+
+    def psc_logout(self, req: Request) -> Any:
+        return 200, self._relying_party().logout(req.cookie("sid") or "")
+
+    # -- dispatch -------------------------------------------------------------------------------
+    def dispatch(self, req: Request) -> tuple[int, Any, dict[str, str]]:
+        path = req.path
+        if not path.startswith(BASE_PATH):
+            raise HttpError(404, f"chemin inconnu : {path}", "not_found")
+        sub = path[len(BASE_PATH):] or "/"
+        allowed = False
+        for method, pattern, handler in self.routes:
+            match = pattern.fullmatch(sub)
+            if not match:
+                continue
+            allowed = True
+            if method != req.method:
+                continue
+            result = handler(req, **match.groupdict())
+            status, payload = result[0], result[1]
+            headers = result[2] if len(result) > 2 else {}
+            return status, payload, headers
+        if allowed:
+            raise HttpError(405, "méthode non autorisée", "method_not_allowed")
+        raise HttpError(404, f"chemin inconnu : {path}", "not_found")
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: Any
+    body: bytes
+
+    def json_object(self) -> dict[str, Any]:
+        if not self.body:
+            return {}
+        try:
+            data = json.loads(self.body)
+        except ValueError:
+            raise HttpError(400, "corps JSON invalide", "bad_json") from None
+        if not isinstance(data, dict):
+            raise HttpError(400, "le corps doit être un objet JSON", "bad_json")
+        return data
+
+    def cookie(self, name: str) -> str | None:
+        raw = self.headers.get("Cookie")
+        if not raw:
+            return None
+        jar: cookies.SimpleCookie = cookies.SimpleCookie()
+        try:
+            jar.load(raw)
+        except cookies.CookieError:
+            return None
+        morsel = jar.get(name)
+        return morsel.value if morsel else None
+
+
+def _handler_for(app: SandboxApp) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "segur-reference-dui/1"
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # quiet: tests and CLI own the output
+            return
+
+        def _handle(self) -> None:
+            split = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY:
+                self._send(413, {"error": "corps trop volumineux", "code": "too_large"}, {})
+                return
+            body = self.rfile.read(length) if length else b""
+            req = Request(self.command, split.path, dict(parse_qsl(split.query)), self.headers, body)
+            try:
+                status, payload, headers = app.dispatch(req)
+            except HttpError as exc:
+                self._send(exc.status, {"error": exc.message, "code": exc.code}, {})
+                return
+            except Exception as exc:  # a bug in the sandbox must answer 500, not kill the thread
+                self._send(500, {"error": f"erreur interne : {exc.__class__.__name__}: {exc}",
+                                 "code": "internal"}, {})
+                return
+            self._send(status, payload, headers)
+
+        def _send(self, status: int, payload: Any, headers: dict[str, str]) -> None:
+            data = b"" if payload is None else json.dumps(payload, ensure_ascii=False).encode("utf-8")
+            self.send_response(status)
+            if data:
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.end_headers()
+            if data:
+                self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = do_DELETE = _handle
+
+    return Handler
+
+
+class RunningSandbox:
+    """A started reference sandbox; stop() or use as a context manager."""
+
+    def __init__(self, httpd: ThreadingHTTPServer, app: SandboxApp) -> None:
+        self.httpd = httpd
+        self.app = app
+        host, port = httpd.server_address[:2]
+        self.url = f"http://{host}:{port}{BASE_PATH}"
+        self.thread = threading.Thread(target=httpd.serve_forever, name="reference-dui", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=5)
+
+    def __enter__(self) -> RunningSandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serve(host: str = "127.0.0.1", port: int = 0, defects: tuple[str, ...] | list[str] = ()) -> RunningSandbox:
+    """Start the reference sandbox in a daemon thread and return it (port 0 → an ephemeral port)."""
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError("the reference sandbox binds to the loopback interface only")
+    app = SandboxApp(defect_registry.validate(list(defects)))
+    httpd = ThreadingHTTPServer((host, port), _handler_for(app))
+    httpd.daemon_threads = True
+    return RunningSandbox(httpd, app)
