@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -172,6 +172,7 @@ def pytest_configure(config: pytest.Config) -> None:
     state.started_at = _now()
     state.store = EvidenceStore(seg.report_dir)
     config.stash[state_key] = state
+    config.pluginmanager.register(SessionReporter(config, state), "segur-session-reporter")
     if seg.report_dir or seg.sandbox_url or seg.artefacts_dir:
         state.active = True
 
@@ -412,26 +413,6 @@ def _short(text: str, limit: int = 1500) -> str:
     return text if len(text) <= limit else text[:limit] + " …"
 
 
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    config = _CONFIG.get("config")
-    if config is None or _is_worker(config):
-        return
-    state = config.stash[state_key]
-    for name, value in report.user_properties:
-        if name != "segur":
-            continue
-        record = state.records.get(report.nodeid)
-        if record is None:
-            record = TestRecord(nodeid=report.nodeid, requirements=tuple(value["requirements"]))
-            state.records[report.nodeid] = record
-        _merge_phase(record, value, report.duration)
-        for ev in value.get("evidence", []):
-            if ev not in state.evidence:
-                state.evidence.append(ev)
-    if state.config.report_dir and time.time() - state.last_flush > FLUSH_EVERY_S:
-        _write(state, final=False)
-
-
 _RANK = {"passed": 0, "skipped": 1, "not_evaluated": 2, "error": 3, "failed": 4}
 
 
@@ -454,34 +435,47 @@ def _merge_phase(record: TestRecord, value: dict[str, Any], duration: float) -> 
     record.evidence.extend(value.get("evidence", []))
 
 
-_CONFIG: dict[str, pytest.Config] = {}
+class SessionReporter:
+    """Per-run collector registered in ``pytest_configure`` (one per config, so ``pytester`` runs nest)."""
 
+    def __init__(self, config: pytest.Config, state: SegurState) -> None:
+        self.config = config
+        self.state = state
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_sessionstart(session: pytest.Session) -> None:
-    _CONFIG["config"] = session.config
-
-
-def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
-    config = _CONFIG.get("config")
-    if config is not None and state_key in config.stash:
-        config.stash[state_key].interrupted = True
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    config = session.config
-    if _is_worker(config) or state_key not in config.stash:
-        return
-    state = config.stash[state_key]
-    if exitstatus == pytest.ExitCode.INTERRUPTED:
-        state.interrupted = True
-    if state.config.report_dir and state.active:
-        try:
-            results = _write(state, final=True, exitstatus=int(exitstatus))
-        except pytest.UsageError:
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if _is_worker(self.config):
             return
-        _write_report(state, results)
+        state = self.state
+        for name, value in report.user_properties:
+            if name != "segur":
+                continue
+            record = state.records.get(report.nodeid)
+            if record is None:
+                record = TestRecord(nodeid=report.nodeid, requirements=tuple(value["requirements"]))
+                state.records[report.nodeid] = record
+            _merge_phase(record, value, report.duration)
+            for ev in value.get("evidence", []):
+                if ev not in state.evidence:
+                    state.evidence.append(ev)
+        if state.config.report_dir and state.active and time.time() - state.last_flush > FLUSH_EVERY_S:
+            _write(state, final=False)
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        self.state.interrupted = True
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if _is_worker(self.config):
+            return
+        state = self.state
+        if exitstatus == pytest.ExitCode.INTERRUPTED:
+            state.interrupted = True
+        if state.config.report_dir and state.active:
+            results = _write(state, final=True, exitstatus=int(exitstatus))
+            _write_report(state, results)
+
+    def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+        _terminal_summary(self.state, terminalreporter)
 
 
 def run_metadata(state: SegurState, *, final: bool, exitstatus: int | None = None) -> dict[str, Any]:
@@ -552,10 +546,7 @@ def _write_report(state: SegurState, results: dict[str, Any]) -> None:
                          f"results.json is complete\n")
 
 
-def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    if _is_worker(config) or state_key not in config.stash:
-        return
-    state = config.stash[state_key]
+def _terminal_summary(state: SegurState, terminalreporter: Any) -> None:
     if not state.active or state.catalogue is None or not state.records:
         return
     requirements = [state.catalogue[rid] for rid in state.profile.requirement_ids]
@@ -574,4 +565,4 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+    return datetime.now(UTC).astimezone().isoformat(timespec="seconds")
