@@ -367,6 +367,8 @@ class FindingsFailure(AssertionError):
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report = yield
+    if call.excinfo is not None and isinstance(call.excinfo.value, FindingsFailure):
+        report.longrepr = str(call.excinfo.value)  # the findings are the message; no plugin traceback
     ids = requirement_ids(item)
     if not ids:
         return report
