@@ -42,8 +42,9 @@ state_key = pytest.StashKey["SegurState"]()
 recorder_key = pytest.StashKey["Recorder"]()
 
 
-class ConfigurationError(pytest.UsageError):
-    """A bad option or catalogue: one clear line, no traceback."""
+def ConfigurationError(message: str) -> pytest.UsageError:  # noqa: N802 - reads as an exception
+    """A bad option or catalogue: pytest prints a UsageError as one clear line, no traceback."""
+    return pytest.UsageError(message)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -448,9 +449,10 @@ class SessionReporter:
         if _is_worker(self.config):
             return
         state = self.state
-        for name, value in report.user_properties:
-            if name != "segur":
+        for name, raw in report.user_properties:
+            if name != "segur" or not isinstance(raw, dict):
                 continue
+            value: dict[str, Any] = raw
             record = state.records.get(report.nodeid)
             if record is None:
                 record = TestRecord(nodeid=report.nodeid, requirements=tuple(value["requirements"]))

@@ -339,7 +339,8 @@ class RunningSandbox:
         self.httpd = httpd
         self.app = app
         host, port = httpd.server_address[:2]
-        self.url = f"http://{host}:{port}{BASE_PATH}"
+        host_text = host.decode() if isinstance(host, bytes) else str(host)
+        self.url = f"http://{host_text}:{port}{BASE_PATH}"
         self.thread = threading.Thread(target=httpd.serve_forever, name="reference-dui", daemon=True)
         self.thread.start()
 
