@@ -1,0 +1,251 @@
+"""SVRL (Schematron Validation Report Language) → findings.
+
+The compiled schematrons write standard SVRL, so this module also reads SVRL produced elsewhere (for
+example by the ANS Java chain) and the two can be compared. It is the only place that decides how a
+failed assert becomes a Finding: message = the assert text, rule = schematron file + assert id (or
+pattern id), xpath = the SVRL location, line = that location evaluated on the document, severity from
+@role/@flag.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from lxml import etree
+
+from conformance.findings import Finding, Severity
+from conformance.safexml import XmlRejected, parse_bytes
+
+SVRL_NS = "http://purl.oclc.org/dsdl/svrl"
+SC_NS = "urn:segur-conformance:schematron"
+HL7_NS = "urn:hl7-org:v3"
+_S = f"{{{SVRL_NS}}}"
+
+# Severity words seen in schematrons (ISO leaves @role/@flag free text).
+_ERROR_WORDS = {"error", "fatal", "erreur", "err", "critical"}
+_WARNING_WORDS = {"warning", "warn", "avertissement", "alerte"}
+_INFO_WORDS = {"info", "information", "informational", "note", "hint"}
+
+DEAD_RULE = "CDA.SCH.DEAD_RULE"
+MAX_FINDINGS_PER_REPORT = 500
+
+
+@dataclass(frozen=True)
+class SvrlResult:
+    """One failed-assert or successful-report, with the pattern and rule it came from."""
+
+    kind: str  # "failed-assert" | "successful-report"
+    text: str
+    test: str = ""
+    location: str = ""
+    id: str = ""
+    role: str = ""
+    flag: str = ""
+    see: str = ""
+    pattern: str = ""
+    rule_context: str = ""
+    rule_id: str = ""
+    dead_rule: bool = False
+
+
+@dataclass
+class SvrlReport:
+    title: str = ""
+    phase: str = ""
+    active_patterns: int = 0
+    fired_rules: int = 0
+    results: list[SvrlResult] = field(default_factory=list)
+
+    @property
+    def failed_asserts(self) -> list[SvrlResult]:
+        return [r for r in self.results if r.kind == "failed-assert" and not r.dead_rule]
+
+    @property
+    def successful_reports(self) -> list[SvrlResult]:
+        return [r for r in self.results if r.kind == "successful-report" and not r.dead_rule]
+
+
+def parse_svrl(data: str | bytes) -> SvrlReport:
+    """Read an SVRL document (ours or the official chain's) into a flat report.
+
+    SVRL is a flat list: active-pattern, then that pattern's fired-rules, each followed by its
+    failed-asserts and successful-reports. We keep the current pattern and rule while walking it.
+    """
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    root = parse_bytes(raw).getroot()
+    report = SvrlReport(title=root.get("title", ""), phase=root.get("phase", ""))
+    pattern = rule_context = rule_id = ""
+    dead = False
+    for el in root:
+        if not isinstance(el.tag, str) or not el.tag.startswith(_S):
+            continue
+        name = el.tag[len(_S):]
+        if name == "active-pattern":
+            report.active_patterns += 1
+            pattern = el.get("id") or el.get("name") or ""
+            dead = el.get(f"{{{SC_NS}}}shadow") == "dead-rule"
+            rule_context = rule_id = ""
+        elif name == "fired-rule":
+            if not dead:
+                report.fired_rules += 1
+            rule_context = el.get("context", "")
+            rule_id = el.get("id", "")
+        elif name in ("failed-assert", "successful-report"):
+            text_el = el.find(_S + "text")
+            text = " ".join("".join(text_el.itertext()).split()) if text_el is not None else ""
+            report.results.append(
+                SvrlResult(
+                    kind=name,
+                    text=text,
+                    test=" ".join(el.get("test", "").split()),
+                    location=el.get("location", ""),
+                    id=el.get("id", ""),
+                    role=el.get("role", ""),
+                    flag=el.get("flag", ""),
+                    see=el.get("see", ""),
+                    pattern=pattern,
+                    rule_context=rule_context,
+                    rule_id=rule_id,
+                    dead_rule=dead,
+                )
+            )
+    return report
+
+
+def severity_of(role: str, flag: str = "") -> Severity:
+    """error/fatal → ERROR, warning → WARNING, info → INFO; no role → ERROR (an assert is a SHALL)."""
+    for word in (role, flag):
+        w = (word or "").strip().lower()
+        if w in _ERROR_WORDS:
+            return Severity.ERROR
+        if w in _WARNING_WORDS:
+            return Severity.WARNING
+        if w in _INFO_WORDS:
+            return Severity.INFO
+    return Severity.ERROR
+
+
+_LOCATION_SAFE = re.compile(r"^[/\w:\-.\[\]@*()=' ,]+$")
+
+
+def resolve_line(tree: etree._ElementTree | None, location: str) -> int | None:
+    """Line of the node an SVRL location points to, evaluated with lxml (None when unknown)."""
+    if tree is None or not location or len(location) > 4000 or not _LOCATION_SAFE.match(location):
+        return None
+    try:
+        hits = tree.xpath(location, namespaces={"cda": HL7_NS})
+    except (etree.XPathError, TypeError, ValueError):
+        return None
+    if not isinstance(hits, list) or not hits:
+        return None
+    node = hits[0]
+    if isinstance(node, etree._Element):
+        return node.sourceline
+    parent = getattr(node, "getparent", lambda: None)()
+    return parent.sourceline if parent is not None else None
+
+
+def location_of(node: etree._Element) -> str:
+    """The location format of the compiled schematrons (``/cda:ClinicalDocument[1]/cda:author[1]``).
+
+    XSD findings use it too, so both layers point at nodes the same way.
+    """
+    steps: list[str] = []
+    el: etree._Element | None = node
+    while el is not None:
+        if not isinstance(el.tag, str):
+            return ""
+        q = etree.QName(el)
+        ns, ln = q.namespace or "", q.localname
+        if ns == HL7_NS:
+            name = f"cda:{ln}"
+        elif not ns:
+            name = ln
+        else:
+            name = f"*[local-name()='{ln}' and namespace-uri()='{ns}']"
+        pos = 1
+        for sib in el.itersiblings(preceding=True):
+            if isinstance(sib.tag, str) and sib.tag == el.tag:
+                pos += 1
+        steps.append(f"/{name}[{pos}]")
+        el = el.getparent()
+    return "".join(reversed(steps))
+
+
+def to_findings(
+    report: SvrlReport,
+    *,
+    schematron: str,
+    artefact: str,
+    tree: etree._ElementTree | None = None,
+    requirements: Iterable[str] = (),
+    limit: int = MAX_FINDINGS_PER_REPORT,
+) -> list[Finding]:
+    """One Finding per failed-assert / successful-report (dead-rule shadows become WARNINGs)."""
+    reqs = tuple(requirements)
+    out: list[Finding] = []
+    for res in report.results[:limit]:
+        ident = res.id or res.pattern or res.rule_id or "?"
+        line = resolve_line(tree, res.location)
+        verb_fr = "assertion non respectée" if res.kind == "failed-assert" else "rapport déclenché"
+        verb_en = "failed assertion" if res.kind == "failed-assert" else "successful report"
+        if res.dead_rule:
+            out.append(
+                Finding(
+                    message=(
+                        f"Règle du kit jamais exécutée par la chaîne officielle (règle morte, {schematron}) "
+                        f"mais non respectée par le document : {res.text}"
+                    ),
+                    message_en=(
+                        f"Kit rule never run by the official chain (dead rule, {schematron}) that the "
+                        f"document does not meet (kit text, French): {res.text}"
+                    ),
+                    severity=Severity.WARNING,
+                    rule=f"{DEAD_RULE}:{schematron}#{ident}",
+                    artefact=artefact,
+                    xpath=res.location,
+                    line=line,
+                    expected=res.test,
+                    found="false" if res.kind == "failed-assert" else "true",
+                    requirements=reqs,
+                )
+            )
+            continue
+        out.append(
+            Finding(
+                message=f"[{schematron}] {verb_fr} : {res.text}",
+                message_en=f"[{schematron}] {verb_en} (kit text, French): {res.text}",
+                severity=severity_of(res.role, res.flag),
+                rule=f"{schematron}#{ident}",
+                artefact=artefact,
+                xpath=res.location,
+                line=line,
+                expected=res.test,
+                found="false" if res.kind == "failed-assert" else "true",
+                requirements=reqs,
+            )
+        )
+    dropped = len(report.results) - limit
+    if dropped > 0:
+        out.append(
+            Finding(
+                message=f"[{schematron}] {dropped} résultats supplémentaires non détaillés (limite {limit})",
+                message_en=f"[{schematron}] {dropped} more results not listed (limit {limit})",
+                severity=Severity.ERROR if any(
+                    severity_of(r.role, r.flag) is Severity.ERROR and not r.dead_rule
+                    for r in report.results[limit:]
+                ) else Severity.WARNING,
+                rule=f"{schematron}#truncated",
+                artefact=artefact,
+                found=str(dropped),
+                requirements=reqs,
+            )
+        )
+    return out
+
+
+def svrl_error(reason: str) -> XmlRejected:
+    """The SVRL itself could not be read (never expected from our own stylesheets)."""
+    return XmlRejected(f"rapport SVRL illisible : {reason}", f"unreadable SVRL report: {reason}")

@@ -1,0 +1,1 @@
+"""The INSi teleservice as the harness sees it: SOAP messages, invented identities, a simulator."""

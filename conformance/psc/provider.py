@@ -1,0 +1,868 @@
+"""A mock Pro Santé Connect OpenID provider: a real HTTP server on 127.0.0.1 for relying-party tests.
+
+Why a real server: the candidate's relying party must run its own discovery, token exchange, JWKS fetch
+and userinfo call exactly as it would against PSC, so the mock speaks HTTP on an ephemeral loopback
+port, in a daemon thread. It mirrors the PSC layout (Keycloak realm ``esante-wallet``, the non-standard
+``/.well-known/wallet-openid-configuration``, authorize on a separate "wallet" path; protocols.md §4.1),
+auto-authenticates a chosen invented professional, and records every exchange for the transcript.
+
+Negative tests flip a behaviour switch (``configure(id_token="alg_none")`` …): the provider then signs or
+fills the next tokens wrongly on purpose, and the scenario checks that the candidate refused them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit
+
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+from conformance.psc import professionals
+from conformance.psc.signing import KeyRing, half_hash, pkce_s256, signature_part
+from conformance.psc.transcript import Step, bounded, next_seq
+
+REALM_PATH = "/auth/realms/esante-wallet"
+WALLET_DISCOVERY = "/.well-known/wallet-openid-configuration"
+STANDARD_DISCOVERY = "/.well-known/openid-configuration"
+AUTHORIZE_PATH = "/wallet/auth"  # PSC serves authorize on another host (wallet.*): not derivable from the issuer
+OIDC = REALM_PATH + "/protocol/openid-connect"
+PATHS = {
+    "token": OIDC + "/token",
+    "userinfo": OIDC + "/userinfo",
+    "jwks": OIDC + "/certs",
+    "end_session": OIDC + "/logout",
+    "introspect": OIDC + "/token/introspect",
+    "ciba_auth": OIDC + "/ext/ciba/auth",
+}
+CIBA_GRANT = "urn:openid:params:grant-type:ciba"
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+ACR = "eidas1"
+MAX_BODY = 64 * 1024
+MAX_EXCHANGES = 5000
+CODE_TTL = 60
+SKEW = 30
+
+ID_TOKEN_SWITCHES: dict[str, str] = {
+    "nominal": "id_token conforme",
+    "bad_signature": "signé par une clé non publiée sous le kid du fournisseur",
+    "alg_none": "non signé (alg: none)",
+    "wrong_iss": "iss différent de l'émetteur configuré",
+    "wrong_aud": "aud ne contient pas le client_id",
+    "expired": "exp dépassé (jeton expiré depuis 10 minutes)",
+    "iat_future": "iat dans le futur (+1 h)",
+    "wrong_nonce": "nonce différent de celui envoyé",
+    "acr_eidas2": "acr = eidas2 au lieu de eidas1",
+    "acr_missing": "acr absent",
+    "unknown_kid": "signé par une clé dont le kid n'est publié dans aucun JWKS",
+}
+USERINFO_SWITCHES: dict[str, str] = {
+    "nominal": "userinfo conforme",
+    "sub_differs": "sub de userinfo différent de celui de l'id_token",
+    "bad_signature": "userinfo JWT signé par une clé non publiée",
+}
+STATE_SWITCHES: dict[str, str] = {"nominal": "state renvoyé tel quel", "tampered": "state modifié au retour"}
+CIBA_OUTCOMES = ("approve", "deny", "expire")
+
+
+@dataclass(frozen=True)
+class ClientRegistration:
+    """What the provider knows of the relying party (as the ANS industrial portal would register it)."""
+
+    client_id: str
+    client_secret: str
+    redirect_uris: tuple[str, ...] = ()
+    post_logout_redirect_uris: tuple[str, ...] = ()
+    jwks: dict[str, Any] | None = None  # public keys for private_key_jwt
+    auth_methods: tuple[str, ...] = ("client_secret_basic", "client_secret_post", "private_key_jwt")
+    allow_any_redirect_uri: bool = False  # only for a candidate whose callback the harness cannot know
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """The switches of the next logins. Replace it whole with ``configure`` (thread-safe)."""
+
+    professional: str = professionals.DEFAULT_PROFESSIONAL
+    id_token: str = "nominal"
+    userinfo: str = "nominal"
+    userinfo_format: str = "json"  # or "jwt" (application/jwt)
+    state: str = "nominal"
+    sub: str | None = None  # override the professional's opaque sub
+    token_lifetime: int = 120
+    ciba_outcome: str = "approve"
+    ciba_pending_polls: int = 1
+    ciba_interval: int = 2
+    ciba_expires_in: int = 120
+
+    def validate(self) -> Behaviour:
+        professionals.by_key(self.professional)
+        for value, allowed, name in ((self.id_token, ID_TOKEN_SWITCHES, "id_token"),
+                                     (self.userinfo, USERINFO_SWITCHES, "userinfo"),
+                                     (self.state, STATE_SWITCHES, "state")):
+            if value not in allowed:
+                raise ValueError(f"unknown {name} switch {value!r}; known: {', '.join(allowed)}")
+        if self.userinfo_format not in ("json", "jwt"):
+            raise ValueError("userinfo_format must be 'json' or 'jwt'")
+        if self.ciba_outcome not in CIBA_OUTCOMES:
+            raise ValueError(f"ciba_outcome must be one of {CIBA_OUTCOMES}")
+        return self
+
+
+@dataclass
+class Grant:
+    """One authorization (code flow or CIBA) and the tokens issued for it."""
+
+    client_id: str
+    professional: str
+    sub: str
+    scope: str
+    nonce: str | None
+    behaviour: Behaviour
+    redirect_uri: str = ""
+    code_challenge: str | None = None
+    code_challenge_method: str | None = None
+    auth_time: int = 0
+    created: float = 0.0
+    code_used: bool = False
+    session_id: str = field(default_factory=lambda: secrets.token_hex(16))
+    access_tokens: list[str] = field(default_factory=list)
+    id_tokens: list[str] = field(default_factory=list)
+    logged_out: bool = False
+
+
+@dataclass
+class CibaRequest:
+    grant: Grant
+    expires_at: float
+    interval: int
+    pending_left: int
+    outcome: str
+    last_poll: float | None = None
+    done: bool = False
+    login_hint: str = ""
+    binding_message: str = ""
+
+
+@dataclass
+class HttpAnswer:
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/json"
+
+    def encoded(self) -> bytes:
+        if self.body is None:
+            return b""
+        if isinstance(self.body, bytes):
+            return self.body
+        if isinstance(self.body, str):
+            return self.body.encode("utf-8")
+        return json.dumps(self.body, ensure_ascii=False).encode("utf-8")
+
+
+class OAuthError(Exception):
+    def __init__(self, status: int, error: str, description: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(description)
+        self.answer = HttpAnswer(status, {"error": error, "error_description": description},
+                                 {"Cache-Control": "no-store", **(headers or {})})
+
+
+def _now_int(clock: Callable[[], float]) -> int:
+    return int(clock())
+
+
+class MockPscProvider:
+    """The mock IdP. ``start()``/``stop()`` or ``with MockPscProvider(...) as idp:``.
+
+    Everything it hands out (codes, tokens, signatures) is remembered in ``issued_secrets()`` so the
+    redactor can prove no secret reaches the evidence.
+    """
+
+    def __init__(self, client: ClientRegistration, *, host: str = "127.0.0.1", port: int = 0,
+                 clock: Callable[[], float] = time.time, behaviour: Behaviour | None = None) -> None:
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError("the mock PSC provider binds to the loopback interface only")
+        self.client = client
+        self.clock = clock
+        self.keys = KeyRing()
+        self._behaviour = (behaviour or Behaviour()).validate()
+        self._lock = threading.RLock()
+        self._exchanges: list[Step] = []
+        self._dropped = 0
+        self._codes: dict[str, Grant] = {}
+        self._access: dict[str, tuple[Grant, float]] = {}
+        self._refresh: dict[str, Grant] = {}
+        self._ciba: dict[str, CibaRequest] = {}
+        self._assertion_jtis: set[str] = set()
+        self._secrets: set[str] = {client.client_secret}
+        self._httpd = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._httpd.daemon_threads = True
+        bound_host, bound_port = self._httpd.server_address[:2]
+        self.base_url = f"http://{bound_host}:{bound_port}"
+        self.issuer = self.base_url + REALM_PATH
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    def start(self) -> MockPscProvider:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._httpd.serve_forever, name="mock-psc-idp", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._httpd.server_close()
+
+    def __enter__(self) -> MockPscProvider:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- configuration ----------------------------------------------------------------------------
+    @property
+    def discovery_url(self) -> str:
+        return self.issuer + WALLET_DISCOVERY
+
+    @property
+    def behaviour(self) -> Behaviour:
+        return self._behaviour
+
+    def configure(self, **changes: Any) -> Behaviour:
+        """Start from the nominal behaviour and apply ``changes`` (a scenario's switches)."""
+        new = replace(Behaviour(), **changes).validate()
+        with self._lock:
+            self._behaviour = new
+        return new
+
+    def register(self, client: ClientRegistration) -> None:
+        with self._lock:
+            self.client = client
+            self._secrets.add(client.client_secret)
+
+    def rotate_keys(self) -> str:
+        return self.keys.rotate()
+
+    def endpoint(self, name: str) -> str:
+        if name == "authorize":
+            return self.base_url + AUTHORIZE_PATH
+        return self.base_url + PATHS[name]
+
+    def discovery_document(self) -> dict[str, Any]:
+        return {
+            "issuer": self.issuer,
+            "authorization_endpoint": self.endpoint("authorize"),
+            "token_endpoint": self.endpoint("token"),
+            "introspection_endpoint": self.endpoint("introspect"),
+            "userinfo_endpoint": self.endpoint("userinfo"),
+            "end_session_endpoint": self.endpoint("end_session"),
+            "jwks_uri": self.endpoint("jwks"),
+            "backchannel_authentication_endpoint": self.endpoint("ciba_auth"),
+            "backchannel_token_delivery_modes_supported": ["poll", "ping"],
+            "backchannel_user_code_parameter_supported": False,
+            "grant_types_supported": ["authorization_code", "refresh_token", CIBA_GRANT],
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "userinfo_signing_alg_values_supported": ["RS256"],
+            "token_endpoint_auth_methods_supported": list(self.client.auth_methods),
+            "token_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256", "PS256"],
+            "code_challenge_methods_supported": ["plain", "S256"],
+            "scopes_supported": ["openid", "scope_all", "rpps", "identity", "email", "profile", "eidas1", "ciba"],
+            "acr_values_supported": [ACR],
+            "claims_supported": ["aud", "sub", "iss", "auth_time", "name", "given_name", "family_name",
+                                 "preferred_username", "email", "acr"],
+            "claims_parameter_supported": True,
+            "request_parameter_supported": True,
+            "frontchannel_logout_supported": True,
+        }
+
+    # -- records ----------------------------------------------------------------------------------
+    def mark(self) -> int:
+        """An index into the exchange log; ``exchanges(since=mark)`` is what happened after."""
+        with self._lock:
+            return self._dropped + len(self._exchanges)
+
+    def exchanges(self, since: int = 0) -> list[Step]:
+        with self._lock:
+            start = max(0, since - self._dropped)
+            return list(self._exchanges[start:])
+
+    def issued_secrets(self) -> set[str]:
+        with self._lock:
+            return {s for s in self._secrets if s}
+
+    def _remember(self, *values: str | None) -> None:
+        with self._lock:
+            for value in values:
+                if not value:
+                    continue
+                if value.count(".") == 2:  # a JWS: only its signature is secret; its claims are evidence
+                    sig = signature_part(value)
+                    if sig:
+                        self._secrets.add(sig)
+                else:
+                    self._secrets.add(value)
+
+    def _record(self, step: Step) -> None:
+        with self._lock:
+            self._exchanges.append(step)
+            if len(self._exchanges) > MAX_EXCHANGES:
+                del self._exchanges[0]
+                self._dropped += 1
+
+    # -- request handling (called by the HTTP handler) --------------------------------------------
+    def handle(self, method: str, path: str, query: dict[str, str], headers: dict[str, str],
+               body: bytes) -> HttpAnswer:
+        seq = next_seq()
+        received = self.clock()  # the provider's clock: CIBA polling checks compare these instants
+        form: dict[str, str] = {}
+        kind = self._kind(path)
+        try:
+            if method == "POST" and "application/x-www-form-urlencoded" in headers.get("content-type", ""):
+                form = _parse_form(body)
+            answer = self._dispatch(kind, method, query, form, headers)
+        except OAuthError as exc:
+            answer = exc.answer
+        except Exception as exc:  # a bug in the mock must answer 500 and be recorded, not kill the thread
+            answer = HttpAnswer(500, {"error": "server_error", "error_description": f"{type(exc).__name__}: {exc}"})
+        response_body: Any = answer.body
+        if isinstance(response_body, bytes):
+            response_body = bounded(response_body.decode("utf-8", "replace"))
+        elif isinstance(response_body, str):
+            response_body = bounded(response_body)
+        self._record(Step(
+            seq=seq, actor="idp", kind=kind, method=method, url=self.base_url + path, at=received,
+            query=dict(query),
+            request_headers={k: v for k, v in headers.items() if k in _RECORDED_HEADERS}, form=form,
+            request_body="" if form else bounded(body.decode("utf-8", "replace")),
+            status=answer.status, response_headers=dict(answer.headers), response_body=response_body,
+            note=self._note(kind),
+        ))
+        return answer
+
+    def _note(self, kind: str) -> str:
+        b = self._behaviour
+        if kind == "token":
+            return f"id_token: {b.id_token}"
+        if kind == "userinfo":
+            return f"userinfo: {b.userinfo} ({b.userinfo_format})"
+        if kind == "authorize":
+            return f"state: {b.state}; professionnel: {b.professional}"
+        return ""
+
+    @staticmethod
+    def _kind(path: str) -> str:
+        if path == REALM_PATH + WALLET_DISCOVERY:
+            return "discovery"
+        if path == REALM_PATH + STANDARD_DISCOVERY:
+            return "discovery_standard"
+        if path == AUTHORIZE_PATH:
+            return "authorize"
+        for name, p in PATHS.items():
+            if path == p:
+                return name
+        return "unknown"
+
+    def _dispatch(self, kind: str, method: str, query: dict[str, str], form: dict[str, str],
+                  headers: dict[str, str]) -> HttpAnswer:
+        if kind in ("discovery", "discovery_standard", "jwks"):
+            if method != "GET":
+                raise OAuthError(405, "invalid_request", "méthode non autorisée")
+            body = self.keys.jwks() if kind == "jwks" else self.discovery_document()
+            return HttpAnswer(200, body, {"Cache-Control": "no-cache"})
+        if kind == "authorize":
+            return self._authorize(query if method == "GET" else form)
+        if kind == "token":
+            self._require_post(method)
+            return self._token(form, headers)
+        if kind == "userinfo":
+            return self._userinfo(headers, form)
+        if kind == "end_session":
+            return self._end_session(query if method == "GET" else form)
+        if kind == "introspect":
+            self._require_post(method)
+            return self._introspect(form, headers)
+        if kind == "ciba_auth":
+            self._require_post(method)
+            return self._ciba_auth(form, headers)
+        return HttpAnswer(404, {"error": "not_found", "error_description": "chemin inconnu"})
+
+    @staticmethod
+    def _require_post(method: str) -> None:
+        if method != "POST":
+            raise OAuthError(405, "invalid_request", "POST attendu")
+
+    # -- authorize --------------------------------------------------------------------------------
+    def _redirect_uri_allowed(self, uri: str) -> bool:
+        if self.client.allow_any_redirect_uri:
+            parts = urlsplit(uri)
+            return parts.scheme in ("http", "https") and bool(parts.netloc)
+        return uri in self.client.redirect_uris
+
+    def _authorize(self, params: dict[str, str]) -> HttpAnswer:
+        behaviour = self._behaviour
+        client_id = params.get("client_id", "")
+        redirect_uri = params.get("redirect_uri", "")
+        if client_id != self.client.client_id:
+            return _page(400, "Client inconnu", f"client_id inconnu : {client_id!r}")
+        if not redirect_uri or not self._redirect_uri_allowed(redirect_uri):
+            return _page(400, "redirect_uri invalide",
+                         f"redirect_uri non enregistré pour ce client : {redirect_uri!r}")
+        state = params.get("state")
+
+        def fail(error: str, description: str) -> HttpAnswer:
+            out = {"error": error, "error_description": description}
+            if state is not None:
+                out["state"] = state
+            return _redirect(redirect_uri, out)
+
+        if params.get("response_type") != "code":
+            return fail("unsupported_response_type", "seul response_type=code est accepté")
+        scope = params.get("scope", "")
+        if "openid" not in scope.split():
+            return fail("invalid_scope", "le scope doit contenir openid")
+        acr_values = params.get("acr_values", "").split()
+        if acr_values != [ACR]:
+            return fail("invalid_request", "acr_values doit valoir eidas1 (seul niveau accepté par PSC)")
+        challenge = params.get("code_challenge")
+        method = params.get("code_challenge_method") or ("plain" if challenge else None)
+        if challenge and method not in ("S256", "plain"):
+            return fail("invalid_request", "code_challenge_method non pris en charge")
+        pro = professionals.by_key(behaviour.professional)
+        now = self.clock()
+        grant = Grant(client_id=client_id, professional=pro.key, sub=behaviour.sub or pro.keycloak_sub,
+                      scope=scope, nonce=params.get("nonce"), behaviour=behaviour, redirect_uri=redirect_uri,
+                      code_challenge=challenge, code_challenge_method=method, auth_time=int(now), created=now)
+        code = "psc-code-" + secrets.token_urlsafe(24)
+        with self._lock:
+            self._codes[code] = grant
+        self._remember(code)
+        answer: dict[str, str] = {"code": code, "session_state": grant.session_id}
+        if state is not None:
+            answer["state"] = state if behaviour.state == "nominal" else state[::-1] + "-altere"
+        return _redirect(redirect_uri, answer)
+
+    def mint_code_like(self, code: str) -> str:
+        """A fresh code bound to the same authorization as ``code`` (for the state-replay scenario)."""
+        with self._lock:
+            grant = self._codes.get(code)
+            if grant is None:
+                raise KeyError("unknown code")
+            fresh = replace(grant, code_used=False, access_tokens=[], id_tokens=[],
+                            session_id=secrets.token_hex(16), created=self.clock())
+            new_code = "psc-code-" + secrets.token_urlsafe(24)
+            self._codes[new_code] = fresh
+        self._remember(new_code)
+        return new_code
+
+    # -- client authentication --------------------------------------------------------------------
+    def _authenticate_client(self, form: dict[str, str], headers: dict[str, str]) -> str:
+        """Return the method used; raise invalid_client otherwise (RFC 6749 §2.3, OIDC Core §9)."""
+        auth = headers.get("authorization", "")
+        used: list[str] = []
+        if auth.lower().startswith("basic "):
+            used.append("client_secret_basic")
+        if "client_secret" in form:
+            used.append("client_secret_post")
+        if "client_assertion" in form:
+            used.append("private_key_jwt")
+        if len(used) > 1:
+            raise OAuthError(400, "invalid_request", "plusieurs méthodes d'authentification client à la fois")
+        if not used:
+            raise OAuthError(401, "invalid_client", "authentification du client absente",
+                             {"WWW-Authenticate": 'Basic realm="esante-wallet"'})
+        method = used[0]
+        if method not in self.client.auth_methods:
+            raise OAuthError(401, "invalid_client", f"méthode {method} non autorisée pour ce client")
+        if method == "client_secret_basic":
+            try:
+                raw = base64.b64decode(auth.split(None, 1)[1], validate=True).decode("utf-8")
+                cid, _, secret = raw.partition(":")
+                cid, secret = unquote_plus(cid), unquote_plus(secret)
+            except (ValueError, IndexError):
+                raise OAuthError(401, "invalid_client", "en-tête Basic illisible") from None
+            self._check_secret(cid, secret, form)
+        elif method == "client_secret_post":
+            self._check_secret(form.get("client_id", ""), form.get("client_secret", ""), form)
+        else:
+            self._check_assertion(form)
+        return method
+
+    def _check_secret(self, cid: str, secret: str, form: dict[str, str]) -> None:
+        if "client_id" in form and form["client_id"] != cid:
+            raise OAuthError(401, "invalid_client", "client_id du formulaire différent de celui authentifié")
+        ok_id = hmac.compare_digest(cid.encode(), self.client.client_id.encode())
+        ok_secret = hmac.compare_digest(secret.encode(), self.client.client_secret.encode())
+        if not (ok_id and ok_secret):
+            raise OAuthError(401, "invalid_client", "identifiant ou secret client invalide")
+
+    def _check_assertion(self, form: dict[str, str]) -> None:
+        if form.get("client_assertion_type") != JWT_BEARER:
+            raise OAuthError(401, "invalid_client", "client_assertion_type invalide")
+        if not self.client.jwks:
+            raise OAuthError(401, "invalid_client", "aucune clé publique enregistrée pour private_key_jwt")
+        assertion = form["client_assertion"]
+        self._remember(assertion)
+        try:
+            token = jwt.decode(assertion, KeySet.import_key_set(self.client.jwks),
+                               algorithms=["RS256", "ES256", "PS256"])
+        except (JoseError, ValueError) as exc:
+            raise OAuthError(401, "invalid_client", f"client_assertion non vérifiable : {exc}") from None
+        claims = token.claims
+        cid = self.client.client_id
+        now = _now_int(self.clock)
+        aud = claims.get("aud")
+        auds = aud if isinstance(aud, list) else [aud]
+        problems = []
+        if claims.get("iss") != cid or claims.get("sub") != cid:
+            problems.append("iss et sub doivent valoir le client_id")
+        if self.endpoint("token") not in auds and self.issuer not in auds:
+            problems.append("aud doit désigner le point d'accès token ou l'émetteur")
+        if not isinstance(claims.get("exp"), int) or claims["exp"] < now - SKEW:
+            problems.append("exp absent ou dépassé")
+        jti = claims.get("jti")
+        if not jti:
+            problems.append("jti absent")
+        if "client_id" in form and form["client_id"] != cid:
+            problems.append("client_id du formulaire différent")
+        with self._lock:
+            if jti and jti in self._assertion_jtis:
+                problems.append("jti déjà utilisé (rejeu d'assertion)")
+            elif jti:
+                self._assertion_jtis.add(str(jti))
+        if problems:
+            raise OAuthError(401, "invalid_client", "; ".join(problems))
+
+    # -- token ------------------------------------------------------------------------------------
+    def _token(self, form: dict[str, str], headers: dict[str, str]) -> HttpAnswer:
+        self._authenticate_client(form, headers)
+        grant_type = form.get("grant_type", "")
+        if grant_type == "authorization_code":
+            return self._token_from_code(form)
+        if grant_type == "refresh_token":
+            return self._token_from_refresh(form)
+        if grant_type == CIBA_GRANT:
+            return self._token_from_ciba(form)
+        raise OAuthError(400, "unsupported_grant_type", f"grant_type non pris en charge : {grant_type!r}")
+
+    def _token_from_code(self, form: dict[str, str]) -> HttpAnswer:
+        code = form.get("code", "")
+        self._remember(code, form.get("code_verifier"))
+        with self._lock:
+            grant = self._codes.get(code)
+            if grant is None:
+                raise OAuthError(400, "invalid_grant", "code inconnu")
+            if grant.code_used:
+                # RFC 6749 §4.1.2: a second use revokes what the first one issued
+                for token in grant.access_tokens:
+                    self._access.pop(token, None)
+                raise OAuthError(400, "invalid_grant", "code déjà utilisé")
+            grant.code_used = True
+        if self.clock() - grant.created > CODE_TTL:
+            raise OAuthError(400, "invalid_grant", "code expiré")
+        if grant.client_id != self.client.client_id:
+            raise OAuthError(400, "invalid_grant", "code émis pour un autre client")
+        if form.get("redirect_uri", "") != grant.redirect_uri:
+            raise OAuthError(400, "invalid_grant", "redirect_uri différent de celui de la demande d'autorisation")
+        if grant.code_challenge:
+            verifier = form.get("code_verifier", "")
+            if not verifier:
+                raise OAuthError(400, "invalid_grant", "code_verifier absent (PKCE)")
+            if not (43 <= len(verifier) <= 128):
+                raise OAuthError(400, "invalid_grant", "code_verifier de longueur invalide (43 à 128)")
+            expected = pkce_s256(verifier) if grant.code_challenge_method == "S256" else verifier
+            if not hmac.compare_digest(expected.encode(), grant.code_challenge.encode()):
+                raise OAuthError(400, "invalid_grant", "code_verifier ne correspond pas au code_challenge (PKCE)")
+        return self._issue(grant, with_refresh=True)
+
+    def _token_from_refresh(self, form: dict[str, str]) -> HttpAnswer:
+        token = form.get("refresh_token", "")
+        with self._lock:
+            grant = self._refresh.pop(token, None)
+        if grant is None or grant.logged_out:
+            raise OAuthError(400, "invalid_grant", "refresh_token inconnu, déjà utilisé ou session terminée")
+        return self._issue(grant, with_refresh=True, switch="nominal")
+
+    def _issue(self, grant: Grant, *, with_refresh: bool, switch: str | None = None) -> HttpAnswer:
+        lifetime = grant.behaviour.token_lifetime
+        access = "psc-at-" + secrets.token_urlsafe(32)
+        refresh = "psc-rt-" + secrets.token_urlsafe(32) if with_refresh else None
+        id_token = self._id_token(grant, access, switch or grant.behaviour.id_token)
+        with self._lock:
+            self._access[access] = (grant, self.clock() + lifetime)
+            if refresh:
+                self._refresh[refresh] = grant
+            grant.access_tokens.append(access)
+            grant.id_tokens.append(id_token)
+        self._remember(access, refresh, id_token)
+        body: dict[str, Any] = {
+            "access_token": access, "expires_in": lifetime, "token_type": "Bearer", "id_token": id_token,
+            "not-before-policy": 0, "session_state": grant.session_id, "scope": grant.scope,
+        }
+        if refresh:
+            body.update(refresh_token=refresh, refresh_expires_in=lifetime * 3)
+        return HttpAnswer(200, body, {"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+    def _id_token(self, grant: Grant, access_token: str, switch: str) -> str:
+        pro = professionals.by_key(grant.professional)
+        now = _now_int(self.clock)
+        lifetime = grant.behaviour.token_lifetime
+        claims: dict[str, Any] = {
+            "exp": now + lifetime, "iat": now, "auth_time": grant.auth_time or now,
+            "jti": secrets.token_hex(16), "iss": self.issuer, "aud": grant.client_id, "sub": grant.sub,
+            "typ": "ID", "azp": grant.client_id, "session_state": grant.session_id, "sid": grant.session_id,
+            "at_hash": half_hash(access_token), "acr": ACR,
+            "preferred_username": pro.subject_name_id, "given_name": pro.given_name,
+            "family_name": pro.family_name,
+        }
+        if grant.nonce is not None:
+            claims["nonce"] = grant.nonce
+        if switch == "wrong_iss":
+            claims["iss"] = self.base_url + "/auth/realms/autre-royaume"
+        elif switch == "wrong_aud":
+            claims["aud"] = claims["azp"] = "autre-client-psc"
+        elif switch == "expired":
+            claims.update(iat=now - 900, auth_time=now - 900, exp=now - 600)
+        elif switch == "iat_future":
+            claims.update(iat=now + 3600, exp=now + 3600 + lifetime)
+        elif switch == "wrong_nonce":
+            claims["nonce"] = secrets.token_hex(16)
+        elif switch == "acr_eidas2":
+            claims["acr"] = "eidas2"
+        elif switch == "acr_missing":
+            del claims["acr"]
+        if switch == "bad_signature":
+            return self.keys.sign_with_attacker_key(claims)
+        if switch == "alg_none":
+            return self.keys.unsigned(claims)
+        if switch == "unknown_kid":
+            return self.keys.sign_with_unknown_kid(claims)
+        return self.keys.sign(claims)
+
+    # -- userinfo ---------------------------------------------------------------------------------
+    def _bearer(self, headers: dict[str, str], form: dict[str, str]) -> Grant:
+        auth = headers.get("authorization", "")
+        token = auth.split(None, 1)[1].strip() if auth.lower().startswith("bearer ") else form.get("access_token", "")
+        challenge = {"WWW-Authenticate": 'Bearer realm="esante-wallet", error="invalid_token"'}
+        with self._lock:
+            entry = self._access.get(token)
+        if entry is None:
+            raise OAuthError(401, "invalid_token", "jeton d'accès absent ou inconnu", challenge)
+        grant, expires_at = entry
+        if self.clock() > expires_at or grant.logged_out:
+            raise OAuthError(401, "invalid_token", "jeton d'accès expiré ou session terminée", challenge)
+        return grant
+
+    def _userinfo(self, headers: dict[str, str], form: dict[str, str]) -> HttpAnswer:
+        grant = self._bearer(headers, form)
+        behaviour = grant.behaviour
+        pro = professionals.by_key(grant.professional)
+        sub = "f:psc-mock:autre-sujet" if behaviour.userinfo == "sub_differs" else grant.sub
+        claims = pro.userinfo(scope=grant.scope, sub=sub)
+        if behaviour.userinfo_format == "json" and behaviour.userinfo != "bad_signature":
+            return HttpAnswer(200, claims, {"Cache-Control": "no-store"})
+        claims.update(iss=self.issuer, aud=grant.client_id)
+        if behaviour.userinfo == "bad_signature":
+            token = self.keys.sign_with_attacker_key(claims)
+        else:
+            token = self.keys.sign(claims)
+        self._remember(token)
+        return HttpAnswer(200, token, {"Cache-Control": "no-store"}, content_type="application/jwt")
+
+    def _introspect(self, form: dict[str, str], headers: dict[str, str]) -> HttpAnswer:
+        self._authenticate_client(form, headers)
+        with self._lock:
+            entry = self._access.get(form.get("token", ""))
+        if entry is None or self.clock() > entry[1] or entry[0].logged_out:
+            return HttpAnswer(200, {"active": False})
+        grant, expires_at = entry
+        return HttpAnswer(200, {"active": True, "sub": grant.sub, "client_id": grant.client_id,
+                                "scope": grant.scope, "exp": int(expires_at), "iss": self.issuer})
+
+    # -- logout -----------------------------------------------------------------------------------
+    def _end_session(self, params: dict[str, str]) -> HttpAnswer:
+        hint = params.get("id_token_hint", "")
+        target = params.get("post_logout_redirect_uri", "")
+        grant = self._grant_for_id_token(hint) if hint else None
+        if hint and grant is None:
+            return _page(400, "id_token_hint invalide", "id_token_hint inconnu ou non émis par ce fournisseur")
+        if target:
+            allowed = set(self.client.post_logout_redirect_uris) | set(self.client.redirect_uris)
+            origins = {_origin(u) for u in allowed}
+            if not (target in allowed or _origin(target) in origins or self.client.allow_any_redirect_uri):
+                return _page(400, "post_logout_redirect_uri invalide",
+                             f"post_logout_redirect_uri non enregistré : {target!r}")
+            if not hint and not params.get("client_id"):
+                return _page(400, "Requête invalide", "post_logout_redirect_uri sans id_token_hint ni client_id")
+        if grant is not None:
+            with self._lock:
+                grant.logged_out = True
+                for token in grant.access_tokens:
+                    self._access.pop(token, None)
+        if target:
+            out = {"state": params["state"]} if "state" in params else {}
+            return _redirect(target, out)
+        return _page(200, "Déconnexion", "Vous êtes déconnecté de Pro Santé Connect (fournisseur simulé).")
+
+    def _grant_for_id_token(self, token: str) -> Grant | None:
+        with self._lock:
+            grants = list(self._codes.values()) + [r.grant for r in self._ciba.values()]
+        for grant in grants:
+            if token in grant.id_tokens:
+                return grant
+        return None
+
+    # -- CIBA -------------------------------------------------------------------------------------
+    def _ciba_auth(self, form: dict[str, str], headers: dict[str, str]) -> HttpAnswer:
+        self._authenticate_client(form, headers)
+        behaviour = self._behaviour
+        scope = form.get("scope", "")
+        if "openid" not in scope.split():
+            raise OAuthError(400, "invalid_scope", "le scope doit contenir openid")
+        hint = form.get("login_hint", "")
+        if not hint:
+            raise OAuthError(400, "invalid_request", "login_hint absent (identifiant national du professionnel)")
+        pro = professionals.by_subject_name_id(hint)
+        if pro is None:
+            raise OAuthError(400, "unknown_user_id", "login_hint ne désigne aucun professionnel connu")
+        binding = form.get("binding_message", "")
+        if len(binding) > 100:
+            raise OAuthError(400, "invalid_binding_message", "binding_message trop long")
+        now = self.clock()
+        grant = Grant(client_id=self.client.client_id, professional=pro.key,
+                      sub=behaviour.sub or pro.keycloak_sub, scope=scope, nonce=None,
+                      behaviour=behaviour, auth_time=int(now), created=now)
+        auth_req_id = "psc-ciba-" + secrets.token_urlsafe(24)
+        request = CibaRequest(grant=grant, expires_at=now + behaviour.ciba_expires_in,
+                              interval=behaviour.ciba_interval, pending_left=behaviour.ciba_pending_polls,
+                              outcome=behaviour.ciba_outcome, login_hint=hint, binding_message=binding)
+        with self._lock:
+            self._ciba[auth_req_id] = request
+        self._remember(auth_req_id)
+        return HttpAnswer(200, {"auth_req_id": auth_req_id, "expires_in": behaviour.ciba_expires_in,
+                                "interval": behaviour.ciba_interval}, {"Cache-Control": "no-store"})
+
+    def _token_from_ciba(self, form: dict[str, str]) -> HttpAnswer:
+        auth_req_id = form.get("auth_req_id", "")
+        now = self.clock()
+        with self._lock:
+            request = self._ciba.get(auth_req_id)
+            if request is None or request.done:
+                raise OAuthError(400, "invalid_grant", "auth_req_id inconnu ou déjà consommé")
+            if now > request.expires_at:
+                request.done = True
+                raise OAuthError(400, "expired_token", "la demande CIBA a expiré")
+            if request.last_poll is not None and now - request.last_poll < request.interval:
+                request.last_poll = now
+                request.interval += 5  # CIBA Core §11: the client must slow down by 5 s
+                raise OAuthError(400, "slow_down", f"interrogation trop rapprochée ; intervalle porté à "
+                                                   f"{request.interval} s")
+            request.last_poll = now
+            if request.pending_left > 0:
+                request.pending_left -= 1
+                raise OAuthError(400, "authorization_pending", "le professionnel n'a pas encore validé sur e-CPS")
+            request.done = True
+            outcome = request.outcome
+        if outcome == "deny":
+            raise OAuthError(400, "access_denied", "le professionnel a refusé la demande sur e-CPS")
+        if outcome == "expire":
+            raise OAuthError(400, "expired_token", "la demande CIBA a expiré sans réponse")
+        return self._issue(request.grant, with_refresh=True)
+
+
+_RECORDED_HEADERS = {"authorization", "content-type", "accept", "user-agent", "dpop"}
+
+
+def _parse_form(body: bytes) -> dict[str, str]:
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=100)
+    except (ValueError, UnicodeDecodeError):
+        raise OAuthError(400, "invalid_request", "formulaire illisible") from None
+    out: dict[str, str] = {}
+    for key, value in pairs:
+        if key in out:  # RFC 6749 §3.1: parameters must not be repeated
+            raise OAuthError(400, "invalid_request", f"paramètre répété : {key}")
+        out[key] = value
+    return out
+
+
+def _origin(uri: str) -> str:
+    parts = urlsplit(uri)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _redirect(uri: str, params: dict[str, str]) -> HttpAnswer:
+    sep = "&" if urlsplit(uri).query else "?"
+    location = uri + (sep + urlencode(params) if params else "")
+    return HttpAnswer(302, None, {"Location": location, "Cache-Control": "no-store"})
+
+
+def _page(status: int, title: str, text: str) -> HttpAnswer:
+    import html
+
+    body = (f"<!doctype html><html lang=\"fr\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
+            f"</head><body><h1>{html.escape(title)}</h1><p>{html.escape(text)}</p></body></html>")
+    return HttpAnswer(status, body, {}, content_type="text/html; charset=utf-8")
+
+
+def _handler_for(provider: MockPscProvider) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "mock-pro-sante-connect/1"
+        protocol_version = "HTTP/1.1"
+        timeout = 15  # a stuck client cannot hold a thread forever
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+        def _handle(self) -> None:
+            split = urlsplit(self.path)
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                length = -1
+            if length < 0 or length > MAX_BODY:
+                self._send(HttpAnswer(413, {"error": "invalid_request", "error_description": "corps trop volumineux"}))
+                self.close_connection = True
+                return
+            body = self.rfile.read(length) if length else b""
+            try:
+                query = dict(parse_qsl(split.query, keep_blank_values=True, max_num_fields=100))
+            except ValueError:
+                self._send(HttpAnswer(400, {"error": "invalid_request", "error_description": "requête illisible"}))
+                return
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            self._send(provider.handle(self.command, split.path, query, headers, body))
+
+        def _send(self, answer: HttpAnswer) -> None:
+            data = answer.encoded()
+            self.send_response(answer.status)
+            if data:
+                content_type = answer.content_type
+                if content_type == "application/json":
+                    content_type += "; charset=utf-8"
+                self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            for key, value in answer.headers.items():
+                self.send_header(key, value)
+            self.end_headers()
+            if data:
+                self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = do_DELETE = _handle
+
+    return Handler

@@ -1,0 +1,97 @@
+"""Write the whole report bundle of a run: HTML, JUnit, Convergence CSV/XLSX, then the signed manifest.
+
+Order matters: the signing key is read first (its public half is printed in the report), every file is
+written, and the manifest is computed last so it covers exactly what is on disk. ``results.json`` belongs
+to the runner (conformance/results.py): it is never rewritten here, only written when absent (export of
+a results file into a new folder).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from conformance import __version__
+from conformance.evidence import atomic_write
+from conformance.report.convergence import write_csv, write_xlsx
+from conformance.report.html import write_html
+from conformance.report.junit import write_junit
+from conformance.report.manifest import SigningError, load_or_create_key, public_key_info, sign_bundle
+
+FILES = {
+    "html": "report.html",
+    "junit": "junit-requirements.xml",
+    "csv": "convergence.csv",
+    "xlsx": "convergence.xlsx",
+}
+RESULTS = "results.json"
+
+
+@dataclass(frozen=True)
+class ReportPaths:
+    report_dir: Path
+    html: Path
+    results: Path
+    junit: Path
+    csv: Path
+    xlsx: Path
+    manifest: Path | None
+    signature: Path | None
+    fingerprint: str
+
+
+def write_formats(results: dict[str, Any], report_dir: Path, lang: str, formats: tuple[str, ...],
+                  public_key: dict[str, str] | None) -> list[Path]:
+    """Write the requested formats (keys of ``FILES``) into ``report_dir``."""
+    written: list[Path] = []
+    for fmt in formats:
+        path = report_dir / FILES[fmt]
+        if fmt == "html":
+            write_html(results, path, lang, public_key=public_key)
+        elif fmt == "junit":
+            write_junit(results, path)
+        elif fmt == "csv":
+            write_csv(results, path, lang)
+        elif fmt == "xlsx":
+            write_xlsx(results, path, lang)
+        written.append(path)
+    return written
+
+
+def ensure_results(results: dict[str, Any], report_dir: Path) -> Path:
+    path = report_dir / RESULTS
+    if not path.exists():
+        atomic_write(path, json.dumps(results, ensure_ascii=False, indent=1).encode("utf-8"))
+    return path
+
+
+def write_all(results: dict[str, Any], report_dir: Path, lang: str = "fr",
+              signing_key: Path | None = None) -> ReportPaths:
+    """Every format, then ``manifest.json`` + ``manifest.sig``.
+
+    A broken signing key does not cost the report: the files are written unsigned, then
+    ``SigningError`` is raised so the caller can say why the bundle has no signature.
+    """
+    report_dir = Path(report_dir)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    key_error: SigningError | None = None
+    try:
+        key = load_or_create_key(signing_key)
+    except SigningError as exc:
+        key, key_error = None, exc
+    public = public_key_info(key) if key is not None else None
+    results_path = ensure_results(results, report_dir)
+    write_formats(results, report_dir, lang, tuple(FILES), public)
+    manifest = signature = None
+    if key is not None:
+        signed = sign_bundle(report_dir, key, __version__)
+        manifest, signature = signed.manifest, signed.signature
+    paths = ReportPaths(report_dir=report_dir, html=report_dir / FILES["html"], results=results_path,
+                        junit=report_dir / FILES["junit"], csv=report_dir / FILES["csv"],
+                        xlsx=report_dir / FILES["xlsx"], manifest=manifest, signature=signature,
+                        fingerprint=public["fingerprint"] if public else "")
+    if key_error is not None:
+        raise key_error
+    return paths

@@ -1,0 +1,146 @@
+"""The auditor's HTML report: one self-contained file (inline CSS and JS, no network, no external asset).
+
+Rendering choice (issue 8, 10k findings < 10 MB and < 3 s): the whole hierarchy is rendered on the
+server, not built by JavaScript from embedded JSON. The report is the auditor's document: it must read,
+print and archive complete without scripts, the browser's own find must reach every finding, and the
+signed bytes must be exactly what is shown. Size and speed come from compact markup instead: passed
+items are collapsed in ``<details>``, findings are one table row each, sections use
+``content-visibility: auto`` so off-screen parts are not laid out. The inline script only filters,
+searches and unfolds for printing. A Content-Security-Policy with hashes of the inline style and
+script forbids every other script and every network fetch, even if a hostile string slipped through
+the (always on) escaping.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from conformance import __version__
+from conformance.report.common import VERDICTS, as_dict, as_float, as_list, text
+from conformance.report.i18n import STRINGS, bundle, norm_lang, t
+from conformance.report.view import ReportView, SectionView, build_view
+
+TEMPLATES = Path(__file__).with_name("templates")
+BAR_WIDTH = 240
+COLOURS = {"passed": "#1a7f37", "failed": "#c62828", "error": "#b35c00", "not_run": "#8a8f98",
+           "manual": "#3056b3"}
+
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return env
+
+
+def _asset(name: str) -> str:
+    return (TEMPLATES / name).read_text(encoding="utf-8")
+
+
+def _csp_hash(content: str) -> str:
+    digest = hashlib.sha256(content.encode("utf-8")).digest()
+    return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
+
+
+def bar_segments(counts: dict[str, int]) -> list[dict[str, Any]]:
+    """Stacked-bar segments (pure SVG, no script) for one section's verdict counts."""
+    total = sum(counts.get(v, 0) for v in VERDICTS)
+    segments: list[dict[str, Any]] = []
+    x = 0.0
+    for verdict in VERDICTS:
+        n = counts.get(verdict, 0)
+        if not n or not total:
+            continue
+        width = BAR_WIDTH * n / total
+        segments.append({"verdict": verdict, "x": round(x, 2), "width": round(width, 2), "count": n,
+                         "colour": COLOURS[verdict]})
+        x += width
+    return segments
+
+
+def _platform(run: dict[str, Any]) -> str:
+    python = text(run.get("python"), 40)
+    parts = [f"Python {python}" if python else "", text(run.get("platform"), 200)]
+    return " · ".join(p for p in parts if p)
+
+
+def header(view: ReportView, public_key: dict[str, str] | None) -> dict[str, Any]:
+    """Header lines, already in the report's language."""
+    lang = view.lang
+    run = view.run
+    kit = as_dict(run.get("cisis_kit"))
+    waves = ", ".join(t("req.wave_n", lang, n=text(w, 4)) for w in as_list(run.get("waves"))) or "—"
+    mode = run.get("mode")
+    target = text(run.get("sandbox_url") if mode != "artefacts" else run.get("artefacts_dir"), 300)
+    defects = [text(d, 100) for d in as_list(run.get("defects"))]
+    profile = text(run.get("profile"), 40)
+    label = text(run.get("profile_label"), 200)
+    return {
+        "profile": f"{profile} — {label}" if label else profile or "—",
+        "waves": waves,
+        "harness": text(run.get("harness_version"), 40) or "—",
+        "kit": ({"version": text(kit.get("version"), 100) or "—", "sha256": text(kit.get("sha256"), 64),
+                 "path": text(kit.get("path"), 300), "error": text(kit.get("error"), 300)} if kit else None),
+        "started": text(run.get("started_at"), 40) or "—",
+        "finished": text(run.get("finished_at"), 40),
+        "duration": t("hdr.seconds", lang, n=f"{as_float(run.get('duration_s')):.1f}"),
+        "mode": t("hdr.mode_artefacts", lang) if mode == "artefacts" else t("hdr.mode_sandbox", lang),
+        "target": target or "—",
+        "platform": _platform(run),
+        "reference": bool(run.get("reference_sandbox")),
+        "defects": ", ".join(defects) if defects else t("hdr.no_defect", lang),
+        "interrupted": bool(run.get("interrupted")),
+        "public_key": public_key,
+    }
+
+
+def render_html(results: dict[str, Any], lang: str = "fr", *, report_dir: Path | None = None,
+                public_key: dict[str, str] | None = None, generated_at: str | None = None) -> str:
+    """The report as one HTML string.
+
+    ``report_dir`` lets evidence links be checked on disk (present, same SHA-256); ``public_key`` is
+    ``{"b64": ..., "fingerprint": ...}`` of the key that signs the manifest, printed in the header.
+    """
+    lang = norm_lang(lang)
+    view = build_view(results, lang, report_dir)
+    css = _asset("report.css")
+    js = _asset("report.js")
+    csp = (f"default-src 'none'; style-src {_csp_hash(css)}; script-src {_csp_hash(js)}; "
+           "img-src 'none'; base-uri 'none'; form-action 'none'")
+    env = _environment()
+    template = env.get_template("report.html.j2")
+
+    def tr(key: str, **params: Any) -> str:
+        return t(key, lang, **params)
+
+    sections: list[SectionView] = view.sections
+    return template.render(
+        lang=lang, t=tr, view=view, sections=sections, hdr=header(view, public_key),
+        verdicts=VERDICTS, colours=COLOURS, bar_width=BAR_WIDTH, bar_segments=bar_segments,
+        css=Markup(css), js=Markup(js), csp=csp, known_keys=frozenset(STRINGS),
+        ui=bundle("ui.", lang) | {"verdict." + v: t("verdict." + v, lang) for v in VERDICTS},
+        generated=t("doc.generated", lang, date=generated_at or datetime.now(UTC).astimezone()
+                    .isoformat(timespec="seconds"), version=__version__),
+    )
+
+
+def write_html(results: dict[str, Any], path: Path, lang: str = "fr", *,
+               public_key: dict[str, str] | None = None) -> Path:
+    from conformance.evidence import atomic_write
+
+    html = render_html(results, lang, report_dir=path.parent, public_key=public_key)
+    atomic_write(path, html.encode("utf-8"))
+    return path

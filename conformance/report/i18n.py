@@ -1,0 +1,276 @@
+"""Every interface string of the report and of the report commands, in French and English.
+
+French is the default: auditors are French. Strings live in one table so a test can prove that every key
+has both languages, and so the English report never shows a stray French label (or the reverse).
+Finding messages are not here: they come with their own English twin (``message_en``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+LANGS = ("fr", "en")
+DEFAULT_LANG = "fr"
+
+# key -> {"fr": ..., "en": ...}; ``{name}`` placeholders are filled by ``t(key, lang, name=...)``.
+STRINGS: dict[str, dict[str, str]] = {
+    # document
+    "doc.title": {"fr": "Rapport de conformité Ségur DUI", "en": "Ségur DUI conformance report"},
+    "doc.subtitle": {
+        "fr": "Pré-contrôle automatisé du référencement Ségur — le vérificateur ANS reste seul juge.",
+        "en": "Automated pre-check for the Ségur referencing — the ANS checker alone decides.",
+    },
+    "doc.generated": {"fr": "Rapport généré le {date} par segur-conformance {version}",
+                      "en": "Report generated on {date} by segur-conformance {version}"},
+    "doc.noscript": {
+        "fr": "JavaScript est désactivé : le rapport est complet, mais les filtres et la recherche ne sont "
+              "pas disponibles. Utilisez la recherche du navigateur (Ctrl+F).",
+        "en": "JavaScript is disabled: the report is complete, but filters and search are unavailable. "
+              "Use the browser's find (Ctrl+F).",
+    },
+    "doc.toc": {"fr": "Sommaire", "en": "Contents"},
+    # header
+    "hdr.candidate": {"fr": "Candidat", "en": "Candidate"},
+    "hdr.product": {"fr": "Produit", "en": "Product"},
+    "hdr.version": {"fr": "Version", "en": "Version"},
+    "hdr.vendor": {"fr": "Éditeur", "en": "Vendor"},
+    "hdr.unknown": {"fr": "non communiqué", "en": "not provided"},
+    "hdr.profile": {"fr": "Profil de couloir", "en": "Corridor profile"},
+    "hdr.waves": {"fr": "Vagues", "en": "Waves"},
+    "hdr.harness": {"fr": "Version du harnais", "en": "Harness version"},
+    "hdr.kit": {"fr": "Kit CI-SIS", "en": "CI-SIS kit"},
+    "hdr.kit_none": {
+        "fr": "non fourni : les contrôles XSD et schématrons officiels n'ont pas été exécutés",
+        "en": "not provided: the official XSD and schematron checks were not run",
+    },
+    "hdr.kit_hash": {"fr": "empreinte SHA-256", "en": "SHA-256 digest"},
+    "hdr.run_date": {"fr": "Date de la campagne", "en": "Run date"},
+    "hdr.duration": {"fr": "Durée", "en": "Duration"},
+    "hdr.seconds": {"fr": "{n} s", "en": "{n} s"},
+    "hdr.mode": {"fr": "Mode", "en": "Mode"},
+    "hdr.mode_sandbox": {"fr": "bac à sable du candidat (contrat v1)", "en": "candidate sandbox (contract v1)"},
+    "hdr.mode_artefacts": {"fr": "dossier d'artefacts", "en": "artefact folder"},
+    "hdr.target": {"fr": "Cible", "en": "Target"},
+    "hdr.platform": {"fr": "Plateforme", "en": "Platform"},
+    "hdr.signing_key": {"fr": "Clé publique de signature (Ed25519)", "en": "Signing public key (Ed25519)"},
+    "hdr.fingerprint": {"fr": "empreinte", "en": "fingerprint"},
+    "hdr.signing_note": {
+        "fr": "Le dossier du rapport est couvert par manifest.json (SHA-256 de chaque fichier) signé dans "
+              "manifest.sig. Vérification : segur-conformance verify <dossier> --public-key <clé>.",
+        "en": "The report folder is covered by manifest.json (SHA-256 of every file) signed in "
+              "manifest.sig. Check it with: segur-conformance verify <folder> --public-key <key>.",
+    },
+    "hdr.unsigned": {"fr": "non signé", "en": "unsigned"},
+    "hdr.reference_banner": {
+        "fr": "Campagne exécutée sur le bac à sable de référence du harnais (simulateur), pas sur un "
+              "logiciel candidat. Défauts injectés : {defects}.",
+        "en": "Run against the harness's reference sandbox (a simulator), not a candidate product. "
+              "Injected defects: {defects}.",
+    },
+    "hdr.no_defect": {"fr": "aucun", "en": "none"},
+    "hdr.interrupted_banner": {
+        "fr": "Campagne interrompue : résultats partiels, à ne pas présenter comme un dossier de preuves.",
+        "en": "Run interrupted: partial results, not to be presented as a proof file.",
+    },
+    # overall status
+    "status.title": {"fr": "Bilan du pré-contrôle", "en": "Pre-check outcome"},
+    "status.failed": {"fr": "NON CONFORME : des exigences obligatoires échouent ou n'ont pas pu être évaluées",
+                      "en": "NOT CONFORMANT: mandatory requirements failed or could not be evaluated"},
+    "status.incomplete": {"fr": "INCOMPLET : des exigences obligatoires n'ont pas été testées",
+                          "en": "INCOMPLETE: mandatory requirements were not tested"},
+    "status.manual": {
+        "fr": "CONFORME SOUS RÉSERVE : les preuves manuelles restent à fournir par l'éditeur",
+        "en": "CONFORMANT SUBJECT TO RESERVATION: the vendor must still supply the manual proofs",
+    },
+    "status.passed": {"fr": "CONFORME (pré-contrôle)", "en": "CONFORMANT (pre-check)"},
+    # summary
+    "sum.title": {"fr": "Synthèse", "en": "Summary"},
+    "sum.total": {"fr": "Exigences évaluées", "en": "Requirements assessed"},
+    "sum.mandatory": {"fr": "Exigences obligatoires (DOIT)", "en": "Mandatory requirements (SHALL)"},
+    "sum.mandatory_met": {"fr": "satisfaites", "en": "met"},
+    "sum.mandatory_failed": {"fr": "non satisfaites", "en": "failed"},
+    "sum.mandatory_error": {"fr": "non évaluées", "en": "not evaluated"},
+    "sum.mandatory_not_run": {"fr": "non testées", "en": "not tested"},
+    "sum.mandatory_manual": {"fr": "preuve manuelle", "en": "manual proof"},
+    "sum.by_section": {"fr": "Par section (ordre ANS)", "en": "By section (ANS order)"},
+    "sum.section": {"fr": "Section", "en": "Section"},
+    "sum.chart": {"fr": "Répartition", "en": "Breakdown"},
+    "sum.findings": {"fr": "Constats", "en": "Findings"},
+    # verdicts (requirement and proof level)
+    "verdict.passed": {"fr": "CONFORME", "en": "PASS"},
+    "verdict.failed": {"fr": "NON CONFORME", "en": "FAIL"},
+    "verdict.error": {"fr": "NON ÉVALUÉ", "en": "NOT EVALUATED"},
+    "verdict.not_run": {"fr": "NON TESTÉ", "en": "NOT TESTED"},
+    "verdict.manual": {"fr": "PREUVE MANUELLE REQUISE", "en": "MANUAL EVIDENCE REQUIRED"},
+    "verdict_plural.passed": {"fr": "conformes", "en": "passed"},
+    "verdict_plural.failed": {"fr": "non conformes", "en": "failed"},
+    "verdict_plural.error": {"fr": "non évaluées", "en": "not evaluated"},
+    "verdict_plural.not_run": {"fr": "non testées", "en": "not tested"},
+    "verdict_plural.manual": {"fr": "preuve manuelle", "en": "manual evidence"},
+    # requirement attributes
+    "req.statement": {"fr": "Énoncé", "en": "Statement"},
+    "req.nature": {"fr": "Nature", "en": "Nature"},
+    "req.must": {"fr": "DOIT", "en": "SHALL"},
+    "req.may": {"fr": "PEUT", "en": "MAY"},
+    "req.criticite": {"fr": "Criticité", "en": "Criticality"},
+    "crit.MINEURE": {"fr": "Mineure", "en": "Minor"},
+    "crit.MAJEURE": {"fr": "Majeure", "en": "Major"},
+    "crit.CRITIQUE": {"fr": "Critique", "en": "Critical"},
+    "req.conditional": {"fr": "Exigence conditionnelle", "en": "Conditional requirement"},
+    "req.conditional_no": {"fr": "Non (profil Général)", "en": "No (General profile)"},
+    "req.conditional_yes": {"fr": "Oui : {profile}", "en": "Yes: {profile}"},
+    "req.wave": {"fr": "Périmètre", "en": "Scope"},
+    "req.wave_n": {"fr": "Vague {n}", "en": "Wave {n}"},
+    "req.corridors": {"fr": "Couloirs", "en": "Corridors"},
+    "req.verified": {"fr": "Fiabilité du texte", "en": "Text reliability"},
+    "verified.V": {"fr": "V — vérifié dans une source primaire ANS",
+                   "en": "V — checked in a primary ANS source"},
+    "verified.Vd": {"fr": "Vd — vérifié dans les données de travail ANS (texte DUI final non vu)",
+                    "en": "Vd — checked in ANS working data (final DUI text not seen)"},
+    "verified.S": {"fr": "S — source secondaire", "en": "S — secondary source"},
+    "verified.I": {"fr": "I — déduit, non confirmé : à vérifier", "en": "I — inferred, unconfirmed: to be checked"},
+    "req.source": {"fr": "Source", "en": "Source"},
+    "req.socle": {"fr": "Exigence socle", "en": "Common-base requirement"},
+    "req.refs": {"fr": "Références externes", "en": "External references"},
+    "req.reason": {"fr": "Motif", "en": "Reason"},
+    "req.tests": {"fr": "Tests exécutés", "en": "Tests run"},
+    "req.no_scenario": {"fr": "Aucun scénario décrit dans le catalogue.", "en": "No scenario in the catalogue."},
+    "req.common_findings": {"fr": "Constats (non rattachés à une preuve précise)",
+                            "en": "Findings (not tied to one proof)"},
+    "req.other_evidence": {"fr": "Autres pièces collectées", "en": "Other collected evidence"},
+    "req.findings_more": {"fr": "… {n} constat(s) de plus : voir results.json",
+                          "en": "… {n} more finding(s): see results.json"},
+    "req.count_findings": {"fr": "{e} bloquant(s), {w} avertissement(s), {i} point(s) vérifié(s)",
+                           "en": "{e} blocking, {w} warning(s), {i} verified point(s)"},
+    "scn.scenario": {"fr": "Scénario", "en": "Scenario"},
+    "proof.proof": {"fr": "Preuve", "en": "Proof"},
+    "proof.kind": {"fr": "Nature de la preuve", "en": "Kind of proof"},
+    "proof.points": {"fr": "Points de vérification", "en": "Points of verification"},
+    "proof.method_manual": {"fr": "manuelle", "en": "manual"},
+    "proof.method_automated": {"fr": "automatisée", "en": "automated"},
+    "proof.slot_title": {"fr": "Emplacement réservé à la preuve de l'éditeur",
+                         "en": "Slot reserved for the vendor's proof"},
+    "proof.slot_body": {
+        "fr": "Le harnais ne peut pas produire cette preuve. L'éditeur doit fournir : {kind}.",
+        "en": "The harness cannot produce this proof. The vendor must supply: {kind}.",
+    },
+    "proof.slot_reason": {"fr": "Pourquoi manuelle", "en": "Why manual"},
+    "proof.no_finding": {"fr": "Aucun constat enregistré.", "en": "No finding recorded."},
+    "proof.evidence": {"fr": "Pièces", "en": "Evidence"},
+    # findings table
+    "f.severity": {"fr": "Gravité", "en": "Severity"},
+    "f.rule": {"fr": "Règle", "en": "Rule"},
+    "f.message": {"fr": "Constat", "en": "Finding"},
+    "f.where": {"fr": "Artefact · XPath · ligne", "en": "Artefact · XPath · line"},
+    "f.expected": {"fr": "Attendu", "en": "Expected"},
+    "f.found": {"fr": "Trouvé", "en": "Found"},
+    "f.line": {"fr": "l.", "en": "l."},
+    "sev.error": {"fr": "bloquant", "en": "error"},
+    "sev.warning": {"fr": "avertissement", "en": "warning"},
+    "sev.info": {"fr": "vérifié", "en": "checked"},
+    # evidence
+    "ev.missing": {"fr": "fichier absent du dossier", "en": "file missing from the folder"},
+    "ev.mismatch": {"fr": "empreinte différente de celle enregistrée", "en": "digest differs from the recorded one"},
+    "ev.ok": {"fr": "empreinte vérifiée", "en": "digest checked"},
+    "ev.unsafe": {"fr": "chemin refusé (hors du dossier du rapport)", "en": "path refused (outside the report folder)"},
+    "ev.index": {"fr": "Index des pièces", "en": "Evidence index"},
+    "ev.path": {"fr": "Fichier", "en": "File"},
+    "ev.kind": {"fr": "Nature", "en": "Kind"},
+    "ev.size": {"fr": "Taille (octets)", "en": "Size (bytes)"},
+    "ev.test": {"fr": "Test", "en": "Test"},
+    "ev.none": {"fr": "Aucune pièce collectée.", "en": "No evidence collected."},
+    # toolbar (also used by the inline script)
+    "ui.filters": {"fr": "Filtres", "en": "Filters"},
+    "ui.verdict": {"fr": "Verdict", "en": "Verdict"},
+    "ui.section_all": {"fr": "Toutes les sections", "en": "All sections"},
+    "ui.mandatory_only": {"fr": "Exigences obligatoires (DOIT) uniquement", "en": "Mandatory (SHALL) only"},
+    "ui.search": {"fr": "Rechercher (identifiant, texte, règle, XPath…)",
+                  "en": "Search (id, text, rule, XPath…)"},
+    "ui.expand_all": {"fr": "Tout déplier", "en": "Expand all"},
+    "ui.collapse_all": {"fr": "Tout replier", "en": "Collapse all"},
+    "ui.reset": {"fr": "Réinitialiser", "en": "Reset"},
+    "ui.shown": {"fr": "{n} exigence(s) affichée(s) sur {total}", "en": "{n} of {total} requirement(s) shown"},
+    "ui.none_shown": {"fr": "Aucune exigence ne correspond aux filtres.", "en": "No requirement matches the filters."},
+    # commands: verify
+    "cmd.verify_intact": {"fr": "Dossier intact : {n} fichier(s) vérifié(s), signature Ed25519 valide (clé {fp}).",
+                          "en": "Bundle intact: {n} file(s) checked, valid Ed25519 signature (key {fp})."},
+    "cmd.verify_key_from_manifest": {
+        "fr": "Attention : clé publique lue dans le manifeste lui-même. Cela prouve l'intégrité, pas "
+              "l'origine : comparez l'empreinte {fp} à celle communiquée par l'émetteur, ou passez --public-key.",
+        "en": "Warning: public key read from the manifest itself. This proves integrity, not origin: compare "
+              "fingerprint {fp} with the one the issuer gave you, or pass --public-key.",
+    },
+    "cmd.verify_broken": {"fr": "Dossier ALTÉRÉ ou non vérifiable :", "en": "Bundle TAMPERED or not verifiable:"},
+    "cmd.verify_changed": {"fr": "modifié : {path}", "en": "changed: {path}"},
+    "cmd.verify_added": {"fr": "ajouté : {path}", "en": "added: {path}"},
+    "cmd.verify_removed": {"fr": "supprimé : {path}", "en": "removed: {path}"},
+    "cmd.bad_key": {"fr": "clé publique illisible : {err}", "en": "unreadable public key: {err}"},
+    # commands: diff
+    "diff.title": {"fr": "Comparaison {old} → {new}", "en": "Comparison {old} → {new}"},
+    "diff.regressed": {"fr": "Régressions", "en": "Regressions"},
+    "diff.fixed": {"fr": "Corrections", "en": "Fixes"},
+    "diff.changed": {"fr": "Autres changements de verdict", "en": "Other verdict changes"},
+    "diff.added": {"fr": "Exigences nouvelles", "en": "New requirements"},
+    "diff.removed": {"fr": "Exigences retirées", "en": "Removed requirements"},
+    "diff.unchanged": {"fr": "Inchangées : {n}", "en": "Unchanged: {n}"},
+    "diff.findings_delta": {"fr": "{id} : toujours {verdict}, {new} constat(s) nouveau(x), {gone} disparu(s)",
+                            "en": "{id}: still {verdict}, {new} new finding(s), {gone} gone"},
+    "diff.none": {"fr": "aucune", "en": "none"},
+    # commands: merge / export
+    "merge.done": {"fr": "{n} résultat(s) fusionné(s) : {reqs} exigences → {out}",
+                   "en": "{n} result file(s) merged: {reqs} requirements → {out}"},
+    "merge.evidence_missing": {"fr": "pièce absente, non copiée : {path}", "en": "evidence missing, not copied: {path}"},
+    "merge.evidence_mismatch": {"fr": "pièce modifiée depuis la campagne, copiée telle quelle : {path}",
+                                "en": "evidence changed since the run, copied as is: {path}"},
+    "export.done": {"fr": "Exporté : {files}", "en": "Exported: {files}"},
+    "export.unknown_format": {"fr": "format inconnu : {fmt} (choix : {choices})",
+                              "en": "unknown format: {fmt} (choose from {choices})"},
+    "export.resigned": {"fr": "Manifeste vérifié puis signé à nouveau.", "en": "Manifest verified, then signed again."},
+    "export.refused": {
+        "fr": "Le dossier {dir} n'est pas intact : export refusé pour ne pas signer un dossier altéré.",
+        "en": "Folder {dir} is not intact: export refused so as not to sign a tampered bundle.",
+    },
+    "cmd.bad_results": {"fr": "fichier de résultats illisible : {err}", "en": "unreadable results file: {err}"},
+}
+
+# ANS section labels where we are sure of the wording; other codes are shown as the bare code.
+SECTION_LABELS: dict[str, dict[str, str]] = {
+    "INS": {"fr": "Identité nationale de santé", "en": "National health identifier"},
+    "DMP": {"fr": "Dossier médical partagé (Mon espace santé)", "en": "Shared medical record (Mon espace santé)"},
+    "MSS": {"fr": "Messagerie sécurisée de santé (MSSanté)", "en": "Secure health messaging (MSSanté)"},
+    "PSC": {"fr": "Pro Santé Connect", "en": "Pro Santé Connect"},
+    "ANN": {"fr": "Annuaire santé", "en": "Health directory"},
+    "DOC": {"fr": "Documents produits", "en": "Documents produced"},
+    "CDA": {"fr": "Documents CDA", "en": "CDA documents"},
+    "SSI": {"fr": "Sécurité des systèmes d'information", "en": "Information systems security"},
+}
+
+
+class MissingString(KeyError):
+    pass
+
+
+def t(key: str, lang: str = DEFAULT_LANG, **params: Any) -> str:
+    """The string for ``key`` in ``lang`` (French when the language is unknown), with placeholders filled."""
+    entry = STRINGS.get(key)
+    if entry is None:
+        raise MissingString(key)
+    text = entry.get(lang if lang in LANGS else DEFAULT_LANG) or entry[DEFAULT_LANG]
+    return text.format(**params) if params else text
+
+
+def section_label(code: str, lang: str = DEFAULT_LANG) -> str:
+    entry = SECTION_LABELS.get(code)
+    if not entry:
+        return code
+    return entry.get(lang if lang in LANGS else DEFAULT_LANG, code)
+
+
+def norm_lang(lang: str | None) -> str:
+    value = (lang or DEFAULT_LANG).lower()
+    return value if value in LANGS else DEFAULT_LANG
+
+
+def bundle(prefix: str, lang: str) -> dict[str, str]:
+    """All strings whose key starts with ``prefix``, for the inline script (keys without the prefix)."""
+    return {k[len(prefix):]: t(k, lang) for k in STRINGS if k.startswith(prefix)}

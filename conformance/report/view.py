@@ -1,0 +1,282 @@
+"""The report's view model: results dict → Section → Exigence → Scénario → Preuve, ready to print.
+
+Kept apart from the template so the rules an auditor relies on are plain, tested Python: the ANS
+section order, a manual proof never shown as passed, findings placed under the proof they belong to,
+every string bounded and in the report's language.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from conformance.report.common import (
+    VERDICTS,
+    as_dict,
+    as_float,
+    as_int,
+    as_list,
+    proof_verdict,
+    requirements_of,
+    section_key,
+    severity_of,
+    text,
+    verdict_of,
+)
+from conformance.report.evidence import EvidenceIndex, EvidenceView
+from conformance.report.i18n import norm_lang, section_label, t
+
+MAX_FINDINGS_PER_REQUIREMENT = 2000
+_ANCHOR = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+@dataclass
+class FindingView:
+    severity: str
+    rule: str
+    message: str
+    artefact: str
+    xpath: str
+    line: str
+    expected: str
+    found: str
+    evidence: EvidenceView | None
+
+
+@dataclass
+class ProofView:
+    id: str
+    kind: str
+    verification: list[str]
+    manual: bool
+    manual_reason: str
+    verdict: str
+    findings: list[FindingView] = field(default_factory=list)
+    evidence: list[EvidenceView] = field(default_factory=list)
+
+
+@dataclass
+class ScenarioView:
+    id: str
+    title: str
+    proofs: list[ProofView]
+
+
+@dataclass
+class TestView:
+    nodeid: str
+    outcome: str
+    duration: str
+    message: str
+
+
+@dataclass
+class RequirementView:
+    id: str
+    anchor: str
+    section: str
+    sub_section: str
+    title: str
+    statement: str
+    mandatory: bool
+    criticite: str
+    conditional_profile: str
+    wave: str
+    corridors: list[str]
+    verified: str
+    source: str
+    socle: str
+    refs: list[str]
+    verdict: str
+    reason: str
+    tests: list[TestView]
+    scenarios: list[ScenarioView]
+    common_findings: list[FindingView]
+    other_evidence: list[EvidenceView]
+    counts: dict[str, int]
+    hidden_findings: int
+
+    @property
+    def open(self) -> bool:
+        """Failed and not-evaluated requirements start unfolded; the rest stays collapsed."""
+        return self.verdict in ("failed", "error")
+
+
+@dataclass
+class SectionView:
+    code: str
+    label: str
+    anchor: str
+    requirements: list[RequirementView]
+    counts: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return len(self.requirements)
+
+
+@dataclass
+class ReportView:
+    lang: str
+    run: dict[str, Any]
+    candidate: dict[str, str]
+    sections: list[SectionView]
+    totals: dict[str, int]
+    mandatory: dict[str, int]
+    findings_total: dict[str, int]
+    status: str
+    evidence: list[EvidenceView]
+
+
+def anchor(prefix: str, ident: str) -> str:
+    return f"{prefix}-{_ANCHOR.sub('_', ident)[:120]}"
+
+
+def _finding(raw: dict[str, Any], lang: str, index: EvidenceIndex, report_dir: Path | None) -> FindingView:
+    message = raw.get("message_en") if lang == "en" and raw.get("message_en") else raw.get("message")
+    line = raw.get("line")
+    return FindingView(
+        severity=severity_of(raw.get("severity")),
+        rule=text(raw.get("rule"), 200),
+        message=text(message),
+        artefact=text(raw.get("artefact"), 500),
+        xpath=text(raw.get("xpath"), 1000),
+        line=str(as_int(line)) if line not in (None, "") and as_int(line, -1) >= 0 else "",
+        expected=text(raw.get("expected"), 1000),
+        found=text(raw.get("found"), 1000),
+        evidence=index.for_finding(raw, report_dir),
+    )
+
+
+def _counts(findings: list[dict[str, Any]]) -> dict[str, int]:
+    counts = {"error": 0, "warning": 0, "info": 0}
+    for f in findings:
+        counts[severity_of(f.get("severity"))] += 1
+    return counts
+
+
+def _requirement(raw: dict[str, Any], lang: str, index: EvidenceIndex, report_dir: Path | None
+                 ) -> RequirementView:
+    rid = text(raw.get("id"), 200)
+    verdict = verdict_of(raw.get("verdict"))
+    raw_findings = [f for f in as_list(raw.get("findings")) if isinstance(f, dict)]
+    shown = raw_findings[:MAX_FINDINGS_PER_REQUIREMENT]
+    findings = [_finding(f, lang, index, report_dir) for f in shown]
+    tests = [TestView(nodeid=text(x.get("nodeid"), 500), outcome=text(x.get("outcome"), 20),
+                      duration=f"{as_float(x.get('duration')):.2f}", message=text(x.get("message"), 1500))
+             for x in as_list(raw.get("tests")) if isinstance(x, dict)]
+    # evidence collected by the tests of this requirement, plus any a finding names
+    evidence: list[EvidenceView] = []
+    for test in tests:
+        evidence.extend(index.by_test.get(test.nodeid, []))
+    scenarios: list[ScenarioView] = []
+    automated: list[ProofView] = []
+    for s in as_list(raw.get("scenarios")):
+        if not isinstance(s, dict):
+            continue
+        proofs: list[ProofView] = []
+        for p in as_list(s.get("proofs")):
+            if not isinstance(p, dict):
+                continue
+            manual = p.get("method") == "manual"
+            proof = ProofView(
+                id=text(p.get("id"), 200), kind=text(p.get("kind"), 200),
+                verification=[text(v, 1000) for v in as_list(p.get("verification"))],
+                manual=manual, manual_reason=text(p.get("manual_reason"), 2000),
+                verdict=proof_verdict(p, verdict))
+            proofs.append(proof)
+            if not manual:
+                automated.append(proof)
+        scenarios.append(ScenarioView(id=text(s.get("id"), 200), title=text(s.get("title"), 1000), proofs=proofs))
+    common, placed_evidence = _place(findings, evidence, automated)
+    other = [e for e in dict.fromkeys(evidence) if e.path not in placed_evidence]
+    return RequirementView(
+        id=rid, anchor=anchor("req", rid), section=text(raw.get("section") or "?", 40),
+        sub_section=text(raw.get("sub_section"), 80), title=text(raw.get("title"), 500),
+        statement=text(raw.get("statement")), mandatory=bool(raw.get("mandatory")),
+        criticite=text(raw.get("criticite"), 20), conditional_profile=text(raw.get("conditional_profile"), 500),
+        wave=text(raw.get("wave"), 10), corridors=[text(c, 40) for c in as_list(raw.get("corridors"))],
+        verified=text(raw.get("verified"), 4), source=text(raw.get("source"), 300),
+        socle=text(raw.get("socle"), 200), refs=[text(r, 200) for r in as_list(raw.get("refs"))],
+        verdict=verdict, reason=text(raw.get("reason")), tests=tests, scenarios=scenarios,
+        common_findings=common, other_evidence=other, counts=_counts(raw_findings),
+        hidden_findings=len(raw_findings) - len(shown),
+    )
+
+
+def _place(findings: list[FindingView], evidence: list[EvidenceView], automated: list[ProofView]
+           ) -> tuple[list[FindingView], set[str]]:
+    """Put each finding and evidence file under the automated proof it belongs to.
+
+    With one automated proof, everything goes there. With several, the ANS proof kind decides (a
+    finding on an SMTP source goes under the "Source SMTP" proof); what cannot be placed is shown once
+    at the requirement level rather than guessed.
+    """
+    placed: set[str] = set()
+    if not automated:
+        return findings, placed
+    by_kind: dict[str, list[ProofView]] = {}
+    for proof in automated:
+        by_kind.setdefault(proof.kind, []).append(proof)
+
+    def target(kind: str) -> ProofView | None:
+        if len(automated) == 1:
+            return automated[0]
+        matches = by_kind.get(kind, [])
+        return matches[0] if len(matches) == 1 else None
+
+    for ev in dict.fromkeys(evidence):
+        proof = target(ev.kind)
+        if proof is not None:
+            proof.evidence.append(ev)
+            placed.add(ev.path)
+    common: list[FindingView] = []
+    for finding in findings:
+        proof = target(finding.evidence.kind) if finding.evidence is not None else (
+            automated[0] if len(automated) == 1 else None)
+        if proof is None:
+            common.append(finding)
+        else:
+            proof.findings.append(finding)
+    return common, placed
+
+
+def overall_status(requirements: list[RequirementView]) -> str:
+    mandatory = [r for r in requirements if r.mandatory]
+    verdicts = {r.verdict for r in mandatory}
+    if verdicts & {"failed", "error"}:
+        return "failed"
+    if "not_run" in verdicts:
+        return "incomplete"
+    if "manual" in verdicts or any(p.manual for r in mandatory for s in r.scenarios for p in s.proofs):
+        return "manual"
+    return "passed"
+
+
+def build_view(results: dict[str, Any], lang: str, report_dir: Path | None) -> ReportView:
+    lang = norm_lang(lang)
+    index = EvidenceIndex(as_list(results.get("evidence")), report_dir)
+    reqs = [_requirement(r, lang, index, report_dir) for r in requirements_of(results)]
+    grouped: dict[str, list[RequirementView]] = {}
+    for req in reqs:
+        grouped.setdefault(req.section, []).append(req)
+    sections = []
+    for code in sorted(grouped, key=section_key):
+        members = grouped[code]
+        counts = {v: sum(1 for r in members if r.verdict == v) for v in VERDICTS}
+        sections.append(SectionView(code=code, label=section_label(code, lang), anchor=anchor("sec", code),
+                                    requirements=members, counts=counts))
+    totals = {v: sum(1 for r in reqs if r.verdict == v) for v in VERDICTS}
+    totals["total"] = len(reqs)
+    mandatory = {v: sum(1 for r in reqs if r.mandatory and r.verdict == v) for v in VERDICTS}
+    mandatory["total"] = sum(1 for r in reqs if r.mandatory)
+    findings_total = {k: sum(r.counts[k] for r in reqs) for k in ("error", "warning", "info")}
+    run = as_dict(results.get("run"))
+    cand = as_dict(run.get("candidate"))
+    unknown = t("hdr.unknown", lang)
+    candidate = {k: text(cand.get(k), 200) or unknown for k in ("product", "version", "vendor")}
+    return ReportView(lang=lang, run=run, candidate=candidate, sections=sections, totals=totals,
+                      mandatory=mandatory, findings_total=findings_total, status=overall_status(reqs),
+                      evidence=index.items)

@@ -1,0 +1,66 @@
+"""Session fixtures of the INS suite, also used by the CDA, DMP and MSSanté suites.
+
+``insi_simulator`` starts the INSi simulator once and gives its URL to the candidate (PUT /endpoints);
+``qualified_resident`` makes the candidate qualify one invented identity, so every other suite has a
+resident whose INS it may share. When the candidate cannot qualify it, the dependent tests are *not
+evaluated* (never passed): a CDA check on a resident that is not qualified would prove nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from conformance.findings import NotEvaluated
+from conformance.ins.insi import fixtures as insi_fixtures
+from conformance.ins.insi.simulator import InsiSimulator
+from conformance.sandbox.client import SandboxError, SandboxUnsupported
+
+# Our simulator holds a "timeout" request this long; the candidate is asked (through the optional
+# endpoint key timeout_s) to give up earlier. A candidate that ignores timeout_s gets a 504 fault at
+# the end of the delay, which it must report as an error too.
+SIMULATOR_TIMEOUT_DELAY_S = 3.0
+CANDIDATE_TIMEOUT_S = 1.5
+QUALIFIED_IDENTITY = "qualifiable"
+
+
+@pytest.fixture(scope="session")
+def insi_simulator(candidate: Any) -> Iterator[InsiSimulator]:
+    """The INSi simulator, started once; in sandbox mode the candidate is told to use it."""
+    with InsiSimulator(timeout_delay=SIMULATOR_TIMEOUT_DELAY_S) as sim:
+        if getattr(candidate, "client", None) is not None:
+            try:
+                candidate.client.set_endpoints({"insi": {"url": sim.url, "timeout_s": CANDIDATE_TIMEOUT_S}})
+            except SandboxUnsupported:
+                pytest.skip("le candidat ne permet pas de configurer le téléservice INSi (PUT /endpoints)")
+            except SandboxError as exc:
+                raise NotEvaluated(f"configuration du simulateur INSi refusée : {exc.message}",
+                                   f"INSi simulator configuration refused: {exc.message_en}") from None
+        yield sim
+
+
+@pytest.fixture(scope="session")
+def qualified_resident(candidate: Any, insi_simulator: InsiSimulator) -> dict[str, Any]:
+    """A resident the candidate qualified (status QUAL, INS from the simulator), as ``GET /residents/{id}``."""
+    client = candidate.require_sandbox()
+    if not candidate.supports("ins"):
+        pytest.skip("le candidat ne déclare pas la fonction INS (features.ins)")
+    ident = insi_fixtures.identity(QUALIFIED_IDENTITY)
+    try:
+        created = client.create_resident(ident.resident_body(identity_document="passeport"))
+        result = client.qualify(str(created["id"]))
+        resident = client.get_resident(str(created["id"]))
+    except SandboxUnsupported as exc:
+        pytest.skip(f"qualification INS non prise en charge par le candidat : {exc.message}")
+    except SandboxError as exc:
+        raise NotEvaluated(f"qualification du résident de test impossible : {exc.message}",
+                           f"could not qualify the test resident: {exc.message_en}") from None
+    if resident.get("status") != "QUAL" or not resident.get("ins"):
+        raise NotEvaluated(
+            f"le candidat n'a pas qualifié le résident de test (résultat {result.get('outcome')!r}, statut "
+            f"{resident.get('status')!r}) : les contrôles qui exigent une identité qualifiée ne peuvent pas s'exécuter",
+            f"the candidate did not qualify the test resident (outcome {result.get('outcome')!r}, status "
+            f"{resident.get('status')!r}): checks that need a qualified identity cannot run")
+    return resident
