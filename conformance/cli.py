@@ -102,6 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
     mer.add_argument("--lang", choices=("fr", "en"), default="fr")
     mer.set_defaults(func=cmd_merge)
 
+    exp = sub.add_parser("export", help="write report formats (html, junit, csv, xlsx) from a results file")
+    exp.add_argument("results", type=Path)
+    exp.add_argument("--out", type=Path, required=True)
+    exp.add_argument("--format", action="append", default=[],
+                     help="html, junit, csv, xlsx or all (repeatable, comma-separated)")
+    exp.add_argument("--lang", choices=("fr", "en"), default="fr")
+    exp.set_defaults(func=cmd_export)
+
     imp = sub.add_parser("import-rem", help="import ANS's official REM spreadsheet into a catalogue file")
     imp.add_argument("xlsx", type=Path)
     imp.add_argument("--out", type=Path, required=True)
@@ -300,6 +308,13 @@ def cmd_merge(args: argparse.Namespace) -> int:
         if not path.exists():
             raise UsageProblem(f"{path} introuvable")
     return _report_command("cmd_merge", inputs, args.out, args.lang)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    path = _results_path(args.results)
+    if not path.exists():
+        raise UsageProblem(f"{path} introuvable")
+    return _report_command("cmd_export", path, args.out, args.format or ["all"], args.lang)
 
 
 def cmd_import_rem(args: argparse.Namespace) -> int:

@@ -8,13 +8,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 
+from conformance import results as runner
 from conformance.findings import error, info
 from conformance.report import synthetic as syn
 from conformance.report.merge import merge_results
-from conformance import results as runner
+
+jsonschema = pytest.importorskip(
+    "jsonschema", reason="the jsonschema package is not installed (it belongs in the [test] extra)")
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "docs" / "results.schema.json"
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from lxml import etree
 
@@ -184,7 +184,7 @@ def to_utc(value: str) -> str | None:
                          int(second or 0), tzinfo=timezone(offset))
     except ValueError:
         return None
-    utc = local.astimezone(timezone.utc)
+    utc = local.astimezone(UTC)
     digits = utc.strftime("%Y%m%d%H%M%S")
     return digits[: 10 + (2 if minute else 0) + (2 if second else 0)]
 

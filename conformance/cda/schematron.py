@@ -102,6 +102,9 @@ def _saxon():  # -> tuple[PySaxonProcessor, PyXslt30Processor]
             from saxonche import PySaxonProcessor
 
             proc = PySaxonProcessor(license=False)
+            # Rules such as terminologie.sch build doc() URIs from document content (codeSystem):
+            # never let an untrusted document make Saxon open anything but local files.
+            proc.set_configuration_property("http://saxon.sf.net/feature/allowedProtocols", "file")
             _saxon_state["proc"] = proc
             _saxon_state["xslt"] = proc.new_xslt30_processor()
         return _saxon_state["proc"], _saxon_state["xslt"]

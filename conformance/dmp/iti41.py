@@ -17,7 +17,14 @@ from email.policy import compat32
 from lxml import etree
 
 from conformance.dmp import ns
-from conformance.dmp.mtom import MtomLimits, MtomMessage, MtomRejected, parse_content_type, parse_mtom
+from conformance.dmp.mtom import (
+    DEFAULT_LIMITS,
+    MtomLimits,
+    MtomMessage,
+    MtomRejected,
+    parse_content_type,
+    parse_mtom,
+)
 from conformance.dmp.soap import SoapHeader, q, read_envelope
 from conformance.dmp.xds import DocumentEntry, Submission, parse_submit_objects
 from conformance.findings import Finding, error, warning
@@ -88,7 +95,7 @@ def _dechunk(body: bytes, limit: int) -> bytes:
         pos = eol + 2 + size + 2
 
 
-def parse_http_capture(data: bytes, limit: int = MtomLimits().max_body) -> tuple[str, str, dict[str, str], bytes]:
+def parse_http_capture(data: bytes, limit: int = DEFAULT_LIMITS.max_body) -> tuple[str, str, dict[str, str], bytes]:
     """``(method, path, headers, body)`` of a raw HTTP/1.1 request capture."""
     cut = data.find(b"\r\n\r\n")
     sep = 4
@@ -131,7 +138,7 @@ def load_artefact(name: str, data: bytes) -> Iti41Request:
 
 
 def parse_request(body: bytes, content_type: str, *, artefact: str = "", http_headers: dict[str, str] | None = None,
-                  limits: MtomLimits = MtomLimits(), captured_as: str = "http") -> Iti41Request:
+                  limits: MtomLimits = DEFAULT_LIMITS, captured_as: str = "http") -> Iti41Request:
     """Read one ITI-41 request as far as it goes; every obstacle is a finding in ``problems``."""
     req = Iti41Request(artefact=artefact, raw=body, http_headers=dict(http_headers or {}), content_type=content_type)
     mime, _ = parse_content_type(content_type) if content_type else ("", {})

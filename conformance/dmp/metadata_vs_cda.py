@@ -207,9 +207,21 @@ def _times(entry: Mapping[str, Any], header: Any, field: str, attrs: tuple[str, 
         "(converted to UTC)", expected, found)
 
 
+def _actor_id(actor: Any) -> list[str]:
+    """Identifier of a CdaHeader Actor (``id_extension``/``id_root``) or of any id-bearing object."""
+    ext = _get(actor, "id_extension")
+    if ext or _get(actor, "id_root"):
+        return [str(ext or _get(actor, "id_root"))]
+    return _ids(actor, "person_id", "id", "ids", "person_ids")
+
+
 def _author_ids(author: Any) -> tuple[list[str], list[str]]:
-    persons = _ids(author, "person_id", "id", "ids", "person_ids")
-    orgs = _ids(author, "organization_id", "institution_id", "organization_ids", "organization")
+    persons = _actor_id(author)
+    org = _get(author, "organization")
+    if org is not None and not isinstance(org, str) and (_get(org, "id_extension") or _get(org, "id_root")):
+        orgs = [str(_get(org, "id_extension") or _get(org, "id_root"))]
+    else:
+        orgs = _ids(author, "organization_id", "institution_id", "organization_ids", "organization")
     return persons, orgs
 
 
@@ -243,7 +255,7 @@ def _legal(entry: Mapping[str, Any], header: Any, bad: Any) -> None:
     legal = _get(header, "legal_authenticator")
     if legal is None:
         return
-    ids = _ids(legal, "person_id", "id", "ids")
+    ids = _actor_id(legal)
     if not ids:
         return
     found = parse_xcn(str(entry.get("legalAuthenticator") or "")).id

@@ -36,6 +36,9 @@ class MtomLimits:
     max_header_bytes: int = 16 * 1024
 
 
+DEFAULT_LIMITS = MtomLimits()
+
+
 class MtomRejected(ValueError):
     """The message cannot be read at all (no boundary, truncated, over a limit...)."""
 
@@ -124,7 +127,7 @@ def _split(body: bytes, boundary: str, limits: MtomLimits) -> list[bytes]:
 
 
 def _part(raw: bytes, limits: MtomLimits, problems: list[tuple[str, str, str]]) -> MimePart:
-    if raw.startswith(b"\r\n") or raw.startswith(b"\n"):
+    if raw.startswith((b"\r\n", b"\n")):
         head, body = b"", raw[2:] if raw.startswith(b"\r\n") else raw[1:]
     else:
         cut = raw.find(b"\r\n\r\n")
@@ -157,7 +160,7 @@ def _part(raw: bytes, limits: MtomLimits, problems: list[tuple[str, str, str]]) 
     return MimePart(cid, ctype, mime_type, params, cte, body)
 
 
-def parse_mtom(content_type: str, body: bytes, limits: MtomLimits = MtomLimits()) -> MtomMessage:
+def parse_mtom(content_type: str, body: bytes, limits: MtomLimits = DEFAULT_LIMITS) -> MtomMessage:
     """Split a multipart/related body into parts; raise ``MtomRejected`` when it cannot be read."""
     if len(body) > limits.max_body:
         raise MtomRejected(f"corps trop volumineux ({len(body)} octets > {limits.max_body})",

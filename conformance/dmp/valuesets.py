@@ -32,6 +32,9 @@ BUILTIN: dict[str, set[tuple[str, str]]] = {
                             ("INVISIBLE_PATIENT", "1.2.250.1.213.1.1.4.13"),
                             ("INVISIBLE_REPRESENTANTS_LEGAUX", "1.2.250.1.213.1.1.4.13")},
     "healthcareFacilityTypeCode": {("EXP_PATIENT", "1.2.250.1.213.1.1.4.6"), ("SNR", "1.2.250.1.213.1.1.4.6")},
+    # TRE_A03 classes (cda.md §1.2, JDV_J06); the DMP subset J57 is not public [?]
+    "classCode": {(c, "1.2.250.1.213.1.1.4.1") for c in (
+        "10", "11", "31", "42", "43", "44", "45", "52", "60", "90", "95", "99")},
 }
 SA_PATTERN = re.compile(r"SA\d{2}")
 SA_SYSTEM = "1.2.250.1.71.4.2.4"

@@ -66,8 +66,24 @@ class CdaIdentity:
         return ext.value, root.value
 
 
+def readable_path(el: etree._Element) -> str:
+    """``/ClinicalDocument/recordTarget/patientRole/id[1]``: local names, positions among same-name siblings."""
+    parts: list[str] = []
+    node: etree._Element | None = el
+    while node is not None:
+        name = etree.QName(node).localname
+        parent = node.getparent()
+        if parent is not None:
+            same = [c for c in parent if isinstance(c.tag, str) and etree.QName(c).localname == name]
+            if len(same) > 1:
+                name += f"[{same.index(node) + 1}]"
+        parts.append(name)
+        node = parent
+    return "/" + "/".join(reversed(parts))
+
+
 def _loc(el: etree._Element, value: str) -> Located:
-    return Located(value=value, xpath=el.getroottree().getpath(el), line=el.sourceline)
+    return Located(value=value, xpath=readable_path(el), line=el.sourceline)
 
 
 def _first(parent: etree._Element, path: str, attr: str | None = None) -> Located | None:
@@ -142,7 +158,7 @@ def check_cda_identity(document: bytes | etree._ElementTree | etree._Element, ar
                       requirements=req)]
     ident = extract_identity(root)
     out: list[Finding] = []
-    base = {"artefact": artefact, "requirements": req}
+    base: dict[str, Any] = {"artefact": artefact, "requirements": req}
     if ident.record_targets != 1 or ident.patient_role is None:
         out.append(error("le document doit porter exactement un recordTarget/patientRole",
                          "the document must carry exactly one recordTarget/patientRole", rule="INS.CDA.recordTarget",

@@ -75,10 +75,12 @@ class ResidentIdentity:
 
 
 def check_resident(resident: Mapping[str, Any], *, artefact: str = "", requirements: Sequence[str] = (),
-                   test_environment: bool = True) -> list[Finding]:
-    """Coherence of one stored identity: a known status, an INS only when retrieved, valid when present."""
+                   test_environment: bool = True, with_traits: bool = True) -> list[Finding]:
+    """Coherence of one stored identity: a known status, an INS only when retrieved, valid when present,
+    and (``with_traits``) the traits of a retrieved identity in INSi format."""
     ident = ResidentIdentity.from_json(resident)
-    where = {"artefact": artefact or f"resident/{ident.id}", "requirements": tuple(requirements)}
+    name = artefact or f"resident/{ident.id}"
+    where: dict[str, Any] = {"artefact": name, "requirements": tuple(requirements)}
     out: list[Finding] = []
     if ident.status not in STATUSES:
         out.append(error("statut d'identité inconnu", "unknown identity status", rule="INS.STATUS.value",
@@ -102,14 +104,14 @@ def check_resident(resident: Mapping[str, Any], *, artefact: str = "", requireme
                          rule="INS.STATUS.retrieval-without-ins", expected="ins {matricule, oid}", found="null",
                          **where))
     if ident.ins:
-        out.extend(check_matricule(ident.matricule or "", ident.oid or "", artefact=where["artefact"],
+        out.extend(check_matricule(ident.matricule or "", ident.oid or "", artefact=name,
                                    xpath="ins", requirements=requirements, test_environment=test_environment))
     if ident.status == QUAL and ident.identity_document not in HIGH_TRUST_DOCUMENTS:
         out.append(warning("identité qualifiée sans pièce d'identité à haut niveau de confiance enregistrée",
                            "qualified identity without a recorded high-trust identity document",
                            rule="INS.STATUS.qual-without-document", expected=" | ".join(sorted(HIGH_TRUST_DOCUMENTS)),
                            found=str(ident.identity_document), **where))
-    if retrieved:
-        out.extend(check_traits(ident.traits, artefact=where["artefact"], xpath="traits",
+    if retrieved and with_traits:
+        out.extend(check_traits(ident.traits, artefact=name, xpath="traits",
                                 requirements=requirements, insi_format=True))
     return out

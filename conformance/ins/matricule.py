@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from conformance.findings import Finding, error, info, warning
 
@@ -146,7 +147,8 @@ def check_matricule(value: str, oid: str | None = None, *, artefact: str = "", x
     (NIA/provisional sex digits, pseudo-months, department ranges), production OID in a test run.
     An INFO finding records the pass when nothing is wrong.
     """
-    where = {"artefact": artefact, "xpath": xpath, "line": line, "requirements": tuple(requirements)}
+    where: dict[str, Any] = {"artefact": artefact, "xpath": xpath, "line": line,
+                             "requirements": tuple(requirements)}
     out: list[Finding] = []
     if oid is not None:
         out.extend(check_oid(oid, test_environment=test_environment, **where))
@@ -172,29 +174,29 @@ def check_matricule(value: str, oid: str | None = None, *, artefact: str = "", x
     return out
 
 
-def check_oid(oid: str, *, test_environment: bool = False, **where: object) -> list[Finding]:
+def check_oid(oid: str, *, test_environment: bool = False, **where: Any) -> list[Finding]:
     """The OID beside a matricule: one of the four INS OIDs; never the old INS-C."""
     if oid == OID_INS_C:
         return [error("OID de l'ancien INS-C (1.2.250.1.213.1.4.2) : ce n'est pas un INS et il ne doit plus être utilisé",
                       "OID of the old INS-C (1.2.250.1.213.1.4.2): not an INS, must not be used",
-                      rule="INS.OID.insc", expected=" | ".join(INS_OIDS), found=oid, **where)]  # type: ignore[arg-type]
+                      rule="INS.OID.insc", expected=" | ".join(INS_OIDS), found=oid, **where)]
     if oid not in INS_OIDS:
         return [error("OID d'INS inconnu", "unknown INS OID", rule="INS.OID.unknown",
-                      expected=" | ".join(INS_OIDS), found=_show(oid), **where)]  # type: ignore[arg-type]
+                      expected=" | ".join(INS_OIDS), found=_show(oid), **where)]
     if test_environment and oid in PRODUCTION_OIDS:
         return [warning("OID d'INS de production dans un environnement de test : identités réelles ?",
                         "production INS OID in a test environment: real identities?",
                         rule="INS.OID.production", expected=f"{OID_INS_NIR_TEST} | {OID_INS_NIR_DEMO}",
-                        found=oid, **where)]  # type: ignore[arg-type]
+                        found=oid, **where)]
     return []
 
 
-def _structure(m: Matricule, oid: str | None, where: dict[str, object]) -> list[Finding]:
+def _structure(m: Matricule, oid: str | None, where: dict[str, Any]) -> list[Finding]:
     out: list[Finding] = []
 
     def warn(rule: str, fr: str, en: str, expected: str, found: str) -> None:
         out.append(warning(fr + " (règle structurelle non confirmée)", en + " (unconfirmed structural rule)",
-                           rule=rule, expected=expected, found=found, **where))  # type: ignore[arg-type]
+                           rule=rule, expected=expected, found=found, **where))
 
     if m.sex in "78":
         if oid is not None and oid != OID_INS_NIA:
@@ -206,7 +208,7 @@ def _structure(m: Matricule, oid: str | None, where: dict[str, object]) -> list[
     elif m.sex not in "12":
         out.append(error("premier chiffre du matricule (sexe) impossible", "impossible first digit (sex)",
                          rule="INS.MAT.sex", expected="1 | 2 (NIR), 7 | 8 (NIA)", found=m.sex,
-                         **where))  # type: ignore[arg-type]
+                         **where))
     month = int(m.month)
     if not (1 <= month <= 12 or 20 <= month <= 42 or month >= 50):
         warn("INS.MAT.month", "mois de naissance ni réel (01-12) ni pseudo-mois (20-42, 50-99)",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from conformance.findings import Finding, error
 from conformance.ins.matricule import check_matricule
@@ -27,7 +28,8 @@ def check_patient_cx(value: str, cda_ins: tuple[str, str] | None, *, what: str =
                      artefact: str = "", xpath: str = "", line: int | None = None,
                      requirements: Sequence[str] = (), test_environment: bool = False) -> list[Finding]:
     """A CX patient id carrying an INS: well formed, valid key, equal to the CDA recordTarget INS."""
-    where = {"artefact": artefact, "xpath": xpath, "line": line, "requirements": tuple(requirements)}
+    where: dict[str, Any] = {"artefact": artefact, "xpath": xpath, "line": line,
+                             "requirements": tuple(requirements)}
     m = _CX.fullmatch(value or "")
     if not m:
         return [error(f"{what} hors de la forme CX matricule^^^&OID&ISO^NH", f"{what} not of the CX form "
@@ -47,7 +49,7 @@ def check_patient_cx(value: str, cda_ins: tuple[str, str] | None, *, what: str =
 def check_patient_mailbox(address: str, *, qualified: bool, matricule: str | None = None, artefact: str = "",
                           requirements: Sequence[str] = ()) -> list[Finding]:
     """``<matricule INS>@patient.mssante.fr``: only for a qualified identity, with a valid key."""
-    where = {"artefact": artefact, "requirements": tuple(requirements)}
+    where: dict[str, Any] = {"artefact": artefact, "requirements": tuple(requirements)}
     local, _, domain = (address or "").strip().strip("<>").rpartition("@")
     if domain.lower() != PATIENT_MAIL_DOMAIN:
         return []  # not a patient mailbox

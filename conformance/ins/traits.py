@@ -84,11 +84,11 @@ def normalise_for_matching(text: str) -> str:
 
 def is_partial_date(value: str) -> bool:
     """A ``YYYY-MM-DD`` date with ``00`` as day or month ("date exceptionnelle")."""
-    m = _DATE.fullmatch(value or "")
-    return bool(m) and (m.group(2) == "00" or m.group(3) == "00")
+    m = _DATE.fullmatch(value or "") if isinstance(value, str) else None
+    return m is not None and (m.group(2) == "00" or m.group(3) == "00")
 
 
-def check_name(value: str, field: str, *, where: Mapping[str, Any], severity_case: str = "error") -> list[Finding]:
+def check_name(value: Any, field: str, *, where: Mapping[str, Any], severity_case: str = "error") -> list[Finding]:
     """One name in INSi format: not empty, upper case, letters with apostrophes, hyphens, spaces."""
     label, label_en = TRAIT_LABELS.get(field, (field, field))
     kw = dict(where, rule=f"INS.TRAIT.{field}")
@@ -114,7 +114,7 @@ def check_name(value: str, field: str, *, where: Mapping[str, Any], severity_cas
                   expected="lettres majuscules, apostrophe, tiret, espace", found=_show(value), **kw)]
 
 
-def check_birth_date(value: str, *, where: Mapping[str, Any]) -> list[Finding]:
+def check_birth_date(value: Any, *, where: Mapping[str, Any]) -> list[Finding]:
     kw = dict(where, rule="INS.TRAIT.birth_date")
     m = _DATE.fullmatch(value or "") if isinstance(value, str) else None
     if not m:
@@ -139,7 +139,8 @@ def check_traits(traits: Mapping[str, Any], *, artefact: str = "", xpath: str = 
     ``insi_format`` demands the INSi upper-case form (identities RECUP/QUAL, INSi requests); without
     it (a locally typed PROV identity) only presence and structure are checked.
     """
-    where = {"artefact": artefact, "xpath": xpath, "line": line, "requirements": tuple(requirements)}
+    where: dict[str, Any] = {"artefact": artefact, "xpath": xpath, "line": line,
+                             "requirements": tuple(requirements)}
     out: list[Finding] = []
     if not isinstance(traits, Mapping):
         return [error("traits d'identité absents ou illisibles", "identity traits missing or unreadable",
@@ -163,7 +164,7 @@ def check_traits(traits: Mapping[str, Any], *, artefact: str = "", xpath: str = 
                          "the first given name does not match the first birth given name (Rule 6)",
                          rule="INS.TRAIT.first_given_name.consistency", expected=_show(given[0]),
                          found=_show(first), **where))
-    out.extend(check_birth_date(traits.get("birth_date"), where=where))  # type: ignore[arg-type]
+    out.extend(check_birth_date(traits.get("birth_date"), where=where))
     sex = traits.get("sex")
     if sex not in SEXES:
         out.append(error("sexe hors M/F (format INSi)", "sex not M/F (INSi format)", rule="INS.TRAIT.sex",

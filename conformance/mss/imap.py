@@ -167,7 +167,7 @@ class ImapServer:
         self._thread: threading.Thread | None = None
 
     def start(self) -> ImapServer:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="mss-imap", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="mss-imap", daemon=True)
         self._thread.start()
         return self
 

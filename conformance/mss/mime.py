@@ -298,7 +298,9 @@ def _leaf(node: Message, path: str, ctype: str, msg: ParsedMessage) -> Part:
     cte = _safe(lambda: str(node.get("Content-Transfer-Encoding", "7bit")), "7bit").strip().lower()
     part = Part(path=path, content_type=ctype, params=params, filename=filename.strip(),
                 disposition=disposition, transfer_encoding=cte)
-    body = node.get_payload(decode=False)
+    # the raw payload: get_payload(decode=False) re-decodes 8-bit bytes with "replace" and would hide
+    # exactly the charset errors we look for
+    body = getattr(node, "_payload", None)
     if not isinstance(body, str):
         part.problem = "corps illisible"
         return part

@@ -357,7 +357,7 @@ class _CrlServer:
         self.httpd = ThreadingHTTPServer((host, 0), Handler)
         self.httpd.daemon_threads = True
         self.url = f"http://{host}:{self.httpd.server_address[1]}/igc-sante-test.crl"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, name="mss-crl", daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="mss-crl", daemon=True)
 
     def start(self) -> None:
         self.thread.start()

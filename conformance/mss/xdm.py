@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
+from conformance.dmp.xds import DocumentEntry, Submission, parse_submit_objects
 from conformance.findings import Finding, NotEvaluated, error, info, warning
-from conformance.mss.ebrim import DocumentEntry, SubmitObjects, read_submit_objects
 from conformance.safexml import Limits, XmlRejected, parse_bytes
 
 REQ = ("MSS/XDM.01",)
@@ -65,7 +65,7 @@ class XdmDocument:
 class XdmPackage:
     artefact: str
     files: dict[str, bytes] = field(default_factory=dict)
-    metadata: dict[str, SubmitObjects] = field(default_factory=dict)  # subset → parsed metadata
+    metadata: dict[str, Submission] = field(default_factory=dict)  # subset → parsed metadata
     documents: list[XdmDocument] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
 
@@ -220,26 +220,28 @@ def _metadata(pkg: XdmPackage) -> None:
                "METADATA.XML root must be lcm:SubmitObjectsRequest", pkg, "MSS.XDM.METADATA", xpath=meta_name,
                expected="lcm:SubmitObjectsRequest", found=etree.QName(root).localname)
             continue
-        objects = read_submit_objects(tree)
+        objects = parse_submit_objects(root)
         pkg.metadata[subset] = objects
         where = f"{meta_name}"
+        for _rule, fr, en in objects.problems:
+            _f("error", f"METADATA.XML : {fr}", f"METADATA.XML: {en}", pkg, "MSS.XDM.METADATA", xpath=where)
         if len(objects.submission_sets) != 1:
             _f("error", "METADATA.XML doit décrire exactement un lot de soumission (SubmissionSet)",
                "METADATA.XML must describe exactly one SubmissionSet", pkg, "MSS.XDM.METADATA", xpath=where,
                expected="1", found=str(len(objects.submission_sets)))
-        if not objects.document_entries:
+        if not objects.entries:
             _f("error", "METADATA.XML ne décrit aucun document (ExtrinsicObject)",
                "METADATA.XML describes no document (ExtrinsicObject)", pkg, "MSS.XDM.METADATA", xpath=where,
                expected=">= 1 DocumentEntry", found="0")
         members = {(a.source, a.target) for a in objects.associations if a.type == ASSOC_HAS_MEMBER}
         for ss in objects.submission_sets[:1]:
-            for de in objects.document_entries:
+            for de in objects.entries:
                 if (ss.id, de.id) not in members:
                     _f("error", f"pas d'association HasMember entre le lot et le document {de.id}",
                        f"no HasMember association between the submission set and document {de.id}", pkg,
                        "MSS.XDM.METADATA", xpath=where, line=de.line, expected="Association HasMember",
                        found="absente")
-        for de in objects.document_entries:
+        for de in objects.entries:
             path = _entry_document(pkg, subset, de, meta_name)
             if path:
                 referenced.add(path)
@@ -250,8 +252,9 @@ def _metadata(pkg: XdmPackage) -> None:
 
 
 def _entry_document(pkg: XdmPackage, subset: str, de: DocumentEntry, meta_name: str) -> str | None:
-    base = {"xpath": f"{meta_name} {de.xpath}", "line": de.line}
-    uri = de.uri
+    element_path = de.element.getroottree().getpath(de.element) if de.element is not None else ""
+    base = {"xpath": f"{meta_name} {element_path}".strip(), "line": de.line}
+    uri = de.slot("URI")
     if not uri:
         _f("error", f"document {de.id} sans slot URI", f"document {de.id} without URI slot", pkg, "MSS.XDM.URI",
            expected="nom du fichier dans SUBSET", found="absent", **base)
@@ -320,12 +323,7 @@ def compare_entries_with_cda(pkg: XdmPackage) -> list[Finding]:
     for doc in pkg.cda_documents:
         assert doc.tree is not None
         header = read_header(doc.tree)
-        for finding in compare_metadata_with_cda(doc.entry.as_mapping(), header):
-            out.append(_retarget(finding, pkg.artefact, doc.path))
+        for finding in compare_metadata_with_cda(doc.entry.metadata(), header, artefact=pkg.artefact,
+                                                 requirements=REQ, where=f"{doc.path} DocumentEntry"):
+            out.append(finding)
     return out
-
-
-def _retarget(finding: Finding, artefact: str, path: str) -> Finding:
-    from dataclasses import replace
-
-    return replace(finding, artefact=artefact, xpath=f"{path} {finding.xpath}".strip(), requirements=REQ)

@@ -215,7 +215,8 @@ class MockPscProvider:
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> MockPscProvider:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._httpd.serve_forever, name="mock-psc-idp", daemon=True)
+            self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
+                                            name="mock-psc-idp", daemon=True)
             self._thread.start()
         return self
 

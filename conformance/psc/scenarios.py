@@ -11,7 +11,7 @@ findings and a redacted transcript (the "Transcription OIDC" proof).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -127,6 +127,11 @@ class PscHarness:
     @property
     def client(self) -> Any:
         return self.provider.client
+
+    def register(self) -> None:
+        """Register the candidate's callback with the provider (as the ANS portal would)."""
+        self.provider.register(replace(self.provider.client, redirect_uris=(self.redirect_uri,),
+                                       post_logout_redirect_uris=(self.redirect_uri,)))
 
     def endpoint_config(self) -> dict[str, str]:
         """The ``psc`` object of PUT /endpoints: what the candidate needs to use the mock provider."""

@@ -9,6 +9,7 @@ for everything that is real cryptography.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import itertools
 import json
@@ -43,9 +44,16 @@ class KeyRing:
         self._lock = threading.Lock()
         self.current = new_rsa_key(self._kid())
         self.previous: RSAKey | None = None
-        self.attacker = new_rsa_key("attaquant")
-        self.unpublished = new_rsa_key(f"{prefix}-inconnue")
         self.rotations = 0
+
+    @functools.cached_property
+    def attacker(self) -> RSAKey:
+        """Generated on first use: most providers never forge (RSA generation is the slow part)."""
+        return new_rsa_key("attaquant")
+
+    @functools.cached_property
+    def unpublished(self) -> RSAKey:
+        return new_rsa_key(f"{self._prefix}-inconnue")
 
     def _kid(self) -> str:
         return f"{self._prefix}-{next(_counter)}"

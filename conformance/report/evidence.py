@@ -68,15 +68,11 @@ def check_entry(entry: dict[str, Any], report_dir: Path | None) -> EvidenceView:
     raw_path = entry.get("path")
     rel = safe_relpath(raw_path)
     sha = text(entry.get("sha256"), 64).lower()
-    common = {
-        "sha256": sha,
-        "size": as_int(entry.get("size")),
-        "kind": text(entry.get("kind"), 200),
-        "description": text(entry.get("description"), 1000),
-        "test": text(entry.get("test"), 500),
-    }
+    size, kind = as_int(entry.get("size")), text(entry.get("kind"), 200)
+    description, test = text(entry.get("description"), 1000), text(entry.get("test"), 500)
     if rel is None:
-        return EvidenceView(path=text(raw_path, 300), href=None, status="unsafe", **common)
+        return EvidenceView(path=text(raw_path, 300), href=None, sha256=sha, size=size, kind=kind,
+                            description=description, test=test, status="unsafe")
     status = "unchecked"
     if report_dir is not None:
         target = report_dir.joinpath(*rel.split("/"))
@@ -84,7 +80,8 @@ def check_entry(entry: dict[str, Any], report_dir: Path | None) -> EvidenceView:
             status = "missing"
         elif target.stat().st_size <= MAX_HASH_BYTES:
             status = "ok" if sha256_file(target) == sha else "mismatch"
-    return EvidenceView(path=rel, href=href(rel), status=status, **common)
+    return EvidenceView(path=rel, href=href(rel), sha256=sha, size=size, kind=kind, description=description,
+                        test=test, status=status)
 
 
 class EvidenceIndex:

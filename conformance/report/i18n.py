@@ -164,7 +164,6 @@ STRINGS: dict[str, dict[str, str]] = {
     "f.where": {"fr": "Artefact · XPath · ligne", "en": "Artefact · XPath · line"},
     "f.expected": {"fr": "Attendu", "en": "Expected"},
     "f.found": {"fr": "Trouvé", "en": "Found"},
-    "f.line": {"fr": "l.", "en": "l."},
     "sev.error": {"fr": "bloquant", "en": "error"},
     "sev.warning": {"fr": "avertissement", "en": "warning"},
     "sev.info": {"fr": "vérifié", "en": "checked"},

@@ -162,7 +162,9 @@ def merge_results(inputs: list[dict[str, Any]]) -> MergeOutcome:
             rid = text(req["id"], 200)
             current = merged.get(rid)
             if current is None:
-                req["verdict"] = verdict_of(req.get("verdict"))
+                req["id"], req["verdict"] = rid, verdict_of(req.get("verdict"))
+                req["section"] = text(req.get("section"), 40) or "?"
+                req["mandatory"] = req.get("mandatory") is True
                 tests = [t for t in as_list(req.get("tests")) if isinstance(t, dict)]
                 findings = [f for f in as_list(req.get("findings")) if isinstance(f, dict)]
                 req["tests"], req["findings"] = [], []

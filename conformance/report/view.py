@@ -44,11 +44,18 @@ class FindingView:
     found: str
     evidence: EvidenceView | None
 
+    @property
+    def where(self) -> str:
+        """Artefact · XPath · line in one cell (one text node: 10k findings must stay light)."""
+        line = f"l.{self.line}" if self.line else ""
+        return " · ".join(p for p in (self.artefact, self.xpath, line) if p)
+
 
 @dataclass
 class ProofView:
     id: str
     kind: str
+    description: str
     verification: list[str]
     manual: bool
     manual_reason: str
@@ -183,6 +190,7 @@ def _requirement(raw: dict[str, Any], lang: str, index: EvidenceIndex, report_di
             manual = p.get("method") == "manual"
             proof = ProofView(
                 id=text(p.get("id"), 200), kind=text(p.get("kind"), 200),
+                description=text(p.get("description"), 2000),
                 verification=[text(v, 1000) for v in as_list(p.get("verification"))],
                 manual=manual, manual_reason=text(p.get("manual_reason"), 2000),
                 verdict=proof_verdict(p, verdict))
@@ -228,18 +236,18 @@ def _place(findings: list[FindingView], evidence: list[EvidenceView], automated:
         return matches[0] if len(matches) == 1 else None
 
     for ev in dict.fromkeys(evidence):
-        proof = target(ev.kind)
-        if proof is not None:
-            proof.evidence.append(ev)
+        home = target(ev.kind)
+        if home is not None:
+            home.evidence.append(ev)
             placed.add(ev.path)
     common: list[FindingView] = []
     for finding in findings:
-        proof = target(finding.evidence.kind) if finding.evidence is not None else (
+        home = target(finding.evidence.kind) if finding.evidence is not None else (
             automated[0] if len(automated) == 1 else None)
-        if proof is None:
+        if home is None:
             common.append(finding)
         else:
-            proof.findings.append(finding)
+            home.findings.append(finding)
     return common, placed
 
 

@@ -32,7 +32,12 @@ def insi_simulator(candidate: Any) -> Iterator[InsiSimulator]:
     with InsiSimulator(timeout_delay=SIMULATOR_TIMEOUT_DELAY_S) as sim:
         if getattr(candidate, "client", None) is not None:
             try:
-                candidate.client.set_endpoints({"insi": {"url": sim.url, "timeout_s": CANDIDATE_TIMEOUT_S}})
+                try:
+                    candidate.client.set_endpoints({"insi": {"url": sim.url, "timeout_s": CANDIDATE_TIMEOUT_S}})
+                except SandboxError as exc:
+                    if isinstance(exc, SandboxUnsupported) or exc.status not in (400, 422):
+                        raise
+                    candidate.client.set_endpoints({"insi": {"url": sim.url}})  # strict schema: url only
             except SandboxUnsupported:
                 pytest.skip("le candidat ne permet pas de configurer le téléservice INSi (PUT /endpoints)")
             except SandboxError as exc:

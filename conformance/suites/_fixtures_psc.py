@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -42,9 +41,8 @@ def psc_harness(candidate: Any, psc_provider: MockPscProvider) -> PscHarness:
     if not candidate.supports("psc"):
         pytest.skip("le candidat ne déclare pas Pro Santé Connect (features.psc = false)")
     redirect_uri = os.environ.get("SEGUR_PSC_REDIRECT_URI") or f"{client.base_url}/psc/callback"
-    psc_provider.register(replace(psc_provider.client, redirect_uris=(redirect_uri,),
-                                  post_logout_redirect_uris=(redirect_uri,)))
     harness = PscHarness(psc_provider, client.base_url, redirect_uri)
+    harness.register()
     try:
         client.set_endpoints({"psc": harness.endpoint_config()})
     except SandboxUnsupported:

@@ -342,7 +342,7 @@ def test_status_lifecycle(segur: Any, candidate: Any, insi_simulator: InsiSimula
             "CR 00 and an identity document: qualified status", rule="INS.STATUS.qual", artefact=doc.artefact,
             expected=QUAL, found=str(doc.resident.get("status")), requirements=STATUSES + JUSTIF)
     for run in (plain, doc):
-        segur.record(check_resident(run.resident, artefact=run.artefact, requirements=STATUSES))
+        segur.record(check_resident(run.resident, artefact=run.artefact, requirements=STATUSES, with_traits=False))
 
 
 @pytest.mark.requirement("SC.INS/va1.20", "SC.INS/va1.44")

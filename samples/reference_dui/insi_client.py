@@ -185,7 +185,8 @@ def qualify(resident: Any, endpoint: dict[str, Any], defects: set[str] | frozens
                                             "de naissance ou le lieu de naissance puis relancez (aucun INS enregistré)")
     if code != "00":
         return _fail(resident, "error", f"réponse INSi inattendue (CR {code or 'absent'}) : l'identité n'est pas modifiée")
-    return _apply_found(resident, result, defects)  # type: ignore[arg-type]
+    assert result is not None  # a CodeCR was read from it
+    return _apply_found(resident, result, defects)
 
 
 def _apply_found(resident: Any, result: etree._Element, defects: set[str] | frozenset[str]) -> dict[str, str]:
@@ -212,7 +213,7 @@ def _apply_found(resident: Any, result: etree._Element, defects: set[str] | froz
         return _fail(resident, "error", "date de naissance partielle renvoyée par l'INSi (jour ou mois 00) : "
                                         "INS non importé (Règle 11)")
     given = values["ListePrenom"].split(" ")
-    traits = {"birth_name": values["NomNaissance"], "given_names": given, "first_given_name": given[0],
+    traits: dict[str, Any] = {"birth_name": values["NomNaissance"], "given_names": given, "first_given_name": given[0],
               "birth_date": date, "sex": values["Sexe"], "birthplace_code": values["LieuNaissance"]}
     if "traits_recased" in defects:
         traits = {k: ([g.title() for g in v] if isinstance(v, list) else v.title() if k in

@@ -72,7 +72,8 @@ class InsiSimulator:
         self._stopping.clear()
         self._httpd = ThreadingHTTPServer((self._host, self._port), _handler(self))
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="insi-simulator", daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="insi-simulator", daemon=True)
         self._thread.start()
         return self
 
@@ -97,7 +98,8 @@ class InsiSimulator:
         if self._httpd is None:
             raise RuntimeError("INSi simulator not started")
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}{PATH}"
+        host_text = host.decode() if isinstance(host, bytes) else str(host)
+        return f"http://{host_text}:{port}{PATH}"
 
     # -- switches -------------------------------------------------------------------------------
     def set_scenario(self, scenario: str | None) -> None:
@@ -246,6 +248,7 @@ def _handler(sim: InsiSimulator) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "insi-simulator/1"
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed-ACK stall per answer
 
         def log_message(self, format: str, *args: Any) -> None:
             return

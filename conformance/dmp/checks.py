@@ -1,0 +1,719 @@
+"""The checks on one ITI-41 submission: pure functions, ``Iti41Request`` in, ``list[Finding]`` out.
+
+One function per point of protocols.md §1.6 (D1…D9, D15), so a suite test can run exactly the points
+of the scenario it proves, and ``check_submission`` runs them all (the simulator and ``validate`` use
+it). Every finding carries the requirement it serves: DUI.DMP.01 (the ITI-41 feed), SC.DMP/va1.01
+(CDA R2 sent), DUI.DMP.02 (replacement). Rules we only know from secondary sources are warnings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+
+from conformance.dmp import ns, vihf, xades
+from conformance.dmp.iti41 import Iti41Request
+from conformance.dmp.metadata_vs_cda import compare_metadata_with_cda, unique_id_of
+from conformance.dmp.mtom import parse_content_type
+from conformance.dmp.valuesets import (
+    CLASS_SYSTEM,
+    FORMAT_SYSTEMS,
+    MEDICO_SOCIAL_SECTORS,
+    ValueSets,
+    load_valuesets,
+)
+from conformance.dmp.xds import DocumentEntry, is_oid, parse_cx, parse_dtm, parse_xcn, parse_xon
+from conformance.findings import Finding, NotEvaluated, error, info, warning
+from conformance.safexml import XmlRejected, parse_bytes
+
+REQ_FEED = "DUI.DMP.01"
+REQ_CDA_SENT = "SC.DMP/va1.01"
+REQ_REPLACE = "DUI.DMP.02"
+FEED = (REQ_FEED,)
+
+PNR = "/Envelope/Body/ProvideAndRegisterDocumentSetRequest"
+ROL = PNR + "/SubmitObjectsRequest/RegistryObjectList"
+IDNAT_PS_OID = "1.2.250.1.71.4.2.1"
+STRUCT_OID = "1.2.250.1.71.4.2.2"
+
+
+@dataclass
+class CheckContext:
+    """What the checks need beyond the request: trust anchors, clock, value sets, registry state."""
+
+    trust: Sequence[x509.Certificate] | None = None
+    now: dt.datetime | None = None
+    vihf_version: str = vihf.DEFAULT_VERSION
+    valuesets: ValueSets | None = None
+    kit: Path | None = None
+    #: entryUUID -> {"uniqueId", "status", "patientId"} of what the registry knew before this request
+    known_entries: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    registry_known: bool = False  # True when known_entries is the full registry (sandbox mode)
+
+    def vs(self) -> ValueSets:
+        if self.valuesets is None:
+            self.valuesets = load_valuesets(self.kit)
+        return self.valuesets
+
+
+def _de_xpath(entry: DocumentEntry) -> str:
+    return f"{ROL}/ExtrinsicObject[@id='{entry.id}']"
+
+
+def _finding(severe: bool, fr: str, en: str, req: Iti41Request, rule: str, reqs: tuple[str, ...] = FEED,
+             **kw: Any) -> Finding:
+    make = error if severe else warning
+    return make(fr, en, rule=rule, artefact=req.artefact, requirements=reqs, **kw)
+
+
+# ---------------------------------------------------------------------------------------------
+# D1 transport and addressing
+# ---------------------------------------------------------------------------------------------
+def check_transport(req: Iti41Request) -> list[Finding]:
+    """HTTP/MIME packaging: multipart/related MTOM with the XOP and SOAP 1.2 parameters."""
+    out: list[Finding] = []
+    if not req.http_headers and req.mtom is None:
+        return [info("capture sans en-têtes HTTP : emballage MTOM non vérifiable",
+                     "capture without HTTP headers: MTOM packaging cannot be checked", rule="DMP.MTOM.not_captured",
+                     artefact=req.artefact, requirements=FEED)]
+    mime, params = parse_content_type(req.content_type) if req.content_type else ("", {})
+    if mime != "multipart/related":
+        out.append(_finding(True, "la requête ITI-41 n'est pas un message MTOM multipart/related",
+                            "the ITI-41 request is not a multipart/related MTOM message", req, "DMP.MTOM.content_type",
+                            xpath="HTTP Content-Type", expected="multipart/related", found=mime or "absent"))
+        return out
+    if params.get("type", "").lower() != "application/xop+xml":
+        out.append(_finding(True, "paramètre type du Content-Type incorrect", "wrong Content-Type type parameter",
+                            req, "DMP.MTOM.type", xpath="HTTP Content-Type", expected="application/xop+xml",
+                            found=params.get("type", "absent")))
+    if params.get("start-info", "").lower() != "application/soap+xml":
+        out.append(_finding(True, "paramètre start-info incorrect (SOAP 1.2 attendu)", "wrong start-info parameter "
+                            "(SOAP 1.2 expected)", req, "DMP.MTOM.start_info", xpath="HTTP Content-Type",
+                            expected="application/soap+xml", found=params.get("start-info", "absent")))
+    if not params.get("start"):
+        out.append(_finding(False, "paramètre start absent (la racine est alors la première partie)",
+                            "start parameter missing (the root is then the first part)", req, "DMP.MTOM.start",
+                            xpath="HTTP Content-Type", expected="<cid de la racine>", found="absent"))
+    if params.get("action") and params["action"] != ns.ACTION_ITI41:
+        out.append(_finding(True, "paramètre action du Content-Type différent de l'action ITI-41",
+                            "Content-Type action parameter differs from the ITI-41 action", req, "DMP.MTOM.action",
+                            xpath="HTTP Content-Type", expected=ns.ACTION_ITI41, found=params["action"]))
+    if req.mtom is not None:
+        root = req.mtom.root
+        if root.mime_type != "application/xop+xml" or "application/soap+xml" not in root.params.get("type", ""):
+            out.append(_finding(True, "partie racine MTOM : Content-Type application/xop+xml; "
+                                "type=\"application/soap+xml\" attendu", "MTOM root part: Content-Type "
+                                "application/xop+xml; type=\"application/soap+xml\" expected", req,
+                                "DMP.MTOM.root_type", xpath="MIME root part", expected="application/xop+xml; "
+                                "type=\"application/soap+xml\"", found=root.content_type or "absent"))
+    for doc_id, el in req.document_elements.items():
+        if el.find(f"{{{ns.XOP}}}Include") is None:
+            out.append(_finding(False, f"document {doc_id} transmis en base64 dans l'enveloppe au lieu d'une "
+                                "partie MTOM (xop:Include)", f"document {doc_id} sent inline in base64 instead of "
+                                "an MTOM part (xop:Include)", req, "DMP.MTOM.inline",
+                                xpath=f"{PNR}/Document[@id='{doc_id}']", line=el.sourceline,
+                                expected="xop:Include", found="base64 en ligne"))
+    return out
+
+
+def check_addressing(req: Iti41Request) -> list[Finding]:
+    """SOAP 1.2 and WS-Addressing: Action (mustUnderstand), MessageID, To."""
+    h = req.header
+    if h is None:
+        return []
+    out: list[Finding] = []
+    if h.soap_ns != ns.SOAP12:
+        out.append(_finding(True, "enveloppe qui n'est pas SOAP 1.2", "envelope is not SOAP 1.2", req,
+                            "DMP.SOAP.version", xpath="/Envelope", expected=ns.SOAP12, found=h.soap_ns or "aucun"))
+    if h.action != ns.ACTION_ITI41:
+        out.append(_finding(True, "wsa:Action absent ou différent de l'action ITI-41", "wsa:Action missing or not the "
+                            "ITI-41 action", req, "DMP.WSA.action", xpath="/Envelope/Header/Action",
+                            expected=ns.ACTION_ITI41, found=h.action or "absent"))
+    elif h.action_must_understand not in ("true", "1"):
+        out.append(_finding(False, "wsa:Action sans mustUnderstand=\"true\"", "wsa:Action without "
+                            "mustUnderstand=\"true\"", req, "DMP.WSA.must_understand",
+                            xpath="/Envelope/Header/Action/@mustUnderstand", expected="true",
+                            found=h.action_must_understand or "absent"))
+    if not h.message_id:
+        out.append(_finding(True, "wsa:MessageID absent", "wsa:MessageID missing", req, "DMP.WSA.message_id",
+                            xpath="/Envelope/Header/MessageID", expected="urn:uuid:…", found="absent"))
+    elif not h.message_id.startswith("urn:uuid:"):
+        out.append(_finding(False, "wsa:MessageID n'est pas de la forme urn:uuid:…", "wsa:MessageID is not "
+                            "urn:uuid:…", req, "DMP.WSA.message_id", xpath="/Envelope/Header/MessageID",
+                            expected="urn:uuid:…", found=h.message_id))
+    if not h.to:
+        out.append(_finding(True, "wsa:To absent", "wsa:To missing", req, "DMP.WSA.to", xpath="/Envelope/Header/To",
+                            expected="URL du service", found="absent"))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# D2 VIHF, D3 patient identifiers, D15 authorship
+# ---------------------------------------------------------------------------------------------
+def check_vihf(req: Iti41Request, ctx: CheckContext) -> list[Finding]:
+    if req.header is None:
+        return []
+    return vihf.check_vihf(req.assertion, artefact=req.artefact, trust=ctx.trust, now=ctx.now,
+                           expected_version=ctx.vihf_version, requirements=FEED)
+
+
+def check_patient_ids(req: Iti41Request, ctx: CheckContext) -> list[Finding]:
+    """VIHF resource-id = SubmissionSet.patientId = every DocumentEntry.patientId, an INS with its OID."""
+    sub = req.submission
+    if sub is None:
+        return []
+    out: list[Finding] = []
+    ss = sub.submission_set
+    ss_pid = ss.patient_id if ss else ""
+    if ss is not None:
+        if not ss_pid:
+            out.append(_finding(True, "SubmissionSet.patientId absent", "SubmissionSet.patientId missing", req,
+                                "DMP.XDS.ss_patient_id", xpath=f"{ROL}/RegistryPackage", line=ss.line))
+        else:
+            out.extend(vihf.check_resource_id(ss_pid, artefact=req.artefact, xpath=f"{ROL}/RegistryPackage/"
+                                              "ExternalIdentifier[patientId]", line=ss.line, requirements=FEED,
+                                              what="SubmissionSet.patientId"))
+    facts = vihf.read_vihf(req.assertion) if req.assertion is not None else None
+    resource = facts.value(vihf.A_RESOURCE) if facts else ""
+    if resource and ss_pid and _cx_key(resource) != _cx_key(ss_pid):
+        out.append(_finding(True, "l'INS du VIHF (resource-id) diffère du patientId du lot de soumission",
+                            "the VIHF INS (resource-id) differs from the submission set patientId", req,
+                            "DMP.INS.vihf_vs_patient", xpath="/Envelope/Header/Security/Assertion", expected=ss_pid,
+                            found=resource))
+    for entry in sub.entries:
+        if not entry.patient_id:
+            out.append(_finding(True, f"DocumentEntry {entry.id} : patientId absent", f"DocumentEntry {entry.id}: "
+                                "patientId missing", req, "DMP.XDS.patient_id", xpath=_de_xpath(entry), line=entry.line))
+        elif ss_pid and _cx_key(entry.patient_id) != _cx_key(ss_pid):
+            out.append(_finding(True, f"DocumentEntry {entry.id} : patientId différent de celui du lot "
+                                "(XDSPatientIdDoesNotMatch)", f"DocumentEntry {entry.id}: patientId differs from the "
+                                "submission set's (XDSPatientIdDoesNotMatch)", req, "DMP.XDS.patient_mismatch",
+                                xpath=_de_xpath(entry), line=entry.line, expected=ss_pid, found=entry.patient_id))
+        spid = entry.slot("sourcePatientId")
+        if not entry.is_signature and not spid:
+            out.append(_finding(True, f"DocumentEntry {entry.id} : sourcePatientId absent (IPP, ou l'INS à défaut)",
+                                f"DocumentEntry {entry.id}: sourcePatientId missing", req, "DMP.XDS.source_patient_id",
+                                xpath=_de_xpath(entry), line=entry.line))
+        elif spid and parse_cx(spid).problems():
+            out.append(_finding(False, f"DocumentEntry {entry.id} : sourcePatientId n'est pas un CX bien formé",
+                                f"DocumentEntry {entry.id}: sourcePatientId is not a well-formed CX", req,
+                                "DMP.XDS.source_patient_id", xpath=_de_xpath(entry), line=entry.line,
+                                expected="IPP^^^&OID&ISO^PI", found=spid))
+    return out
+
+
+def _cx_key(value: str) -> tuple[str, str]:
+    cx = parse_cx(value)
+    return cx.id, cx.authority_oid
+
+
+def check_authorship(req: Iti41Request) -> list[Finding]:
+    """D15 (secondary source, so warnings): the VIHF caller must be one of each document's authors."""
+    sub = req.submission
+    if sub is None or req.assertion is None:
+        return []
+    facts = vihf.read_vihf(req.assertion)
+    mode = facts.value(vihf.A_AUTH_MODE)
+    out: list[Finding] = []
+    for entry in sub.documents:
+        if mode.startswith("INDIRECTE"):
+            structure = facts.value(vihf.A_STRUCTURE)
+            institutions = {parse_xon(i).id for a in entry.authors for i in a.institution}
+            if structure and structure not in institutions:
+                out.append(_finding(False, f"DocumentEntry {entry.id} : Identifiant_Structure du VIHF absent des "
+                                    "authorInstitution (le DMP refuse un dépôt par une structure non auteur)",
+                                    f"DocumentEntry {entry.id}: VIHF Identifiant_Structure not among the "
+                                    "authorInstitution ids (the DMP refuses a non-author structure)", req,
+                                    "DMP.AUTH.structure", xpath=_de_xpath(entry), line=entry.line,
+                                    expected=structure, found=", ".join(sorted(institutions)) or "aucune"))
+        elif mode == "DIRECTE":
+            persons = {parse_xcn(p).id for a in entry.authors for p in a.person}
+            persons.add(parse_xcn(entry.slot("legalAuthenticator")).id)
+            if facts.name_id and facts.name_id not in persons:
+                out.append(_finding(False, f"DocumentEntry {entry.id} : NameID du VIHF ni auteur ni "
+                                    "legalAuthenticator", f"DocumentEntry {entry.id}: VIHF NameID is neither an "
+                                    "author nor the legalAuthenticator", req, "DMP.AUTH.person", xpath=_de_xpath(entry),
+                                    expected=facts.name_id, found=", ".join(sorted(p for p in persons if p))))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# D4 metadata, D5 hash and size, D8 associations
+# ---------------------------------------------------------------------------------------------
+_DE_REQUIRED_SLOTS = ("creationTime", "languageCode", "serviceStartTime", "sourcePatientId", "legalAuthenticator")
+_DE_REQUIRED_CODES = ("classCode", "typeCode", "formatCode", "confidentialityCode", "healthcareFacilityTypeCode",
+                      "practiceSettingCode")
+
+
+def check_metadata(req: Iti41Request, ctx: CheckContext) -> list[Finding]:
+    """Mandatory DocumentEntry/SubmissionSet metadata, their syntax and their value sets (D4)."""
+    sub = req.submission
+    if sub is None:
+        return []
+    out: list[Finding] = []
+    vs = ctx.vs()
+    if len(sub.submission_sets) != 1:
+        out.append(_finding(True, "un et un seul lot de soumission (RegistryPackage classé SubmissionSet) attendu",
+                            "exactly one submission set expected", req, "DMP.XDS.submission_set",
+                            xpath=f"{ROL}/RegistryPackage", expected="1", found=str(len(sub.submission_sets))))
+    if not sub.documents:
+        out.append(_finding(True, "aucun document (ExtrinsicObject) dans la soumission", "no document "
+                            "(ExtrinsicObject) in the submission", req, "DMP.XDS.no_document",
+                            xpath=f"{ROL}/ExtrinsicObject", expected="≥ 1", found="0"))
+    ss = sub.submission_set
+    if ss is not None:
+        out.extend(_submission_set(req, ss))
+    for entry in sub.documents:
+        out.extend(_entry(req, entry, vs))
+    return out
+
+
+def _submission_set(req: Iti41Request, ss: Any) -> list[Finding]:
+    out: list[Finding] = []
+    xp = f"{ROL}/RegistryPackage[@id='{ss.id}']"
+    for name in ("uniqueId", "sourceId"):
+        value = ss.identifiers.get(name, "")
+        if not value:
+            out.append(_finding(True, f"SubmissionSet.{name} absent", f"SubmissionSet.{name} missing", req,
+                                f"DMP.XDS.ss_{name}", xpath=xp, line=ss.line, expected="OID"))
+        elif not is_oid(value):
+            out.append(_finding(True, f"SubmissionSet.{name} n'est pas un OID", f"SubmissionSet.{name} is not an OID",
+                                req, f"DMP.XDS.ss_{name}", xpath=xp, line=ss.line, expected="OID", found=value))
+    if parse_dtm(ss.slot("submissionTime")) is None:
+        out.append(_finding(True, "SubmissionSet.submissionTime absent ou mal formé (DTM UTC)",
+                            "SubmissionSet.submissionTime missing or malformed (UTC DTM)", req,
+                            "DMP.XDS.ss_submission_time", xpath=xp, line=ss.line, expected="AAAAMMJJhhmmss",
+                            found=ss.slot("submissionTime") or "absent"))
+    if not ss.codes.get("contentTypeCode"):
+        out.append(_finding(True, "SubmissionSet.contentTypeCode absent", "SubmissionSet.contentTypeCode missing",
+                            req, "DMP.XDS.ss_content_type", xpath=xp, line=ss.line))
+    if not ss.authors:
+        out.append(_finding(True, "SubmissionSet.author absent", "SubmissionSet.author missing", req,
+                            "DMP.XDS.ss_author", xpath=xp, line=ss.line))
+    return out
+
+
+def _entry(req: Iti41Request, e: DocumentEntry, vs: ValueSets) -> list[Finding]:
+    out: list[Finding] = []
+    xp = _de_xpath(e)
+
+    def add(severe: bool, rule: str, fr: str, en: str, **kw: Any) -> None:
+        out.append(_finding(severe, f"DocumentEntry {e.id} : {fr}", f"DocumentEntry {e.id}: {en}", req, rule,
+                            xpath=xp, line=e.line, **kw))
+
+    if e.object_type != ns.OBJ_STABLE_DE:
+        add(True, "DMP.XDS.object_type", "objectType d'une fiche stable attendu", "stable DocumentEntry objectType "
+            "expected", expected=ns.OBJ_STABLE_DE, found=e.object_type or "absent")
+    if not e.mime_type:
+        add(True, "DMP.XDS.mime_type", "mimeType absent", "mimeType missing", expected="text/xml")
+    if not e.title:
+        add(True, "DMP.XDS.title", "title (Name) absent", "title (Name) missing")
+    if not e.unique_id:
+        add(True, "DMP.XDS.unique_id", "uniqueId absent", "uniqueId missing", expected="OID ou OID^extension")
+    elif not is_oid(e.unique_id.split("^", 1)[0]):
+        add(True, "DMP.XDS.unique_id", "uniqueId : la racine n'est pas un OID", "uniqueId root is not an OID",
+            expected="OID[^extension]", found=e.unique_id)
+    for name in _DE_REQUIRED_SLOTS:
+        if not e.slot(name):
+            add(True, f"DMP.XDS.{name}", f"{name} absent", f"{name} missing")
+    for name in ("creationTime", "serviceStartTime", "serviceStopTime"):
+        value = e.slot(name)
+        if value and parse_dtm(value) is None:
+            add(True, f"DMP.XDS.{name}", f"{name} n'est pas un DTM UTC valide", f"{name} is not a valid UTC DTM",
+                expected="AAAAMMJJ[hhmmss]", found=value)
+    if e.slot("legalAuthenticator"):
+        la = parse_xcn(e.slot("legalAuthenticator"))
+        if not la.id or not la.authority_oid:
+            add(True, "DMP.XDS.legal_authenticator", "legalAuthenticator n'est pas un XCN complet (id et OID)",
+                "legalAuthenticator is not a complete XCN (id and OID)", expected="idNat^NOM^Prénom^^^^^^&OID&ISO^D^^^IDNPS",
+                found=la.raw)
+    if not e.authors:
+        add(True, "DMP.XDS.author", "aucun auteur", "no author")
+    for author in e.authors:
+        if not author.person:
+            add(True, "DMP.XDS.author_person", "auteur sans authorPerson", "author without authorPerson")
+        for person in author.person:
+            xcn = parse_xcn(person)
+            if not xcn.id or not xcn.authority_oid:
+                add(True, "DMP.XDS.author_person", "authorPerson n'est pas un XCN complet (id et OID)",
+                    "authorPerson is not a complete XCN (id and OID)", expected="idNat^NOM^Prénom^^^^^^&OID&ISO^D^^^IDNPS",
+                    found=person)
+            elif xcn.authority_oid == IDNAT_PS_OID and xcn.id_type != "IDNPS":
+                add(False, "DMP.XDS.author_person", "authorPerson d'un PS sans type IDNPS (XCN.13)",
+                    "healthcare professional authorPerson without type IDNPS (XCN.13)", expected="IDNPS",
+                    found=xcn.id_type or "vide")
+        for inst in author.institution:
+            xon = parse_xon(inst)
+            if not xon.name or not xon.id:
+                add(False, "DMP.XDS.author_institution", "authorInstitution incomplète (nom et identifiant XON.10)",
+                    "incomplete authorInstitution (name and XON.10 identifier)",
+                    expected=f"Nom^^^^^&{STRUCT_OID}&ISO^IDNST^^^StructIdNat", found=inst)
+    for name in _DE_REQUIRED_CODES:
+        codes = e.codes.get(name) or []
+        if not codes:
+            add(True, f"DMP.XDS.{name}", f"{name} absent", f"{name} missing")
+            continue
+        for c in codes:
+            if not c.code or not c.scheme:
+                add(True, f"DMP.XDS.{name}", f"{name} sans code ou sans codingScheme", f"{name} without code or "
+                    "codingScheme", found=f"{c.code}^{c.scheme}")
+                continue
+            known = vs.contains(name, c.code, c.scheme)
+            if known is False:
+                authoritative = vs.authoritative(name)
+                add(authoritative, f"DMP.XDS.{name}_valueset",
+                    f"{name} {c.code} ({c.scheme}) hors du jeu de valeurs" + ("" if authoritative else
+                                                                             " connu (sous-ensemble intégré)"),
+                    f"{name} {c.code} ({c.scheme}) outside the value set" + ("" if authoritative else
+                                                                            " we know (built-in subset)"),
+                    expected=vs.source.get(name, ""), found=f"{c.code}^{c.scheme}")
+    confs = e.codes.get("confidentialityCode") or []
+    if confs and (confs[0].code, confs[0].scheme) not in {(c, "2.16.840.1.113883.5.25") for c in "NRV"}:
+        add(True, "DMP.XDS.confidentialityCode_first", "la première occurrence de confidentialityCode doit être N, R "
+            "ou V (2.16.840.1.113883.5.25)", "the first confidentialityCode must be N, R or V",
+            expected="N|R|V^2.16.840.1.113883.5.25", found=f"{confs[0].code}^{confs[0].scheme}")
+    if len(confs) > 4:
+        add(True, "DMP.XDS.confidentialityCode_count", "plus de 4 confidentialityCode", "more than 4 confidentialityCode",
+            expected="1..4", found=str(len(confs)))
+    cls = e.code("classCode")
+    if cls and cls.scheme and cls.scheme != CLASS_SYSTEM:
+        add(True, "DMP.XDS.classCode_system", "classCode hors de TRE_A03 (1.2.250.1.213.1.1.4.1)",
+            "classCode outside TRE_A03", expected=CLASS_SYSTEM, found=cls.scheme)
+    fmt = e.code("formatCode")
+    if fmt and fmt.scheme and fmt.scheme not in FORMAT_SYSTEMS:
+        add(False, "DMP.XDS.formatCode_system", "codingScheme de formatCode inattendu", "unexpected formatCode "
+            "codingScheme", expected=" | ".join(FORMAT_SYSTEMS), found=fmt.scheme)
+    hft = e.code("healthcareFacilityTypeCode")
+    if hft and hft.code.startswith("SA") and hft.code not in MEDICO_SOCIAL_SECTORS:
+        add(False, "DMP.XDS.healthcareFacilityTypeCode_ms", "secteur d'activité hors du médico-social (SA16, SA17, "
+            "SA18, SA20, SA21, SA41) pour un DUI", "activity sector outside the medico-social ones for a DUI",
+            expected=" | ".join(MEDICO_SOCIAL_SECTORS), found=hft.code)
+    pset = e.code("practiceSettingCode")
+    if pset and pset.code != "ESSMS":
+        add(False, "DMP.XDS.practiceSettingCode_ms", "practiceSettingCode autre que ESSMS pour un DUI",
+            "practiceSettingCode other than ESSMS for a DUI", expected="ESSMS", found=pset.code)
+    for line in e.slots.get("sourcePatientInfo") or []:
+        if not line.startswith(("PID-3|", "PID-5|", "PID-7|", "PID-8|", "PID-11|")):
+            add(False, "DMP.XDS.source_patient_info", "ligne sourcePatientInfo inattendue",
+                "unexpected sourcePatientInfo line", expected="PID-5|… PID-7|… PID-8|…", found=line[:80])
+    return out
+
+
+def check_hash_size(req: Iti41Request) -> list[Finding]:
+    """D5: each DocumentEntry has its document, and hash (SHA-1) and size match the bytes sent."""
+    sub = req.submission
+    if sub is None:
+        return []
+    out: list[Finding] = []
+    ids = {e.id for e in sub.entries}
+    for entry in sub.entries:
+        xp = _de_xpath(entry)
+        if entry.id not in req.documents:
+            out.append(_finding(True, f"DocumentEntry {entry.id} sans xdsb:Document (XDSMissingDocument)",
+                                f"DocumentEntry {entry.id} without xdsb:Document (XDSMissingDocument)", req,
+                                "DMP.XDS.missing_document", xpath=xp, line=entry.line))
+            continue
+        data = req.documents[entry.id]
+        if data is None:
+            continue
+        declared_hash = entry.slot("hash")
+        if declared_hash:
+            actual = hashlib.sha1(data).hexdigest()
+            if declared_hash.lower() != actual:
+                out.append(_finding(True, f"DocumentEntry {entry.id} : hash différent du SHA-1 du document envoyé "
+                                    "(XDSRepositoryMetadataError)", f"DocumentEntry {entry.id}: hash differs from the "
+                                    "SHA-1 of the document sent", req, "DMP.XDS.hash", xpath=xp + "/Slot[@name='hash']",
+                                    line=entry.line, expected=actual, found=declared_hash))
+        declared_size = entry.slot("size")
+        if declared_size and declared_size != str(len(data)):
+            out.append(_finding(True, f"DocumentEntry {entry.id} : size différent de la taille du document envoyé",
+                                f"DocumentEntry {entry.id}: size differs from the length of the document sent", req,
+                                "DMP.XDS.size", xpath=xp + "/Slot[@name='size']", line=entry.line,
+                                expected=str(len(data)), found=declared_size))
+    for doc_id in req.documents:
+        if doc_id not in ids:
+            out.append(_finding(True, f"xdsb:Document {doc_id} sans fiche (XDSMissingDocumentMetadata)",
+                                f"xdsb:Document {doc_id} without metadata (XDSMissingDocumentMetadata)", req,
+                                "DMP.XDS.missing_metadata", xpath=f"{PNR}/Document[@id='{doc_id}']"))
+    return out
+
+
+def check_associations(req: Iti41Request) -> list[Finding]:
+    """D8: every DocumentEntry is a HasMember of the submission set with SubmissionSetStatus=Original."""
+    sub = req.submission
+    if sub is None or sub.submission_set is None:
+        return []
+    ss_id = sub.submission_set.id
+    out: list[Finding] = []
+    members = {a.target: a for a in sub.associations_of(ns.ASSOC_HAS_MEMBER) if a.source == ss_id}
+    for entry in sub.entries:
+        assoc = members.get(entry.id)
+        if assoc is None:
+            out.append(_finding(True, f"DocumentEntry {entry.id} sans association HasMember depuis le lot",
+                                f"DocumentEntry {entry.id} without a HasMember association from the submission set",
+                                req, "DMP.XDS.has_member", xpath=f"{ROL}/Association", expected=f"{ss_id} → {entry.id}"))
+        elif assoc.slot("SubmissionSetStatus") != "Original":
+            out.append(_finding(True, f"association HasMember de {entry.id} sans SubmissionSetStatus=Original",
+                                f"HasMember association of {entry.id} without SubmissionSetStatus=Original", req,
+                                "DMP.XDS.submission_set_status", xpath=f"{ROL}/Association[@id='{assoc.id}']",
+                                line=assoc.element.sourceline if assoc.element is not None else None,
+                                expected="Original", found=assoc.slot("SubmissionSetStatus") or "absent"))
+    known = {e.id for e in sub.entries} | {ss_id}
+    for assoc in sub.associations:
+        if assoc.type == ns.ASSOC_RPLC:
+            continue  # the target is in the registry, not in the submission (D9)
+        for end in (assoc.source, assoc.target):
+            if end not in known:
+                out.append(_finding(True, f"association {assoc.id} vers un objet absent de la soumission : {end}",
+                                    f"association {assoc.id} names an object missing from the submission: {end}", req,
+                                    "DMP.XDS.dangling_association", xpath=f"{ROL}/Association[@id='{assoc.id}']"))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# D6 metadata versus CDA, and the CDA R2 format (SC.DMP/va1.01)
+# ---------------------------------------------------------------------------------------------
+def _read_header(data: bytes) -> Any:
+    try:
+        from conformance.cda.header import read_header
+    except ImportError:
+        raise NotEvaluated("lecture de l'en-tête CDA indisponible (conformance.cda.header absent)",
+                           "CDA header reader unavailable (conformance.cda.header missing)") from None
+    return read_header(parse_bytes(data))
+
+
+def check_against_cda(req: Iti41Request) -> list[Finding]:
+    """D6: each DocumentEntry agrees with the header of the CDA it carries (raises NotEvaluated without reader)."""
+    sub = req.submission
+    if sub is None:
+        return []
+    out: list[Finding] = []
+    for entry in sub.documents:
+        data = req.documents.get(entry.id)
+        if data is None:
+            continue
+        try:
+            header = _read_header(data)
+        except XmlRejected as exc:
+            out.append(_finding(True, f"document {entry.id} : CDA illisible ({exc.reason})", f"document {entry.id}: "
+                                f"unreadable CDA ({exc.reason_en})", req, "DMP.CDA.unreadable", xpath=_de_xpath(entry)))
+            continue
+        except NotEvaluated:
+            raise
+        except Exception as exc:  # the header reader is another room's code: report, do not crash the run
+            out.append(_finding(True, f"document {entry.id} : en-tête CDA illisible ({type(exc).__name__})",
+                                f"document {entry.id}: unreadable CDA header ({type(exc).__name__}: {exc})", req,
+                                "DMP.CDA.header", xpath=_de_xpath(entry)))
+            continue
+        out.extend(compare_metadata_with_cda(entry.metadata(), header, artefact=req.artefact, requirements=FEED,
+                                             where=f"DocumentEntry[{entry.id}]"))
+    return out
+
+
+def check_cda_format(req: Iti41Request) -> list[Finding]:
+    """SC.DMP/va1.01: each document sent is a CDA R2 (text/xml, ClinicalDocument) with a CDA formatCode."""
+    sub = req.submission
+    if sub is None:
+        return []
+    reqs = (REQ_CDA_SENT,)
+    out: list[Finding] = []
+    for entry in sub.documents:
+        xp = _de_xpath(entry)
+        if entry.mime_type not in ("text/xml", "application/xslt+xml"):
+            out.append(_finding(True, f"document {entry.id} : mimeType d'un CDA attendu", f"document {entry.id}: "
+                                "CDA mimeType expected", req, "DMP.CDA.mime_type", reqs, xpath=xp,
+                                expected="text/xml", found=entry.mime_type or "absent"))
+        data = req.documents.get(entry.id)
+        if data is not None:
+            try:
+                root = parse_bytes(data).getroot()
+                if root.tag != f"{{{ns.HL7}}}ClinicalDocument":
+                    out.append(_finding(True, f"document {entry.id} : n'est pas un CDA (ClinicalDocument HL7 v3)",
+                                        f"document {entry.id}: not a CDA (HL7 v3 ClinicalDocument)", req,
+                                        "DMP.CDA.not_cda", reqs, xpath=xp, expected="{urn:hl7-org:v3}ClinicalDocument",
+                                        found=str(root.tag)[:100]))
+            except XmlRejected as exc:
+                out.append(_finding(True, f"document {entry.id} : XML illisible ({exc.reason})",
+                                    f"document {entry.id}: unreadable XML ({exc.reason_en})", req, "DMP.CDA.unreadable",
+                                    reqs, xpath=xp))
+        fmt = entry.code("formatCode")
+        if fmt and not (fmt.code.startswith(("urn:asip:", "urn:asipSante:", "urn:ans:", "urn:ihe:")) or fmt.scheme != "URN"):
+            out.append(_finding(False, f"document {entry.id} : formatCode qui ne désigne pas un modèle CDA connu",
+                                f"document {entry.id}: formatCode names no known CDA model", req, "DMP.CDA.format_code",
+                                reqs, xpath=xp, expected="urn:asip:ci-sis:… | urn:ihe:…", found=fmt.code))
+    if not out:
+        out.append(info("documents transmis au format CDA R2", "documents sent as CDA R2", rule="DMP.CDA.ok",
+                        artefact=req.artefact, requirements=reqs))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# D7 the signature document
+# ---------------------------------------------------------------------------------------------
+def check_signature(req: Iti41Request, ctx: CheckContext) -> list[Finding]:
+    """D7: a DSG signature entry (codes, ``signs`` association) whose XAdES covers every document."""
+    sub = req.submission
+    if sub is None:
+        return []
+    sigs = sub.signature_entries
+    if not sigs:
+        return [_finding(True, "aucun document de signature (fiche classCode Digital Signature) dans la soumission",
+                         "no signature document (Digital Signature classCode entry) in the submission", req,
+                         "DMP.DSG.missing", xpath=f"{ROL}/ExtrinsicObject", expected=ns.DSG_CLASS[0], found="absent")]
+    out: list[Finding] = []
+    ss_id = sub.submission_set.id if sub.submission_set else ""
+    for sig in sigs:
+        xp = _de_xpath(sig)
+        if sig.mime_type != "text/xml":
+            out.append(_finding(True, f"document de signature {sig.id} : mimeType text/xml attendu",
+                                f"signature document {sig.id}: mimeType text/xml expected", req, "DMP.DSG.mime_type",
+                                xpath=xp, expected="text/xml", found=sig.mime_type or "absent"))
+        for name, (code, scheme, _display) in (("typeCode", ns.DSG_TYPE), ("formatCode", ns.DSG_FORMAT),
+                                               ("eventCodeList", ns.DSG_EVENT)):
+            values = [(c.code, c.scheme) for c in sig.codes.get(name, [])]
+            if (code, scheme) not in values:
+                out.append(_finding(False, f"document de signature {sig.id} : {name} attendu {code} ({scheme})",
+                                    f"signature document {sig.id}: {name} expected {code} ({scheme})", req,
+                                    f"DMP.DSG.{name}", xpath=xp, expected=f"{code}^{scheme}",
+                                    found=", ".join(f"{c}^{s}" for c, s in values) or "absent"))
+        if sig.slot("languageCode") != ns.DSG_LANGUAGE:
+            out.append(_finding(False, f"document de signature {sig.id} : languageCode « art » attendu",
+                                f"signature document {sig.id}: languageCode 'art' expected", req, "DMP.DSG.language",
+                                xpath=xp, expected=ns.DSG_LANGUAGE, found=sig.slot("languageCode") or "absent"))
+        signs = [a for a in sub.associations_of(ns.ASSOC_SIGNS) if a.source == sig.id]
+        if not any(a.target == ss_id for a in signs):
+            out.append(_finding(True, f"association signs du document de signature {sig.id} vers le lot absente",
+                                f"signs association from signature document {sig.id} to the submission set missing",
+                                req, "DMP.DSG.signs", xpath=f"{ROL}/Association", expected=f"{sig.id} → {ss_id}",
+                                found=", ".join(f"{a.source} → {a.target}" for a in signs) or "aucune"))
+        documents = {e.unique_id: req.documents.get(e.id) for e in sub.documents if e.unique_id}
+        out.extend(xades.check_signature_document(
+            req.documents.get(sig.id) if sig.id in req.documents else None, documents, artefact=req.artefact,
+            trust=ctx.trust, now=ctx.now, requirements=FEED,
+            submission_set_uid=sub.submission_set.unique_id if sub.submission_set else ""))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# D9 replacement
+# ---------------------------------------------------------------------------------------------
+def check_replacement(req: Iti41Request, ctx: CheckContext) -> list[Finding]:
+    """D9: an RPLC targets the current entryUUID of an approved entry of the same patient, and the CDA
+    relatedDocument names that entry's uniqueId; a CDA replacement without RPLC is an error too."""
+    sub = req.submission
+    if sub is None:
+        return []
+    reqs = (REQ_REPLACE,)
+    out: list[Finding] = []
+    rplc = {a.source: a for a in sub.associations_of(ns.ASSOC_RPLC)}
+    for entry in sub.documents:
+        related = _related_document(req.documents.get(entry.id))
+        assoc = rplc.get(entry.id)
+        xp = f"{ROL}/Association[@associationType='{ns.ASSOC_RPLC}']"
+        if assoc is None:
+            if related:
+                out.append(_finding(True, f"document {entry.id} : le CDA remplace {related} (relatedDocument RPLC) "
+                                    "mais la soumission n'a pas d'association RPLC", f"document {entry.id}: the CDA "
+                                    f"replaces {related} but the submission has no RPLC association", req,
+                                    "DMP.RPLC.missing", reqs, xpath=xp, expected="association RPLC", found="absente"))
+            continue
+        old = ctx.known_entries.get(assoc.target)
+        if old is None:
+            out.append(_finding(ctx.registry_known, f"RPLC de {entry.id} : la cible {assoc.target} n'est pas une "
+                                "entryUUID connue du registre (obtenue par ITI-18)", f"RPLC of {entry.id}: target "
+                                f"{assoc.target} is not an entryUUID the registry knows (from ITI-18)", req,
+                                "DMP.RPLC.unknown_target", reqs, xpath=xp, expected="entryUUID courante du document "
+                                "remplacé", found=assoc.target))
+        else:
+            if old.get("status") and old.get("status") != ns.STATUS_APPROVED:
+                out.append(_finding(True, f"RPLC de {entry.id} : la fiche cible n'est pas active "
+                                    "(XDSRegistryDeprecatedDocumentError)", f"RPLC of {entry.id}: the target entry is "
+                                    "not approved", req, "DMP.RPLC.deprecated_target", reqs, xpath=xp,
+                                    expected=ns.STATUS_APPROVED, found=old.get("status", "")))
+            if old.get("patientId") and _cx_key(old["patientId"]) != _cx_key(entry.patient_id):
+                out.append(_finding(True, f"RPLC de {entry.id} : la fiche cible concerne un autre patient",
+                                    f"RPLC of {entry.id}: the target entry is another patient's", req,
+                                    "DMP.RPLC.patient", reqs, xpath=xp, expected=old["patientId"],
+                                    found=entry.patient_id))
+            if related and old.get("uniqueId") and related != old["uniqueId"]:
+                out.append(_finding(True, f"document {entry.id} : relatedDocument du CDA ({related}) différent du "
+                                    "uniqueId de la fiche remplacée", f"document {entry.id}: CDA relatedDocument "
+                                    f"({related}) differs from the replaced entry's uniqueId", req,
+                                    "DMP.RPLC.related_document", reqs, xpath=xp, expected=old["uniqueId"],
+                                    found=related))
+        if req.documents.get(entry.id) is not None and not related:
+            out.append(_finding(True, f"document {entry.id} : association RPLC mais le CDA n'a pas de "
+                                "relatedDocument typeCode=RPLC", f"document {entry.id}: RPLC association but the CDA "
+                                "has no relatedDocument typeCode=RPLC", req, "DMP.RPLC.no_related_document", reqs,
+                                xpath=xp, expected="relatedDocument/parentDocument/id", found="absent"))
+    return out
+
+
+def _related_document(data: bytes | None) -> str:
+    """uniqueId (root^extension) of the RPLC parentDocument of a CDA, read directly (no header reader needed)."""
+    if data is None:
+        return ""
+    try:
+        root = parse_bytes(data).getroot()
+    except XmlRejected:
+        return ""
+    hl7 = f"{{{ns.HL7}}}"
+    for rel in root.findall(f"{hl7}relatedDocument"):
+        if rel.get("typeCode") != "RPLC":
+            continue
+        pid = rel.find(f"{hl7}parentDocument/{hl7}id")
+        if pid is not None:
+            return unique_id_of((pid.get("root") or "", pid.get("extension") or ""))
+    return ""
+
+
+# ---------------------------------------------------------------------------------------------
+# all of them
+# ---------------------------------------------------------------------------------------------
+def check_submission(req: Iti41Request, ctx: CheckContext | None = None) -> list[Finding]:
+    """Every check on one request (what the simulator records and ``validate`` prints)."""
+    ctx = ctx or CheckContext()
+    out = list(req.problems)
+    out += check_transport(req)
+    out += check_addressing(req)
+    out += check_vihf(req, ctx)
+    out += check_patient_ids(req, ctx)
+    out += check_metadata(req, ctx)
+    out += check_hash_size(req)
+    out += check_associations(req)
+    out += check_signature(req, ctx)
+    out += check_cda_format(req)
+    out += check_replacement(req, ctx)
+    out += check_authorship(req)
+    try:
+        out += check_against_cda(req)
+    except NotEvaluated as exc:
+        out.append(warning(f"non évalué : {exc.reason}", f"not evaluated: {exc.reason_en}",
+                           rule="DMP.META.not_evaluated", artefact=req.artefact, requirements=FEED))
+    return out
+
+
+def registry_error_for(findings: list[Finding]) -> tuple[str, str] | None:
+    """The IHE error code a registry would answer for these findings (simulator), or None when fine."""
+    errors = [f for f in findings if f.is_error]
+    if not errors:
+        return None
+    order = (
+        ("DMP.XDS.missing_document", "XDSMissingDocument"),
+        ("DMP.XDS.missing_metadata", "XDSMissingDocumentMetadata"),
+        ("DMP.XDS.patient_mismatch", "XDSPatientIdDoesNotMatch"),
+        ("DMP.XDS.hash", "XDSRepositoryMetadataError"),
+        ("DMP.XDS.size", "XDSRepositoryMetadataError"),
+        ("DMP.RPLC.deprecated_target", "XDSRegistryDeprecatedDocumentError"),
+    )
+    for rule, code in order:
+        for f in errors:
+            if f.rule == rule:
+                return code, f.message
+    return "XDSRegistryMetadataError", errors[0].message

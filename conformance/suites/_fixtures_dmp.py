@@ -1,0 +1,186 @@
+"""Session fixtures of the DMP suite: the DMP simulator and what the candidate submitted to it.
+
+``dmp_simulator`` starts the simulator once (HTTPS, test CA) and, in sandbox mode, tells the candidate
+to use it (``PUT /endpoints {"dmp": {"url", "ca_pem", "timeout_s"}}``). ``dmp_submissions`` gives one
+``DmpSubmission`` per ITI-41 request to check: in sandbox mode, the candidate's documents
+(``cda_documents`` from the CDA suite, for the resident of ``qualified_resident`` from the INS suite)
+are sent through ``POST /documents/{id}/dmp`` and the requests the simulator received are collected;
+in artefact mode, ``dmp/*.http|*.xml`` are read. A document that produced no request is kept as a
+submission without request, so the tests report it instead of silently checking fewer things.
+
+Trust: a candidate signs its VIHF with its own (IGC-Santé test) certificate. Give that CA to the
+simulator with ``SEGUR_DMP_TRUST=<PEM file>`` to check the chain; without it only the signatures are
+verified (an INFO finding says so).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance.dmp.checks import CheckContext
+from conformance.dmp.iti41 import Iti41Request, load_artefact
+from conformance.dmp.pki import load_certificates
+from conformance.dmp.simulator import DmpSimulator, SimRequest
+from conformance.findings import NotEvaluated
+from conformance.sandbox.client import SandboxError, SandboxUnsupported
+
+ENV_TRUST = "SEGUR_DMP_TRUST"
+SIMULATOR_HOLD_S = 3.0  # "timeout" scenario: the line is held this long, then dropped
+CANDIDATE_TIMEOUT_S = 1.5  # asked of the candidate through the optional endpoint key timeout_s
+
+
+@dataclass
+class DmpSubmission:
+    """One document's trip to the DMP: what was sent, what the candidate said, what the DMP answered."""
+
+    name: str
+    request: Iti41Request | None
+    context: CheckContext
+    raw: bytes = b""
+    document_id: str | None = None
+    doc_type: str = ""
+    result: dict[str, Any] | None = None
+    received: SimRequest | None = None
+    problem: str = ""
+    problem_en: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _trust() -> list[Any] | None:
+    path = os.environ.get(ENV_TRUST)
+    if not path:
+        return None
+    try:
+        certs = load_certificates(Path(path).read_bytes())
+    except OSError as exc:
+        raise NotEvaluated(f"{ENV_TRUST} illisible : {exc.strerror}", f"{ENV_TRUST} unreadable: {exc}") from None
+    return certs or None
+
+
+@pytest.fixture(scope="session")
+def dmp_simulator(candidate: Any) -> Iterator[DmpSimulator]:
+    """The DMP simulator, started once; in sandbox mode the candidate is told to use it."""
+    with DmpSimulator(trust=_trust(), hold_s=SIMULATOR_HOLD_S) as sim:
+        if getattr(candidate, "client", None) is not None:
+            try:
+                candidate.client.set_endpoints({"dmp": {**sim.endpoint(), "timeout_s": CANDIDATE_TIMEOUT_S}})
+            except SandboxUnsupported:
+                pytest.skip("le candidat ne permet pas de configurer le DMP (PUT /endpoints)")
+            except SandboxError as exc:
+                raise NotEvaluated(f"configuration du DMP simulé refusée : {exc.message}",
+                                   f"DMP simulator configuration refused: {exc.message_en}") from None
+        yield sim
+
+
+def _meta(artefact: Any, *names: str) -> str:
+    meta = getattr(artefact, "meta", None) or {}
+    for name in names:
+        if meta.get(name):
+            return str(meta[name])
+    return ""
+
+
+def document_for(client: Any, resident_id: str, doc_type: str, options: dict[str, Any] | None = None) -> str:
+    """Ask the candidate for a new document of a type for a resident; its id."""
+    created = client.create_document(resident_id, doc_type, options)
+    return str(created["id"])
+
+
+def send(client: Any, sim: DmpSimulator, doc_id: str, name: str, doc_type: str, *,
+         replaces: str | None = None) -> DmpSubmission:
+    """POST /documents/{id}/dmp and pair the answer with what the simulator received."""
+    mark = sim.mark()
+    result = client.send_dmp(doc_id, replaces=replaces)
+    received = sim.since(mark, "ITI-41")
+    last = received[-1] if received else None
+    sub = DmpSubmission(name=name, request=last.parsed if last else None, context=sim.check_context(),
+                        raw=last.as_http() if last else b"", document_id=doc_id, doc_type=doc_type, result=result,
+                        received=last)
+    if last is not None:
+        sub.context = _context_at(sim, last)
+    else:
+        sub.problem = f"aucune requête ITI-41 reçue par le DMP simulé (réponse du candidat : {result})"
+        sub.problem_en = f"no ITI-41 request reached the DMP simulator (candidate answered: {result})"
+    sub.extra["all_requests"] = sim.since(mark)
+    return sub
+
+
+def _context_at(sim: DmpSimulator, received: SimRequest) -> CheckContext:
+    """The registry as it was when the request arrived (entries stored by earlier requests)."""
+    ctx = sim.check_context()
+    ctx.known_entries = {k: v for k, v in ctx.known_entries.items()
+                         if sim.entries[k].submission < received.seq}
+    return ctx
+
+
+@pytest.fixture(scope="session")
+def dmp_submissions(candidate: Any, request: pytest.FixtureRequest) -> list[DmpSubmission]:
+    """Every ITI-41 submission of the run (sandbox: the candidate's documents; artefacts: dmp/)."""
+    kit = request.getfixturevalue("segur_config").cisis_kit
+    out = _collect(candidate, request)
+    for sub in out:
+        sub.context.kit = kit
+    return out
+
+
+def _collect(candidate: Any, request: pytest.FixtureRequest) -> list[DmpSubmission]:
+    if candidate.mode == "artefacts":
+        out = []
+        for art in candidate.files("dmp"):
+            if art.problem:
+                out.append(DmpSubmission(name=art.name, request=None, context=CheckContext(), problem=art.problem,
+                                         problem_en=art.problem))
+                continue
+            out.append(DmpSubmission(name=art.name, request=load_artefact(art.name, art.data),
+                                     context=CheckContext(),
+                                     raw=art.data))
+        if not out:
+            pytest.skip("mode artefacts : aucun fichier dmp/*.http ou dmp/*.xml")
+        return out
+    client = candidate.require_sandbox()
+    if not candidate.supports("dmp"):
+        pytest.skip("le candidat ne déclare pas l'alimentation du DMP (features.dmp)")
+    sim: DmpSimulator = request.getfixturevalue("dmp_simulator")
+    resident: dict[str, Any] = request.getfixturevalue("qualified_resident")
+    documents = request.getfixturevalue("cda_documents")
+    out = []
+    for art in documents:
+        doc_type = _meta(art, "type", "doc_type", "document_type")
+        doc_id = _meta(art, "id", "document_id")
+        owner = _meta(art, "resident_id", "resident")
+        try:
+            if not doc_id or (owner and owner != str(resident["id"])):
+                if not doc_type:
+                    continue
+                doc_id = document_for(client, str(resident["id"]), doc_type)
+            out.append(send(client, sim, doc_id, f"dmp/{doc_type or 'document'}-{doc_id}.http", doc_type))
+        except SandboxUnsupported:
+            raise
+        except SandboxError as exc:
+            out.append(DmpSubmission(name=f"dmp/{doc_type or art.name}", request=None, context=CheckContext(),
+                                     document_id=doc_id, doc_type=doc_type,
+                                     problem=f"envoi au DMP impossible : {exc.message}",
+                                     problem_en=f"could not send to the DMP: {exc.message_en}"))
+    if not out:
+        raise NotEvaluated("aucun document du candidat à envoyer au DMP", "no candidate document to send to the DMP")
+    return out
+
+
+@pytest.fixture(scope="session")
+def dmp_document_type(candidate: Any, segur_profile: Any) -> str:
+    """A document type the candidate produces, for the behaviour scenarios (the corridor's first)."""
+    declared = candidate.document_types()
+    wanted = list(getattr(segur_profile, "document_types", ()) or ())
+    for code in wanted:
+        if code in declared:
+            return code
+    if declared:
+        return declared[0]
+    pytest.skip("le candidat ne déclare aucun type de document (capabilities.document_types)")
+    raise AssertionError("unreachable")

@@ -1,0 +1,171 @@
+"""Session fixtures of the MSSanté suite: the operator simulator and the messages the candidate sent.
+
+``mss_simulator`` starts the simulator once and, in sandbox mode, gives the candidate its endpoint
+(PUT /endpoints ``mss``: host, port, ca_pem = test IGC-Santé CA + CRL, ORG client certificate and key
+of the applicative mailbox ``sender``; plus the optional ``imap_port`` where the MDNs are fetched).
+``mss_messages`` has the candidate send its documents (fixture ``cda_documents`` of the CDA suite) to
+a professional, and one document of ``qualified_resident`` (INS suite) to the patient with "no reply";
+it returns what the simulator received, with the context the checks need. In artefact mode it reads
+``mss/*.eml``. A send the candidate could not make is kept as a capture with its problem, so the tests
+report it instead of silently checking nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from conformance.findings import NotEvaluated
+from conformance.mss.checks import MessageContext
+from conformance.mss.simulator import MssSimulator, ReceivedMessage
+from conformance.sandbox.client import SandboxError, SandboxUnsupported
+
+MSS_SENDER = "bal-applicative-candidat@dui.test-ci-sis.mssante.fr"
+MSS_PRO_RECIPIENT = "dr.destinataire@test-ci-sis.mssante.fr"
+MSS_MDN_WAIT_S = 4.0  # asked to the candidate (endpoint key mdn_wait_s); the harness waits a little longer
+MSS_MAX_DOCUMENTS = 8
+
+
+@dataclass
+class MssCapture:
+    """One message the candidate sent (or failed to send), with why it was sent."""
+
+    name: str
+    raw: bytes
+    ctx: MessageContext
+    kind: str  # "pro" | "patient" | "artefact"
+    document_id: str = ""
+    outcome: dict[str, Any] = field(default_factory=dict)
+    received: ReceivedMessage | None = None
+    problem: str = ""
+
+    @property
+    def connection(self) -> dict[str, Any] | None:
+        return self.received.connection.to_json() if self.received else None
+
+
+@pytest.fixture(scope="session")
+def mss_simulator(candidate: Any) -> Iterator[MssSimulator]:
+    """The MSSanté operator simulator, started once; in sandbox mode the candidate is told to use it."""
+    with MssSimulator() as sim:
+        client = getattr(candidate, "client", None)
+        if client is not None:
+            endpoint = sim.endpoint(MSS_SENDER)
+            endpoint["mdn_wait_s"] = MSS_MDN_WAIT_S
+            try:
+                client.set_endpoints({"mss": endpoint})
+            except SandboxUnsupported:
+                pytest.skip("le candidat ne permet pas de configurer l'opérateur MSSanté (PUT /endpoints)")
+            except SandboxError as exc:
+                raise NotEvaluated(f"configuration du simulateur MSSanté refusée : {exc.message}",
+                                   f"MSSanté simulator configuration refused: {exc.message_en}") from None
+        yield sim
+
+
+def mss_document_id(item: Any) -> str:
+    """The contract id of a collected document (Artefact meta, dict, or object)."""
+    meta = getattr(item, "meta", None) or (item if isinstance(item, dict) else {})
+    for key in ("document_id", "id", "doc_id"):
+        value = meta.get(key) if isinstance(meta, dict) else None
+        if value:
+            return str(value)
+    return str(getattr(item, "id", "") or "")
+
+
+def mss_document_types(candidate: Any, collected: list[Any]) -> list[str]:
+    seen = [str((getattr(d, "meta", None) or {}).get("type") or "") for d in collected]
+    return [t for t in dict.fromkeys(seen + candidate.document_types()) if t]
+
+
+def _mss_optional(request: pytest.FixtureRequest, name: str) -> Any:
+    """Another suite's fixture, or None when it is missing, skipped or could not be evaluated."""
+    try:
+        return request.getfixturevalue(name)
+    except (pytest.FixtureLookupError, NotEvaluated, SandboxError):
+        return None
+    except pytest.skip.Exception:
+        return None
+
+
+def mss_send_and_capture(client: Any, sim: MssSimulator, doc_id: str, options: dict[str, Any], *, kind: str,
+                     resident: dict[str, Any] | None, replaces: dict[str, str] | None = None) -> MssCapture:
+    """Ask the candidate to send one document and pick up what reached the simulator."""
+    ctx = MessageContext(options=dict(options), resident=resident, sender=MSS_SENDER, applicative=True,
+                         replaces=replaces)
+    name = f"mss/{kind}-{doc_id}.eml"
+    before = len(sim.messages)
+    try:
+        outcome = client.send_mss(doc_id, **options)
+    except SandboxUnsupported:
+        raise
+    except SandboxError as exc:
+        return MssCapture(name, b"", ctx, kind, doc_id, problem=f"envoi impossible : {exc.message}")
+    message_id = str(outcome.get("message_id") or "")
+    sim.wait_for(lambda s: len(s.messages) > before, timeout=2.0)
+    received = sim.find(message_id) or sim.messages[before:]
+    if not received:
+        return MssCapture(name, b"", ctx, kind, doc_id, outcome, problem=(
+            f"aucun message reçu par l'opérateur (statut {outcome.get('status')!r}, erreur {outcome.get('error')!r})"))
+    msg = received[-1]
+    ctx = MessageContext(options=ctx.options, resident=resident, sender=MSS_SENDER, applicative=True, replaces=replaces,
+                         envelope=msg.envelope_json())
+    problem = "" if outcome.get("status") == "sent" else (
+        f"le candidat signale {outcome.get('status')!r} pour un envoi accepté par l'opérateur")
+    return MssCapture(name, msg.raw, ctx, kind, doc_id, outcome, msg, problem)
+
+
+@pytest.fixture(scope="session")
+def mss_messages(request: pytest.FixtureRequest, candidate: Any) -> list[MssCapture]:
+    """Every message to check: sent now through the sandbox, or read from ``mss/*.eml``."""
+    if candidate.mode != "sandbox":
+        out = []
+        for art in candidate.files("mss"):
+            out.append(MssCapture(art.name, art.data, MessageContext(), "artefact", problem=art.problem))
+        return out
+    client = candidate.client
+    if not candidate.supports("mss"):
+        pytest.skip("le candidat ne déclare pas la fonction MSSanté (features.mss)")
+    sim: MssSimulator = request.getfixturevalue("mss_simulator")
+    sim.set_scenario()
+    captures: list[MssCapture] = []
+    collected = list(_mss_optional(request, "cda_documents") or [])
+    resident = _mss_optional(request, "qualified_resident")
+    doc_ids = [d for d in (mss_document_id(item) for item in collected) if d][:MSS_MAX_DOCUMENTS]
+    if not doc_ids and resident:
+        for doc_type in mss_document_types(candidate, collected)[:MSS_MAX_DOCUMENTS]:
+            try:
+                doc_ids.append(str(client.create_document(str(resident["id"]), doc_type)["id"]))
+            except SandboxUnsupported:
+                continue
+    for doc_id in doc_ids:
+        captures.append(mss_send_and_capture(
+            client, sim, doc_id, {"recipients": [MSS_PRO_RECIPIENT], "to_patient": False, "read_receipt": True,
+                                  "no_reply": False}, kind="pro", resident=None))
+    if resident:
+        types = mss_document_types(candidate, collected)
+        if types:
+            try:
+                doc = client.create_document(str(resident["id"]), types[0])
+                captures.append(mss_send_and_capture(
+                    client, sim, str(doc["id"]), {"recipients": [], "to_patient": True, "read_receipt": False,
+                                                  "no_reply": True}, kind="patient", resident=resident))
+            except SandboxUnsupported:
+                pass
+    if not captures:
+        raise NotEvaluated("aucun document à envoyer par MSSanté (ni cda_documents ni résident qualifié)",
+                           "no document to send by MSSanté (neither cda_documents nor a qualified resident)")
+    return captures
+
+
+def mss_wait_for_document(client: Any, doc_id: str, predicate: Any, timeout: float = MSS_MDN_WAIT_S + 3.0) -> dict[str, Any]:
+    """GET /documents/{id} until ``predicate(doc)`` holds or the time is up (bounded poll)."""
+    deadline = time.monotonic() + timeout
+    doc = client.get_document(doc_id)
+    while not predicate(doc) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        doc = client.get_document(doc_id)
+    return dict(doc)

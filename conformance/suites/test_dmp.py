@@ -1,0 +1,339 @@
+"""DMP suite: every ITI-41 submission of the candidate checked point by point (protocols.md §1.6), then
+the behaviour scenarios against the DMP simulator (errors, unavailability, unqualified INS, replacement).
+
+The artefact checks run in both modes (sandbox: what the simulator received; artefacts: dmp/*.http or
+*.xml). Behaviour scenarios need a live sandbox and are not run in artefact mode. Each finding names
+its submission, so one bad document never hides the others.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from conformance.dmp import checks, ns
+from conformance.dmp.iti41 import Iti41Request
+from conformance.dmp.simulator import DmpSimulator
+from conformance.findings import Finding, error, info, warning
+from conformance.sandbox.client import SandboxError
+from conformance.suites._fixtures_dmp import DmpSubmission, document_for, send
+
+FEED = "DUI.DMP.01"
+CDA_SENT = "SC.DMP/va1.01"
+REPLACE = "DUI.DMP.02"
+ERRORS = "DUI.DMP.03"
+UNQUALIFIED = "DUI.DMP.04"
+TD02 = "SC.DMP/CONF.01"
+NO_TD03 = "SC.DMP/CONF.05"
+BACKGROUND = "SC.DMP/ALI/PROG.01"
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------------------
+def _evidence(segur: Any, sub: DmpSubmission) -> None:
+    if sub.raw:
+        segur.evidence(sub.name.replace("/", "_"), sub.raw, kind="Message SOAP (VIHF)",
+                       description=f"requête ITI-41 ({sub.doc_type or sub.name})")
+
+
+def _each(segur: Any, submissions: list[DmpSubmission], check: Callable[[Iti41Request, Any], list[Finding]],
+          *, with_problems: bool = False, requirements: tuple[str, ...] = (FEED,)) -> None:
+    """Run one check on every submission; a submission without a readable request is a finding."""
+    for sub in submissions:
+        _evidence(segur, sub)
+        if sub.request is None:
+            segur.record(error(sub.problem or "requête ITI-41 absente", sub.problem_en or "ITI-41 request missing",
+                               rule="DMP.SUBMISSION.missing", artefact=sub.name, requirements=requirements))
+            continue
+        if with_problems:
+            segur.record(sub.request.problems)
+        segur.record(check(sub.request, sub.context))
+
+
+def _client(candidate: Any) -> Any:
+    client = candidate.require_sandbox()
+    if not candidate.supports("dmp"):
+        pytest.skip("le candidat ne déclare pas l'alimentation du DMP (features.dmp)")
+    return client
+
+
+def _log(segur: Any, name: str, payload: dict[str, Any]) -> None:
+    segur.evidence(name, json.dumps(payload, ensure_ascii=False, indent=2, default=str), kind="Log",
+                   description="réponse du candidat et réponse du DMP simulé")
+
+
+# ---------------------------------------------------------------------------------------------
+# every submission, both modes
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.requirement(FEED)
+def test_every_document_reaches_the_dmp(dmp_submissions: list[DmpSubmission], segur: Any) -> None:
+    for sub in dmp_submissions:
+        _evidence(segur, sub)
+        if sub.request is None:
+            segur.record(error(sub.problem or "requête ITI-41 absente", sub.problem_en or "ITI-41 request missing",
+                               rule="DMP.SUBMISSION.missing", artefact=sub.name, requirements=(FEED,)))
+            continue
+        if sub.received is not None:
+            if sub.received.outcome != "Success":
+                segur.record(error(f"le DMP simulé a refusé la soumission : {sub.received.outcome}",
+                                   f"the DMP simulator refused the submission: {sub.received.outcome}",
+                                   rule="DMP.SUBMISSION.refused", artefact=sub.name, requirements=(FEED,),
+                                   expected="Success", found=sub.received.outcome))
+            status = (sub.result or {}).get("status")
+            if sub.received.outcome == "Success" and status != "sent":
+                segur.record(error("document accepté par le DMP mais non marqué « envoyé » par le candidat",
+                                   "document accepted by the DMP but not marked 'sent' by the candidate",
+                                   rule="DMP.SUBMISSION.status", artefact=sub.name, requirements=(FEED,),
+                                   expected="sent", found=str(status)))
+        segur.record(info("requête ITI-41 reçue", "ITI-41 request received", rule="DMP.SUBMISSION.received",
+                          artefact=sub.name, requirements=(FEED,)))
+
+
+@pytest.mark.requirement(FEED)
+def test_iti41_transport_and_addressing(dmp_submissions: list[DmpSubmission], segur: Any) -> None:
+    _each(segur, dmp_submissions, lambda r, _c: checks.check_transport(r) + checks.check_addressing(r),
+          with_problems=True)
+
+
+@pytest.mark.requirement(FEED)
+def test_vihf_signed_and_complete(dmp_submissions: list[DmpSubmission], segur: Any) -> None:
+    _each(segur, dmp_submissions, lambda r, c: checks.check_vihf(r, c) + checks.check_patient_ids(r, c)
+          + checks.check_authorship(r))
+
+
+@pytest.mark.requirement(FEED)
+def test_xds_metadata(dmp_submissions: list[DmpSubmission], segur: Any) -> None:
+    _each(segur, dmp_submissions, lambda r, c: checks.check_metadata(r, c) + checks.check_hash_size(r)
+          + checks.check_associations(r))
+
+
+@pytest.mark.requirement(FEED)
+def test_metadata_agree_with_the_cda_header(dmp_submissions: list[DmpSubmission], segur: Any) -> None:
+    _each(segur, dmp_submissions, lambda r, _c: checks.check_against_cda(r))
+
+
+@pytest.mark.requirement(FEED)
+def test_xades_signature_document(dmp_submissions: list[DmpSubmission], segur: Any) -> None:
+    _each(segur, dmp_submissions, lambda r, c: checks.check_signature(r, c))
+
+
+@pytest.mark.requirement(CDA_SENT)
+def test_documents_are_sent_as_cda_r2(dmp_submissions: list[DmpSubmission], segur: Any) -> None:
+    _each(segur, dmp_submissions, lambda r, _c: checks.check_cda_format(r), requirements=(CDA_SENT,))
+
+
+@pytest.mark.requirement(REPLACE)
+def test_replacements_in_the_submissions(dmp_submissions: list[DmpSubmission], segur: Any) -> None:
+    """Any RPLC (or CDA relatedDocument) among the collected submissions is consistent (D9)."""
+    _each(segur, dmp_submissions, lambda r, c: checks.check_replacement(r, c), requirements=(REPLACE,))
+
+
+# ---------------------------------------------------------------------------------------------
+# sandbox only: what the candidate does around the ITI-41
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.requirement(TD02)
+def test_dmp_existence_checked_before_feeding(candidate: Any, dmp_submissions: list[DmpSubmission],
+                                              dmp_simulator: DmpSimulator, segur: Any) -> None:
+    candidate.require_sandbox()
+    for sub in dmp_submissions:
+        if sub.received is None:
+            continue
+        before = [r for r in sub.extra.get("all_requests", []) if r.kind == "TD0.2" and r.seq < sub.received.seq]
+        if before:
+            segur.record(info("appel TD0.2 avant l'alimentation", "TD0.2 call before feeding", rule="DMP.TD02.ok",
+                              artefact=sub.name, requirements=(TD02,)))
+        else:
+            segur.record(warning(
+                "aucun appel d'existence du DMP (TD0.2) reçu avant la requête ITI-41 (format du message TD0.2 "
+                "non public : le simulateur attend <url>/td02)",
+                "no DMP existence call (TD0.2) received before the ITI-41 request (TD0.2 format not public: "
+                "the simulator expects <url>/td02)", rule="DMP.TD02.missing", artefact=sub.name,
+                requirements=(TD02,), expected="TD0.2 puis ITI-41", found="ITI-41 seul"))
+
+
+@pytest.mark.requirement(NO_TD03)
+def test_no_access_authorisation_asked_to_feed(candidate: Any, dmp_submissions: list[DmpSubmission],
+                                               dmp_simulator: DmpSimulator, segur: Any) -> None:
+    candidate.require_sandbox()
+    calls = [r for r in dmp_simulator.requests if r.kind == "TD0.3"]
+    for call in calls:
+        segur.record(error("demande d'autorisation d'accès (TD0.3) pendant l'alimentation du DMP",
+                           "access authorisation request (TD0.3) while feeding the DMP", rule="DMP.TD03.called",
+                           artefact=f"dmp/{call.seq:04d}-td03.http", requirements=(NO_TD03,), expected="aucun TD0.3",
+                           found=f"TD0.3 reçu à {call.received_at}"))
+        segur.evidence(f"td03-{call.seq}", call.as_http(), kind="Log")
+    if not calls:
+        segur.record(info("aucun TD0.3 pendant les alimentations", "no TD0.3 while feeding", rule="DMP.TD03.none",
+                          requirements=(NO_TD03,)))
+
+
+# ---------------------------------------------------------------------------------------------
+# behaviour scenarios (sandbox only)
+# ---------------------------------------------------------------------------------------------
+def _scenario_send(candidate: Any, dmp_simulator: DmpSimulator, resident: dict[str, Any], doc_type: str,
+                   scenario: str) -> tuple[DmpSubmission, dict[str, Any]]:
+    client = _client(candidate)
+    doc_id = document_for(client, str(resident["id"]), doc_type)
+    dmp_simulator.set_scenario(scenario, times=1)
+    try:
+        sub = send(client, dmp_simulator, doc_id, f"dmp/{scenario}-{doc_id}.http", doc_type)
+    finally:
+        dmp_simulator.set_scenario("normal")
+    state = client.get_document(doc_id)
+    return sub, state
+
+
+ERROR_SCENARIOS = {
+    "unknown_patient": ("patient inconnu (XDSUnknownPatientId)", "unknown patient (XDSUnknownPatientId)"),
+    "metadata_error": ("erreur de métadonnées (XDSRegistryMetadataError)", "metadata error"),
+    "soap_fault": ("faute SOAP (VIHF invalide)", "SOAP fault (invalid VIHF)"),
+    "partial_success": ("succès partiel (PartialSuccess)", "partial success"),
+}
+
+
+@pytest.mark.requirement(ERRORS)
+@pytest.mark.parametrize("scenario", list(ERROR_SCENARIOS))
+def test_dmp_error_is_shown_and_document_not_sent(scenario: str, candidate: Any, dmp_simulator: DmpSimulator,
+                                                  qualified_resident: dict[str, Any], dmp_document_type: str,
+                                                  segur: Any) -> None:
+    what, what_en = ERROR_SCENARIOS[scenario]
+    sub, state = _scenario_send(candidate, dmp_simulator, qualified_resident, dmp_document_type, scenario)
+    _evidence(segur, sub)
+    _log(segur, f"{scenario}-answer", {"candidate": sub.result, "document": state,
+                                       "dmp": sub.received.outcome if sub.received else None})
+    if sub.received is None:
+        segur.not_evaluated(f"le candidat n'a rien envoyé au DMP : scénario « {what} » non joué ({sub.result})",
+                            f"the candidate sent nothing to the DMP: scenario '{what_en}' not played")
+    result = sub.result or {}
+    status = result.get("status")
+    doc_status = ((state or {}).get("dmp") or {}).get("status")
+    where = {"artefact": sub.name, "requirements": (ERRORS,)}
+    if not (result.get("error") or ((state or {}).get("dmp") or {}).get("error")):
+        segur.record(error(f"{what} : aucune erreur restituée par le candidat", f"{what_en}: no error shown by the "
+                           "candidate", rule="DMP.ERROR.not_shown", expected="message d'erreur du DMP", found="null",
+                           **where))
+    severe = scenario != "partial_success"  # whether PartialSuccess means "not sent" is not settled [?]
+    for label, value in (("réponse", status), ("état du document", doc_status)):
+        if value == "sent":
+            make = error if severe else warning
+            segur.record(make(f"{what} : document marqué « envoyé » ({label})", f"{what_en}: document marked 'sent'",
+                              rule="DMP.ERROR.marked_sent", expected="failed | queued", found="sent", **where))
+    if not segur.errors:
+        segur.record(info(f"{what} : erreur restituée, document non marqué envoyé", f"{what_en}: error shown, "
+                          "document not marked sent", rule="DMP.ERROR.ok", **where))
+
+
+@pytest.mark.requirement(ERRORS, BACKGROUND)
+@pytest.mark.parametrize("scenario", ["http_500", "timeout"])
+def test_unavailable_dmp_keeps_the_document(scenario: str, candidate: Any, dmp_simulator: DmpSimulator,
+                                            qualified_resident: dict[str, Any], dmp_document_type: str,
+                                            segur: Any) -> None:
+    sub, state = _scenario_send(candidate, dmp_simulator, qualified_resident, dmp_document_type, scenario)
+    _evidence(segur, sub)
+    _log(segur, f"{scenario}-answer", {"candidate": sub.result, "document": state,
+                                       "dmp": sub.received.outcome if sub.received else None})
+    if sub.received is None:
+        segur.not_evaluated(f"le candidat n'a rien envoyé au DMP : scénario {scenario} non joué",
+                            f"the candidate sent nothing to the DMP: scenario {scenario} not played")
+    where = {"artefact": sub.name, "requirements": (ERRORS, BACKGROUND)}
+    status = (sub.result or {}).get("status")
+    doc_status = ((state or {}).get("dmp") or {}).get("status")
+    if status == "sent" or doc_status == "sent":
+        segur.record(error("DMP indisponible mais document marqué « envoyé »", "DMP unavailable but document marked "
+                           "'sent'", rule="DMP.UNAVAILABLE.marked_sent", expected="queued | failed",
+                           found=f"{status} / {doc_status}", **where))
+    elif doc_status not in ("queued", "failed"):
+        segur.record(error("après l'échec, le document n'est ni en attente ni en échec : perdu ?",
+                           "after the failure the document is neither queued nor failed: lost?",
+                           rule="DMP.UNAVAILABLE.lost", expected="queued | failed", found=str(doc_status), **where))
+    if not ((sub.result or {}).get("error") or ((state or {}).get("dmp") or {}).get("error")):
+        segur.record(warning("indisponibilité du DMP non signalée à l'utilisateur", "DMP unavailability not shown to "
+                             "the user", rule="DMP.UNAVAILABLE.not_shown", **where))
+    if not segur.errors:
+        segur.record(info("document conservé pour un nouvel essai", "document kept for a later retry",
+                          rule="DMP.UNAVAILABLE.ok", **where))
+
+
+@pytest.mark.requirement(UNQUALIFIED)
+def test_refuses_to_feed_without_a_qualified_ins(candidate: Any, dmp_simulator: DmpSimulator,
+                                                 qualified_resident: dict[str, Any], dmp_document_type: str,
+                                                 segur: Any) -> None:
+    client = _client(candidate)
+    body = {"traits": qualified_resident["traits"]}
+    resident = client.create_resident(body)  # not qualified: status PROV
+    if resident.get("status") == "QUAL":
+        segur.not_evaluated("le résident créé est déjà qualifié : scénario impossible",
+                            "the created resident is already qualified: scenario impossible")
+    doc_id = document_for(client, str(resident["id"]), dmp_document_type)
+    mark = dmp_simulator.mark()
+    try:
+        result = client.send_dmp(doc_id)
+    except SandboxError as exc:
+        result = {"status": None, "error": exc.message, "http_status": exc.status}
+    sent = dmp_simulator.since(mark, "ITI-41")
+    _log(segur, "unqualified-answer", {"resident_status": resident.get("status"), "candidate": result,
+                                       "iti41_received": len(sent)})
+    for r in sent:
+        segur.evidence(f"unqualified-iti41-{r.seq}", r.as_http(), kind="Message SOAP (VIHF)")
+        segur.record(error("requête ITI-41 envoyée pour un usager dont l'INS n'est pas qualifiée",
+                           "ITI-41 request sent for a resident whose INS is not qualified", rule="DMP.INS.unqualified",
+                           artefact=f"dmp/{r.seq:04d}-iti41.http", requirements=(UNQUALIFIED,),
+                           expected="aucun envoi", found=f"ITI-41 ({r.outcome})"))
+    segur.refused(result.get("status") == "refused" and bool(result.get("error")) and not sent,
+                  "alimentation du DMP pour une identité non qualifiée",
+                  "feeding the DMP for an unqualified identity", requirements=(UNQUALIFIED,),
+                  found=str(result.get("status")))
+
+
+@pytest.mark.requirement(REPLACE)
+def test_replacement_targets_the_current_entry(candidate: Any, dmp_simulator: DmpSimulator,
+                                               qualified_resident: dict[str, Any], dmp_document_type: str,
+                                               segur: Any) -> None:
+    client = _client(candidate)
+    rid = str(qualified_resident["id"])
+    first = send(client, dmp_simulator, document_for(client, rid, dmp_document_type), "dmp/replaced.http",
+                 dmp_document_type)
+    _evidence(segur, first)
+    if first.received is None or first.received.outcome != "Success":
+        segur.not_evaluated(f"premier envoi non abouti, remplacement impossible à jouer ({first.result})",
+                            "first submission failed, replacement cannot be played")
+    assert first.document_id is not None
+    new_id = document_for(client, rid, dmp_document_type, {"replaces": first.document_id})
+    second = send(client, dmp_simulator, new_id, "dmp/replacement.http", dmp_document_type,
+                  replaces=first.document_id)
+    _evidence(segur, second)
+    _log(segur, "replacement-answer", {"first": first.result, "second": second.result,
+                                       "dmp": second.received.outcome if second.received else None})
+    where = {"artefact": second.name, "requirements": (REPLACE,)}
+    if second.request is None or second.received is None:
+        segur.record(error("aucune requête ITI-41 de remplacement reçue", "no replacement ITI-41 received",
+                           rule="DMP.RPLC.not_sent", **where))
+        return
+    rplc = [a for a in (second.request.submission.associations if second.request.submission else [])
+            if a.type == ns.ASSOC_RPLC]
+    if not rplc:
+        segur.record(error("remplacement envoyé sans association RPLC (nouveau document au lieu d'une nouvelle "
+                           "version)", "replacement sent without an RPLC association", rule="DMP.RPLC.missing",
+                           expected=ns.ASSOC_RPLC, found="absente", **where))
+    segur.record(checks.check_replacement(second.request, second.context))
+    queried = [r for r in second.extra.get("all_requests", []) if r.kind == "ITI-18"
+               and r.seq < second.received.seq]
+    if not queried:
+        segur.record(warning("aucune requête ITI-18 avant le remplacement : entryUUID non relue dans le DMP",
+                             "no ITI-18 before the replacement: entryUUID not read again from the DMP",
+                             rule="DMP.RPLC.no_query", **where))
+    old = [e for e in dmp_simulator.entries_of(second.received.patient_id)
+           if e.submission == first.received.seq and not e.metadata.get("classCode", [{}])[0].get("code", "")
+           .startswith("urn:oid:1.3.6.1.4.1.19376.1.2.1.1.1")]
+    if second.received.outcome == "Success" and old and old[0].status != ns.STATUS_DEPRECATED:
+        segur.record(error("l'ancienne fiche n'a pas été remplacée dans le DMP simulé (toujours active)",
+                           "the old entry was not replaced in the simulated DMP (still approved)",
+                           rule="DMP.RPLC.not_deprecated", expected=ns.STATUS_DEPRECATED, found=old[0].status, **where))
+    if second.received.outcome != "Success":
+        segur.record(error(f"remplacement refusé par le DMP simulé : {second.received.outcome}",
+                           f"replacement refused by the DMP simulator: {second.received.outcome}",
+                           rule="DMP.RPLC.refused", **where))

@@ -1,0 +1,562 @@
+"""MSSanté suite: the candidate's messages checked one requirement at a time, then its behaviour when
+the operator refuses, drops, answers with an error MDN or presents a bad certificate.
+
+Message checks (protocols.md §2.5 M1–M7, M10) run on every message of ``mss_messages`` (sandbox or
+artefact mode). Transport and behaviour scenarios (M8, M9, M11, DUI.MSS.04–06) need the live sandbox
+and the simulator; they are ``not_run`` in artefact mode. Findings are recorded, never asserted.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from conformance.findings import Finding, NotEvaluated, error, info
+from conformance.mss import checks as mc
+from conformance.mss.checks import Inspected, MessageContext, inspect
+from conformance.mss.mdn import parse_notification
+from conformance.mss.simulator import MssSimulator
+from conformance.mss.xdm import compare_entries_with_cda
+from conformance.sandbox.client import SandboxError, decode_cda
+from conformance.suites._fixtures_mss import (
+    MSS_PRO_RECIPIENT,
+    MssCapture,
+    mss_document_types,
+    mss_send_and_capture,
+    mss_wait_for_document,
+)
+
+REJECT_CODES = (550, 552, 554)
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------------------
+def _evidence(segur: Any, capture: MssCapture) -> None:
+    if capture.raw:
+        segur.evidence(capture.name.replace("/", "-"), capture.raw, kind="Source SMTP",
+                       description=f"message {capture.kind} du document {capture.document_id or capture.name}")
+
+
+def _problem(segur: Any, capture: MssCapture, requirements: tuple[str, ...]) -> bool:
+    """Record why a capture has nothing to check; True when it has nothing."""
+    if capture.problem and not capture.raw:
+        segur.record(error(f"{capture.name} : {capture.problem}", f"{capture.name}: {capture.problem}",
+                           rule="MSS.SEND", artefact=capture.name, requirements=requirements))
+        return True
+    if capture.problem:
+        segur.record(error(f"{capture.name} : {capture.problem}", f"{capture.name}: {capture.problem}",
+                           rule="MSS.SEND", artefact=capture.name, requirements=requirements,
+                           found=json.dumps(capture.outcome, ensure_ascii=False)[:200]))
+    return False
+
+
+def _each(segur: Any, captures: list[MssCapture], check: Callable[[Inspected], list[Finding]],
+          requirements: tuple[str, ...], *, kinds: tuple[str, ...] = ("pro", "patient", "artefact")) -> int:
+    """Run one message check on every capture of the given kinds; return how many were checked."""
+    checked = 0
+    for capture in captures:
+        if capture.kind not in kinds:
+            continue
+        _evidence(segur, capture)
+        if _problem(segur, capture, requirements):
+            continue
+        segur.record(check(inspect(capture.raw, capture.name, capture.ctx)))
+        checked += 1
+    return checked
+
+
+def _need_messages(captures: list[MssCapture]) -> None:
+    if not captures:
+        pytest.skip("aucun message MSSanté à vérifier (mss/*.eml absent)")
+
+
+def _sandbox(candidate: Any) -> Any:
+    client = candidate.require_sandbox()
+    if not candidate.supports("mss"):
+        pytest.skip("le candidat ne déclare pas la fonction MSSanté (features.mss)")
+    return client
+
+
+def _doc_for(request: pytest.FixtureRequest, candidate: Any, client: Any) -> tuple[str, dict[str, Any]]:
+    """A fresh document of the qualified resident (behaviour scenarios send it)."""
+    resident = request.getfixturevalue("qualified_resident")
+    types = mss_document_types(candidate, [])
+    if not types:
+        pytest.skip("le candidat ne déclare aucun type de document")
+    doc = client.create_document(str(resident["id"]), types[0])
+    return str(doc["id"]), resident
+
+
+def _sim_log(segur: Any, sim: MssSimulator, name: str, since: int = 0) -> None:
+    data = {"connections": [c.to_json() for c in sim.connections[since:]],
+            "messages": [m.envelope_json() for m in sim.messages],
+            "notifications": sim.notifications()}
+    segur.evidence(name, json.dumps(data, ensure_ascii=False, indent=1, default=str), kind="Log",
+                   description="journal du simulateur d'opérateur MSSanté")
+
+
+def _connections(captures: list[MssCapture]) -> list[dict[str, Any]]:
+    seen: dict[int, dict[str, Any]] = {}
+    for capture in captures:
+        if capture.received is not None:
+            seen[capture.received.connection.id] = capture.received.connection.to_json()
+    return list(seen.values())
+
+
+def _only(findings: list[Finding], requirement: str) -> list[Finding]:
+    return [f for f in findings if requirement in f.requirements]
+
+
+# ---------------------------------------------------------------------------------------------
+# message checks (both modes)
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.requirement("MSS/XDM.01")
+def test_message_structure_and_xdm_package(segur: Any, mss_messages: list[MssCapture]) -> None:
+    """M1–M4: MIME structure, one safe IHE_XDM.ZIP with a coherent METADATA.XML, XDM/1.0/DDM subject."""
+    _need_messages(mss_messages)
+
+    def check(it: Inspected) -> list[Finding]:
+        out = mc.check_mime(it) + mc.check_xdm(it) + mc.check_subject(it)
+        for pkg in it.xdms:
+            try:
+                out += compare_entries_with_cda(pkg)
+            except NotEvaluated as exc:
+                out.append(error(f"non évalué : {exc.reason}", f"not evaluated: {exc.reason_en}",
+                                 rule="MSS.XDM.HEADER", artefact=pkg.artefact, requirements=mc.R_XDM))
+        return out
+
+    _each(segur, mss_messages, check, mc.R_XDM)
+
+
+@pytest.mark.requirement("SC.MSS/CONF.15")
+def test_x_mss_codecda(segur: Any, mss_messages: list[MssCapture]) -> None:
+    _need_messages(mss_messages)
+    _each(segur, mss_messages, mc.check_codecda, mc.R_CODECDA)
+
+
+@pytest.mark.requirement("SC.MSS/CONF.14")
+def test_x_mss_ins(segur: Any, mss_messages: list[MssCapture]) -> None:
+    _need_messages(mss_messages)
+    _each(segur, mss_messages, mc.check_x_mss_ins, mc.R_INS)
+
+
+@pytest.mark.requirement("SC.MSS/CONF.16")
+def test_x_mss_nil_on_every_message(segur: Any, mss_messages: list[MssCapture]) -> None:
+    _need_messages(mss_messages)
+    _each(segur, mss_messages, mc.check_x_mss_nil, mc.R_NIL)
+
+
+@pytest.mark.requirement("SC.MSS/CONF.21")
+def test_x_mss_mes_fin_when_no_reply(segur: Any, mss_messages: list[MssCapture], candidate: Any) -> None:
+    _need_messages(mss_messages)
+    if candidate.mode == "sandbox" and not any(c.kind == "patient" for c in mss_messages):
+        raise NotEvaluated("aucun envoi au patient « sans réponse » n'a pu être fait",
+                           "no 'no reply' patient send could be made")
+    _each(segur, mss_messages, mc.check_x_mss_mes, mc.R_MES)
+
+
+@pytest.mark.requirement("DUI.MSS.07")
+def test_message_id_on_every_message(segur: Any, mss_messages: list[MssCapture]) -> None:
+    _need_messages(mss_messages)
+    _each(segur, mss_messages, mc.check_message_id, mc.R_MESSAGE_ID)
+
+
+@pytest.mark.requirement("DUI.MSS.08")
+def test_reply_headers(segur: Any, mss_messages: list[MssCapture]) -> None:
+    """Contract v1 has no "reply" operation: only replies found among the messages (artefact mode) are checked."""
+    replies = [c for c in mss_messages if c.raw and mc.is_reply(inspect(c.raw, c.name))]
+    if not replies:
+        pytest.skip("aucune réponse parmi les messages (contrat v1 sans opération « répondre ») : "
+                    "preuve manuelle attendue")
+    _each(segur, replies, mc.check_reply_headers, mc.R_REPLY)
+
+
+@pytest.mark.requirement("DUI.MSS.12")
+def test_from_display_name(segur: Any, mss_messages: list[MssCapture]) -> None:
+    _need_messages(mss_messages)
+    _each(segur, mss_messages, mc.check_from, mc.R_FROM)
+
+
+@pytest.mark.requirement("DUI.MSS.10")
+def test_applicative_mailbox_reply_to_and_mention(segur: Any, mss_messages: list[MssCapture]) -> None:
+    _need_messages(mss_messages)
+    _each(segur, mss_messages, mc.check_applicative, mc.R_APPLICATIVE)
+
+
+@pytest.mark.requirement("SC.MSS/UX.33")
+def test_read_receipt_request(segur: Any, mss_messages: list[MssCapture]) -> None:
+    _need_messages(mss_messages)
+    _each(segur, mss_messages, mc.check_read_receipt, mc.R_DNT)
+
+
+@pytest.mark.requirement("DUI.MSS.13")
+def test_delivery_receipt_request(segur: Any, mss_messages: list[MssCapture]) -> None:
+    """Mechanism unconfirmed (Return-Receipt-To or DSN NOTIFY): warnings only, plus a manual proof."""
+    _need_messages(mss_messages)
+    _each(segur, mss_messages, mc.check_delivery_receipt_request, mc.R_DSN)
+
+
+@pytest.mark.requirement("SC.MSS/CONF.19")
+def test_utf8(segur: Any, mss_messages: list[MssCapture]) -> None:
+    _need_messages(mss_messages)
+    _each(segur, mss_messages, mc.check_charsets, mc.R_UTF8)
+
+
+@pytest.mark.requirement("MSS/CORPS.01")
+def test_body_content_type(segur: Any, mss_messages: list[MssCapture]) -> None:
+    _need_messages(mss_messages)
+    _each(segur, mss_messages, mc.check_body_type, mc.R_BODY)
+
+
+@pytest.mark.requirement("DUI.MSS.11", "SC.MSS/UX.32")
+def test_patient_address_from_qualified_ins(segur: Any, mss_messages: list[MssCapture], candidate: Any) -> None:
+    """M6: the patient send of the qualified resident goes to <matricule INS>@patient.mssante.fr."""
+    _need_messages(mss_messages)
+    if candidate.mode == "sandbox":
+        if not any(c.kind == "patient" for c in mss_messages):
+            raise NotEvaluated("aucun envoi au patient n'a pu être fait (résident qualifié indisponible)",
+                               "no patient send could be made (no qualified resident)")
+        _each(segur, mss_messages, mc.check_patient_address, mc.R_PATIENT, kinds=("patient",))
+        return
+    patients = [c for c in mss_messages if c.raw and inspect(c.raw, c.name).patient_recipients()]
+    if not patients:
+        pytest.skip("aucun message adressé à @patient.mssante.fr dans mss/")
+    _each(segur, patients, mc.check_patient_address, mc.R_PATIENT)
+
+
+# ---------------------------------------------------------------------------------------------
+# transport (sandbox: the simulator saw the connections)
+# ---------------------------------------------------------------------------------------------
+def _transport(segur: Any, candidate: Any, captures: list[MssCapture], requirement: str,
+               check: Callable[[dict[str, Any], str], list[Finding]]) -> None:
+    _sandbox(candidate)
+    conns = _connections(captures)
+    if not conns:
+        raise NotEvaluated("aucune connexion SMTP du candidat n'a abouti à un message", "no candidate SMTP connection "
+                           "delivered a message")
+    segur.evidence("connexions-smtp.json", json.dumps(conns, ensure_ascii=False, indent=1, default=str), kind="Log",
+                   description="sessions SMTP vues par le simulateur")
+    for conn in conns:
+        segur.record(_only(check(conn, f"smtp/connexion-{conn['id']}"), requirement))
+
+
+@pytest.mark.requirement("DUI.MSS.01", "SC.MSS/CONF.05")
+def test_tls_always(segur: Any, candidate: Any, mss_messages: list[MssCapture], mss_simulator: MssSimulator) -> None:
+    """STARTTLS before any mail command; nothing attempted in clear on any connection of the run."""
+    _transport(segur, candidate, mss_messages, "DUI.MSS.01", mc.check_transport)
+    for conn in mss_simulator.connections:
+        if conn.plaintext_commands:
+            segur.record(mc.check_transport(conn.to_json(), f"smtp/connexion-{conn.id}")[:1])
+
+
+@pytest.mark.requirement("SC.MSS/CONF.01")
+def test_tls_version(segur: Any, candidate: Any, mss_messages: list[MssCapture]) -> None:
+    _transport(segur, candidate, mss_messages, "SC.MSS/CONF.01", mc.check_transport)
+
+
+@pytest.mark.requirement("SC.MSS/CONF.03")
+def test_cipher_suites(segur: Any, candidate: Any, mss_messages: list[MssCapture]) -> None:
+    _transport(segur, candidate, mss_messages, "SC.MSS/CONF.03", mc.check_transport)
+
+
+@pytest.mark.requirement("SC.MSS/CONF.12")
+def test_applicative_mailbox_client_certificate(segur: Any, candidate: Any, mss_messages: list[MssCapture]) -> None:
+    _transport(segur, candidate, mss_messages, "SC.MSS/CONF.12", mc.check_client_certificate)
+
+
+@pytest.mark.requirement("SC.MSS/CONF.06")
+def test_imap_starttls(segur: Any, candidate: Any, mss_simulator: MssSimulator, mss_messages: list[MssCapture]) -> None:
+    """When the candidate fetches its mailbox on the simulator (imap_port), STARTTLS comes before AUTHENTICATE."""
+    _sandbox(candidate)
+    sessions = list(mss_simulator.imap.sessions) if mss_simulator.imap else []
+    if not sessions:
+        pytest.skip("le candidat n'a pas relevé sa BAL sur le simulateur (imap_port) : preuve manuelle attendue")
+    segur.evidence("sessions-imap.json", json.dumps([s.to_json() for s in sessions], ensure_ascii=False, indent=1),
+                   kind="Log", description="sessions IMAP vues par le simulateur")
+    for session in sessions:
+        cmds = session.commands
+        auth_at = next((i for i, c in enumerate(cmds) if c in ("AUTHENTICATE", "LOGIN")), None)
+        tls_at = next((i for i, c in enumerate(cmds) if c == "STARTTLS"), None)
+        if auth_at is not None and (tls_at is None or tls_at > auth_at):
+            segur.record(error("authentification IMAP avant STARTTLS", "IMAP authentication before STARTTLS",
+                               rule="MSS.IMAP.STARTTLS", artefact=f"imap/session-{session.id}",
+                               expected="STARTTLS puis AUTHENTICATE", found=" ".join(cmds[:8]),
+                               requirements=("SC.MSS/CONF.06",)))
+        elif session.starttls:
+            segur.record(info(f"session IMAP en {session.tls_version}", f"IMAP session over {session.tls_version}",
+                              rule="MSS.IMAP.STARTTLS", artefact=f"imap/session-{session.id}",
+                              requirements=("SC.MSS/CONF.06",)))
+
+
+# ---------------------------------------------------------------------------------------------
+# server certificates (DUI.MSS.04 / .05 / .06)
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.requirement("DUI.MSS.04")
+def test_igc_sante_server_certificate_accepted(segur: Any, candidate: Any, mss_messages: list[MssCapture]) -> None:
+    _sandbox(candidate)
+    delivered = [c for c in mss_messages if c.received is not None and c.outcome.get("status") == "sent"]
+    if not delivered:
+        segur.record(error("aucun envoi n'a abouti avec le certificat IGC-Santé (AC de test) de l'opérateur",
+                           "no send succeeded with the operator's IGC-Santé (test CA) certificate",
+                           rule="MSS.TLS.SERVER_CERT", artefact="smtp", requirements=("DUI.MSS.04",)))
+        return
+    segur.record(info(f"{len(delivered)} envoi(s) acceptés sur le certificat IGC-Santé de test",
+                      f"{len(delivered)} send(s) accepted on the test IGC-Santé certificate",
+                      rule="MSS.TLS.SERVER_CERT", artefact="smtp", requirements=("DUI.MSS.04",)))
+
+
+def _bad_certificate(segur: Any, request: pytest.FixtureRequest, candidate: Any, sim: MssSimulator, variant: str,
+                     requirement: str, what_fr: str, what_en: str) -> None:
+    client = _sandbox(candidate)
+    doc_id, _ = _doc_for(request, candidate, client)
+    before_conn, before_msg = len(sim.connections), len(sim.messages)
+    with sim.use(server_cert=variant):
+        outcome = client.send_mss(doc_id, recipients=[MSS_PRO_RECIPIENT], to_patient=False, read_receipt=False,
+                                  no_reply=False)
+    _sim_log(segur, sim, f"simulateur-{variant}.json", before_conn)
+    delivered = len(sim.messages) > before_msg
+    status = outcome.get("status")
+    where = {"artefact": f"documents/{doc_id}/mss", "requirements": (requirement,)}
+    if delivered:
+        segur.record(error(f"message transmis malgré un certificat serveur {what_fr}",
+                           f"message transmitted despite a {what_en} server certificate", rule="MSS.TLS.SERVER_CERT",
+                           expected="connexion refusée", found="message reçu par l'opérateur", **where))
+    segur.refused(status in ("failed", "refused") and bool(outcome.get("error")) and not delivered,
+                  f"connexion à un opérateur au certificat {what_fr}", f"connection to an operator with a {what_en} "
+                  "certificate", found=json.dumps(outcome, ensure_ascii=False)[:200], **where)
+    doc = client.get_document(doc_id)
+    if (doc.get("mss") or {}).get("status") == "sent":
+        segur.record(error("document marqué envoyé après un échec TLS", "document marked sent after a TLS failure",
+                           rule="MSS.TLS.SERVER_CERT", expected="failed", found="sent", **where))
+
+
+@pytest.mark.requirement("DUI.MSS.04")
+def test_untrusted_server_certificate_refused(segur: Any, request: pytest.FixtureRequest, candidate: Any,
+                                             mss_simulator: MssSimulator) -> None:
+    _bad_certificate(segur, request, candidate, mss_simulator, "untrusted", "DUI.MSS.04",
+                     "émis par une AC autre que l'IGC-Santé", "issued by a CA other than IGC-Santé")
+
+
+@pytest.mark.requirement("DUI.MSS.05")
+def test_expired_server_certificate_refused(segur: Any, request: pytest.FixtureRequest, candidate: Any,
+                                           mss_simulator: MssSimulator) -> None:
+    _bad_certificate(segur, request, candidate, mss_simulator, "expired", "DUI.MSS.05", "expiré", "expired")
+
+
+@pytest.mark.requirement("DUI.MSS.06")
+def test_revoked_server_certificate_refused(segur: Any, request: pytest.FixtureRequest, candidate: Any,
+                                           mss_simulator: MssSimulator) -> None:
+    _bad_certificate(segur, request, candidate, mss_simulator, "revoked", "DUI.MSS.06", "révoqué", "revoked")
+
+
+# ---------------------------------------------------------------------------------------------
+# operator refusals and notifications (M8, M9)
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.requirement("SC.MSS/UX.30")
+@pytest.mark.parametrize("code", REJECT_CODES)
+def test_rejected_recipient_shown_and_message_kept(segur: Any, request: pytest.FixtureRequest, candidate: Any,
+                                                   mss_simulator: MssSimulator, code: int) -> None:
+    """M8: the operator refuses the recipient; the candidate shows the failure and its reason, keeps the message."""
+    client = _sandbox(candidate)
+    doc_id, _ = _doc_for(request, candidate, client)
+    since = len(mss_simulator.connections)
+    with mss_simulator.use(reject_code=code):
+        outcome = client.send_mss(doc_id, recipients=[MSS_PRO_RECIPIENT], to_patient=False, read_receipt=False,
+                                  no_reply=False)
+    _sim_log(segur, mss_simulator, f"simulateur-refus-{code}.json", since)
+    _reported_failure(segur, client, doc_id, outcome, str(code))
+
+
+@pytest.mark.requirement("SC.MSS/UX.30")
+def test_dropped_connection_shown(segur: Any, request: pytest.FixtureRequest, candidate: Any,
+                                  mss_simulator: MssSimulator) -> None:
+    """The operator drops the connection after DATA without answering: never "sent"."""
+    client = _sandbox(candidate)
+    doc_id, _ = _doc_for(request, candidate, client)
+    since = len(mss_simulator.connections)
+    with mss_simulator.use(close_connection=True):
+        outcome = client.send_mss(doc_id, recipients=[MSS_PRO_RECIPIENT], to_patient=False, read_receipt=False,
+                                  no_reply=False)
+    _sim_log(segur, mss_simulator, "simulateur-coupure.json", since)
+    _reported_failure(segur, client, doc_id, outcome, "")
+
+
+def _reported_failure(segur: Any, client: Any, doc_id: str, outcome: dict[str, Any], code: str) -> None:
+    where = {"artefact": f"documents/{doc_id}/mss", "requirements": ("SC.MSS/UX.30",)}
+    doc = client.get_document(doc_id)
+    mss = doc.get("mss") or {}
+    segur.evidence(f"document-{doc_id}.json", json.dumps(doc, ensure_ascii=False, indent=1), kind="Log",
+                   description="état du document vu par le contrat v1 après l'échec")
+    failed = outcome.get("status") == "failed" and mss.get("status") == "failed"
+    reason = str(mss.get("error") or outcome.get("error") or "")
+    if not failed:
+        segur.record(error("l'échec d'envoi n'est pas restitué (statut attendu : failed)", "the send failure is not "
+                           "shown (status failed expected)", rule="MSS.UX.NON_DELIVERY", expected="failed",
+                           found=f"{outcome.get('status')} / {mss.get('status')}", **where))
+    if not reason or (code and code not in reason):
+        segur.record(error("la raison de la non-remise n'est pas restituée", "the non-delivery reason is not shown",
+                           rule="MSS.UX.NON_DELIVERY", expected=f"erreur mentionnant {code or 'la coupure'}",
+                           found=reason[:200] or "aucune", **where))
+    if not mss.get("message_id"):
+        segur.record(error("le message n'est pas conservé (plus de Message-ID associé au document)",
+                           "the message is not kept (no Message-ID left on the document)", rule="MSS.UX.KEEP",
+                           expected="message_id", found="absent", **where))
+    if failed and reason:
+        segur.record(info(f"non-remise restituée : {reason[:120]}", f"non-delivery shown: {reason[:120]}",
+                          rule="MSS.UX.NON_DELIVERY", **where))
+
+
+@pytest.mark.requirement("SC.MSS/UX.35")
+@pytest.mark.parametrize("notify", ["error", "success"])
+def test_mdn_linked_to_message(segur: Any, request: pytest.FixtureRequest, candidate: Any,
+                               mss_simulator: MssSimulator, notify: str) -> None:
+    """M9: the operator answers with an MDN (processed, or processed/Error: 902^…); the candidate links it
+    to the original Message-ID and, for an error, shows it."""
+    client = _sandbox(candidate)
+    doc_id, _ = _doc_for(request, candidate, client)
+    where = {"artefact": f"documents/{doc_id}/mss", "requirements": ("SC.MSS/UX.35",)}
+    with mss_simulator.use(notify=notify, error_code="902"):
+        outcome = client.send_mss(doc_id, recipients=[MSS_PRO_RECIPIENT], to_patient=False, read_receipt=True,
+                                  no_reply=False)
+        message_id = str(outcome.get("message_id") or "")
+        mss_simulator.wait_for(lambda s: any(o.in_reply_to == message_id for o in s.outbox), timeout=3.0)
+    sent_back = [o for o in mss_simulator.outbox if message_id and o.in_reply_to == message_id]
+    if not sent_back:
+        raise NotEvaluated("le simulateur n'a pas émis d'accusé (message non reçu ou sans demande d'accusé)",
+                           "the simulator sent no notification (message not received or no receipt asked)")
+    segur.evidence(f"mdn-{doc_id}.eml", sent_back[0].raw, kind="Source SMTP", description="MDN émis par l'opérateur")
+    doc = mss_wait_for_document(client, doc_id, lambda d: bool((d.get("mss") or {}).get("mdn")))
+    segur.evidence(f"document-{doc_id}.json", json.dumps(doc, ensure_ascii=False, indent=1), kind="Log",
+                   description="état du document après l'accusé")
+    mss = doc.get("mss") or {}
+    mdn = mss.get("mdn") or {}
+    linked = str(mdn.get("original_message_id") or mdn.get("message_id_original") or "")
+    if not mdn:
+        segur.record(error("accusé non rapproché du message (mss.mdn vide)", "notification not reconciled with the "
+                           "message (mss.mdn empty)", rule="MSS.MDN.LINK", expected=message_id, found="aucun", **where))
+        return
+    if linked and linked != message_id:
+        segur.record(error("accusé rattaché à un autre message", "notification linked to another message",
+                           rule="MSS.MDN.LINK", expected=message_id, found=linked, **where))
+    expected = parse_notification(sent_back[0].raw)
+    if notify == "error":
+        shown = str(mss.get("error") or "")
+        if "902" not in shown and "902" not in json.dumps(mdn):
+            segur.record(error("erreur d'intégration 902 non restituée", "integration error 902 not shown",
+                               rule="MSS.MDN.ERROR", expected="902^Patient inconnu", found=shown[:200] or "aucune",
+                               **where))
+        if mss.get("status") == "sent" and not shown:
+            segur.record(error("document toujours « envoyé » sans erreur après un MDN d'erreur", "document still "
+                               "'sent' with no error after an error MDN", rule="MSS.MDN.ERROR", expected="erreur 902",
+                               found="sent", **where))
+    elif mss.get("error"):
+        segur.record(error("erreur affichée après un MDN de succès", "error shown after a success MDN",
+                           rule="MSS.MDN.LINK", expected="aucune erreur", found=str(mss.get("error"))[:200], **where))
+    if not segur.errors:
+        segur.record(info(f"accusé {expected.disposition if expected else notify} rattaché à {message_id}",
+                          f"notification linked to {message_id}", rule="MSS.MDN.LINK", **where))
+
+
+# ---------------------------------------------------------------------------------------------
+# patient sends (M10)
+# ---------------------------------------------------------------------------------------------
+def _patient_messages(sim: MssSimulator, since: int) -> list[str]:
+    return [r for m in sim.messages[since:] for r in m.rcpt_tos if r.lower().endswith("@patient.mssante.fr")]
+
+
+@pytest.mark.requirement("DUI.MSS.11")
+@pytest.mark.parametrize("status", ["PROV", "RECUP"])
+def test_no_patient_send_without_qualified_ins(segur: Any, request: pytest.FixtureRequest, candidate: Any,
+                                               mss_simulator: MssSimulator, status: str) -> None:
+    """M10: a resident without a qualified INS (PROV: no INS; RECUP: INS not qualified) gets no patient send."""
+    from conformance.ins.insi import fixtures as fx
+
+    client = _sandbox(candidate)
+    request.getfixturevalue("insi_simulator")
+    types = mss_document_types(candidate, [])
+    if not types:
+        pytest.skip("le candidat ne déclare aucun type de document")
+    body = fx.identity("corse_2b" if status == "RECUP" else "ne_etranger").resident_body()
+    created = client.create_resident(body)
+    if status == "RECUP":
+        client.qualify(str(created["id"]))
+    resident = client.get_resident(str(created["id"]))
+    if resident.get("status") == "QUAL":
+        raise NotEvaluated("le résident de test a été qualifié : scénario sans objet",
+                           "the test resident was qualified: scenario not applicable")
+    doc = client.create_document(str(created["id"]), types[0])
+    since = len(mss_simulator.messages)
+    outcome = client.send_mss(str(doc["id"]), recipients=[], to_patient=True, read_receipt=False, no_reply=True)
+    sent = _patient_messages(mss_simulator, since)
+    where = {"artefact": f"documents/{doc['id']}/mss", "requirements": ("DUI.MSS.11",)}
+    if sent:
+        segur.record(error(f"message envoyé au patient d'une identité {resident.get('status')}", "message sent to the "
+                           f"patient of a {resident.get('status')} identity", rule="MSS.PATIENT.QUALIFIED",
+                           expected="aucun envoi", found=", ".join(sent), **where))
+    segur.refused(outcome.get("status") == "refused" and not sent,
+                  f"envoi au patient d'une identité {resident.get('status')}",
+                  f"patient send for a {resident.get('status')} identity",
+                  found=json.dumps(outcome, ensure_ascii=False)[:200], **where)
+
+
+@pytest.mark.requirement("MSS/GEST.01")
+def test_invisible_document_never_sent_to_patient(segur: Any, request: pytest.FixtureRequest, candidate: Any,
+                                                   mss_simulator: MssSimulator) -> None:
+    client = _sandbox(candidate)
+    doc_id, _ = _doc_for(request, candidate, client)
+    since = len(mss_simulator.messages)
+    options = {"recipients": [], "to_patient": True, "read_receipt": False, "no_reply": False,
+               "invisible_to_patient": True}
+    outcome = client.send_mss(doc_id, **options)
+    where = {"artefact": f"documents/{doc_id}/mss", "requirements": ("MSS/GEST.01",)}
+    for msg in mss_simulator.messages[since:]:
+        segur.evidence(f"mss-invisible-{doc_id}.eml", msg.raw, kind="Source SMTP")
+        segur.record(mc.check_invisible_to_patient(inspect(msg.raw, f"mss/invisible-{doc_id}.eml",
+                                                           MessageContext(options=options))))
+    segur.refused(outcome.get("status") == "refused" and not _patient_messages(mss_simulator, since),
+                  "envoi au patient d'un document invisible au patient",
+                  "patient send of a document flagged invisible to the patient",
+                  found=json.dumps(outcome, ensure_ascii=False)[:200], **where)
+
+
+# ---------------------------------------------------------------------------------------------
+# "annule et remplace" (DUI.MSS.20)
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.requirement("DUI.MSS.20")
+def test_replacement_is_annule_et_remplace(segur: Any, request: pytest.FixtureRequest, candidate: Any,
+                                          mss_simulator: MssSimulator) -> None:
+    from conformance.safexml import XmlRejected, parse_bytes
+
+    client = _sandbox(candidate)
+    resident = request.getfixturevalue("qualified_resident")
+    types = mss_document_types(candidate, [])
+    if not types:
+        pytest.skip("le candidat ne déclare aucun type de document")
+    first = client.create_document(str(resident["id"]), types[0])
+    try:
+        second = client.create_document(str(resident["id"]), types[0], {"replaces": str(first["id"])})
+        root = parse_bytes(decode_cda(first)).getroot()
+    except (SandboxError, XmlRejected) as exc:
+        raise NotEvaluated(f"document de remplacement impossible à obtenir : {exc}",
+                           f"could not get a replacement document: {exc}") from None
+    hl7 = "{urn:hl7-org:v3}"
+
+    def ii(el: Any) -> str:
+        if el is None:
+            return ""
+        return f"{el.get('root')}^{el.get('extension')}" if el.get("extension") else str(el.get("root") or "")
+
+    version = root.find(f"{hl7}versionNumber")
+    replaces = {"id": ii(root.find(f"{hl7}id")), "set_id": ii(root.find(f"{hl7}setId")),
+                "version": version.get("value", "") if version is not None else ""}
+    capture = mss_send_and_capture(client, mss_simulator, str(second["id"]),
+                                   {"recipients": [MSS_PRO_RECIPIENT], "to_patient": False, "read_receipt": False,
+                                    "no_reply": False}, kind="pro", resident=resident, replaces=replaces)
+    _evidence(segur, capture)
+    if _problem(segur, capture, mc.R_RPLC):
+        return
+    segur.record(mc.check_replacement(inspect(capture.raw, capture.name, capture.ctx)))

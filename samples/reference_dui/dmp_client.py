@@ -1,0 +1,528 @@
+"""The reference DUI's DMP client: feeds the DMP with ITI-41, as a compliant DUI should (protocols.md §1).
+
+``submit(document, resident, endpoint, defects, *, replaces=None) -> dict`` is what ``server.py`` calls
+for ``POST /documents/{id}/dmp``. In order:
+
+1. refuse when the resident's INS is not qualified (INS Règle 28: no INS, no DMP);
+2. TD0.2: ask whether a DMP exists for the INS (our simulator's stand-in endpoint ``<url>/td02``);
+3. for a replacement, ITI-18 FindDocuments to learn the *current* entryUUID of the replaced document;
+4. ITI-41: SOAP 1.2 + MTOM, WS-Addressing, a signed VIHF (indirect mode, structure "cachet"), the
+   metadata derived from the CDA header (read here with our own XPath, independently of the harness's
+   reader, so the harness's comparison really tests something), a XAdES signature document covering
+   the documents, an RPLC association when replacing;
+5. interpret the answer: Success → "sent" (then ITI-18 GetDocuments to keep the entryUUID); Failure,
+   PartialSuccess or SOAP Fault → "failed" with the DMP's codes and texts shown (CNDA PRE_ERR); HTTP 5xx,
+   timeout or connection loss → "queued" (to retry later, never lost, never "sent").
+
+Each ``DEFECTS`` entry breaks exactly one of these behaviours, so the harness can prove it catches it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tempfile
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+from lxml import etree
+
+from conformance.dmp import ebrim, ns, soap
+from conformance.dmp.mtom import Attachment, build_mtom
+from conformance.dmp.pki import KeyPair, default_pki
+from conformance.dmp.vihf import (
+    A_SECTOR,
+    AUTOMATE_SYSTEM,
+    G15_PROFESSION,
+    R01_SAVOIR_FAIRE,
+    VihfIdentity,
+    build_vihf,
+)
+from conformance.dmp.xades import build_signature_document
+from conformance.dmp.xds import hl7_ts_to_dtm
+from conformance.safexml import XmlRejected, parse_bytes
+
+DEFECTS = {
+    "hash_mismatch": "Déclare dans la métadonnée hash une empreinte qui n'est pas celle du document envoyé",
+    "vihf_unsigned": "Envoie un VIHF sans signature XML",
+    "vihf_missing_attribute": "Omet l'attribut Secteur_Activite du VIHF",
+    "metadata_mismatch": "Déclare un titre et une date de création différents de l'en-tête CDA",
+    "no_signature_document": "N'ajoute pas le document de signature XAdES à la soumission",
+    "wrong_rplc_target": "Remplace un document en visant une entryUUID qui n'est pas celle trouvée par ITI-18",
+    "submits_unqualified": "Alimente le DMP pour un usager dont l'INS n'est pas qualifiée",
+    "marks_sent_after_failure": "Marque le document « envoyé » même quand le DMP a refusé ou n'a pas répondu",
+}
+
+H = f"{{{ns.HL7}}}"
+LOCAL_IPP_OID = "1.2.250.1.999.2.1"  # the reference DUI's IPP namespace (test arc)
+SOURCE_ID = "1.2.250.1.999.1.1"  # the reference DUI's sourceId (test arc)
+LPS_NAME = "segur-conformance DUI de référence"
+LPS_VERSION = "1.0"
+LPS_HOMOLOGATION = "TEST-SEGUR-REF-0001"
+TIMEOUT_S = 10.0
+INS_OIDS = ("1.2.250.1.213.1.4.8", "1.2.250.1.213.1.4.9", "1.2.250.1.213.1.4.10", "1.2.250.1.213.1.4.11")
+# contentTypeCode: the DMP subset J59 is not public [?]; DRIMbox uses system 1.2.250.1.213.2.2
+CONTENT_TYPE = {"code": "07", "scheme": "1.2.250.1.213.2.2", "display": "Consultation externe"}
+# classCode by typeCode (cda.md §1.2: no published table [?]; our reading of the TRE_A03 labels)
+CLASS_BY_TYPE = {"SYNTH": "11", "60591-5": "11", "74207-2": "11", "78341-5": "11", "60280-5": "11",
+                 "80788-3": "44", "18776-5": "44", "83869-8": "44", "80771-9": "44", "34842-5": "10"}
+CLASS_LABELS = {"10": "Compte rendu", "11": "Synthèse", "44": "Plan de soins, protocole de soins"}
+FORMAT_BY_TEMPLATE = {
+    "1.2.250.1.213.1.1.1.13": ("urn:asip:ci-sis:vsm:2012", "1.2.250.1.213.1.1.4.2.282"),
+    "1.3.6.1.4.1.19376.1.5.3.1.1.13.1.1": ("urn:asip:ci-sis:dlu:2015", "1.2.250.1.213.1.1.4.2.282"),
+}
+FORMAT_BY_TYPE = {
+    "74207-2": ("urn:asip:ci-sis:dlu:2015", "1.2.250.1.213.1.1.4.2.282"),
+    "78341-5": ("urn:asip:ci-sis:fludt:2017", "1.2.250.1.213.1.1.4.2.282"),
+    "60280-5": ("urn:asip:ci-sis:fludr:2017", "1.2.250.1.213.1.1.4.2.282"),
+    "SYNTH": ("urn:asip:ci-sis:vsm:2012", "1.2.250.1.213.1.1.4.2.282"),
+    "60591-5": ("urn:ihe:pcc:ips:2020", "1.3.6.1.4.1.19376.1.2.3"),
+}
+N1_FORMATS = {"application/pdf": "urn:ihe:iti:xds-sd:pdf:2008", "text/plain": "urn:ihe:iti:xds-sd:text:2008"}
+FALLBACK_FORMAT = ("urn:asipSante:modelesHorsProfils:2011", "1.2.250.1.213.1.1.4.2.282")
+
+
+# ---------------------------------------------------------------------------------------------
+# the CDA header, as this DUI reads it
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Person:
+    id: str = ""
+    root: str = ""
+    family: str = ""
+    given: str = ""
+    code: tuple[str, str, str] = ("", "", "")
+    function: tuple[str, str, str] = ("", "", "")
+    org_id: str = ""
+    org_name: str = ""
+
+
+@dataclass
+class CdaFacts:
+    unique_id: str = ""
+    type_code: tuple[str, str, str] = ("", "", "")
+    title: str = ""
+    effective_time: str = ""
+    confidentiality: tuple[str, str, str] = ("", "", "")
+    language: str = ""
+    templates: list[str] = field(default_factory=list)
+    ins: tuple[str, str] = ("", "")  # (matricule, oid)
+    ipp: tuple[str, str] = ("", "")
+    patient_family: str = ""
+    patient_given: str = ""
+    birth_time: str = ""
+    sex: str = ""
+    authors: list[Person] = field(default_factory=list)
+    legal: Person | None = None
+    service_start: str = ""
+    service_stop: str = ""
+    event_code: tuple[str, str, str] = ("", "", "")
+    facility: tuple[str, str, str] = ("", "", "")
+    practice: tuple[str, str, str] = ("", "", "")
+    n1_media: str = ""
+    related_rplc: str = ""
+
+
+def _attr(el: etree._Element | None, name: str) -> str:
+    return (el.get(name) or "").strip() if el is not None else ""
+
+
+def _coded(el: etree._Element | None) -> tuple[str, str, str]:
+    return (_attr(el, "code"), _attr(el, "codeSystem"), _attr(el, "displayName"))
+
+
+def _uid(el: etree._Element | None) -> str:
+    root, ext = _attr(el, "root"), _attr(el, "extension")
+    return f"{root}^{ext}" if ext else root
+
+
+def _person(entity: etree._Element | None, person_tag: str, org_tag: str) -> Person:
+    p = Person()
+    if entity is None:
+        return p
+    ids = entity.findall(f"{H}id")
+    pid = next((i for i in ids if _attr(i, "root") == "1.2.250.1.71.4.2.1"), ids[0] if ids else None)
+    p.id, p.root = _attr(pid, "extension") or _attr(pid, "root"), _attr(pid, "root")
+    p.code = _coded(entity.find(f"{H}code"))
+    name = entity.find(f"{H}{person_tag}/{H}name")
+    if name is not None:
+        p.family = " ".join((f.text or "").strip() for f in name.findall(f"{H}family"))
+        p.given = " ".join((g.text or "").strip() for g in name.findall(f"{H}given"))
+    org = entity.find(f"{H}{org_tag}")
+    if org is not None:
+        oid = org.find(f"{H}id")
+        p.org_id = _attr(oid, "extension") or _attr(oid, "root")
+        p.org_name = (org.findtext(f"{H}name") or "").strip()
+    return p
+
+
+def read_cda(cda: bytes) -> CdaFacts:
+    root = parse_bytes(cda).getroot()
+    f = CdaFacts()
+    f.unique_id = _uid(root.find(f"{H}id"))
+    f.type_code = _coded(root.find(f"{H}code"))
+    f.title = " ".join((root.findtext(f"{H}title") or "").split())
+    f.effective_time = _attr(root.find(f"{H}effectiveTime"), "value")
+    f.confidentiality = _coded(root.find(f"{H}confidentialityCode"))
+    f.language = _attr(root.find(f"{H}languageCode"), "code")
+    f.templates = [_attr(t, "root") for t in root.findall(f"{H}templateId")]
+    role = root.find(f"{H}recordTarget/{H}patientRole")
+    if role is not None:
+        for i in role.findall(f"{H}id"):
+            if _attr(i, "root") in INS_OIDS:
+                f.ins = (_attr(i, "extension"), _attr(i, "root"))
+            elif not f.ipp[0]:
+                f.ipp = (_attr(i, "extension"), _attr(i, "root"))
+        patient = role.find(f"{H}patient")
+        if patient is not None:
+            name = patient.find(f"{H}name")
+            if name is not None:
+                fam = name.find(f"{H}family[@qualifier='BR']")
+                fam = fam if fam is not None else name.find(f"{H}family")
+                f.patient_family = (fam.text or "").strip() if fam is not None else ""
+                f.patient_given = (name.findtext(f"{H}given") or "").strip()
+            f.birth_time = _attr(patient.find(f"{H}birthTime"), "value")
+            f.sex = _attr(patient.find(f"{H}administrativeGenderCode"), "code")
+    for author in root.findall(f"{H}author"):
+        p = _person(author.find(f"{H}assignedAuthor"), "assignedPerson", "representedOrganization")
+        p.function = _coded(author.find(f"{H}functionCode"))
+        f.authors.append(p)
+    legal = root.find(f"{H}legalAuthenticator/{H}assignedEntity")
+    if legal is not None:
+        f.legal = _person(legal, "assignedPerson", "representedOrganization")
+    event = root.find(f"{H}documentationOf/{H}serviceEvent")
+    if event is not None:
+        f.event_code = _coded(event.find(f"{H}code"))
+        f.service_start = _attr(event.find(f"{H}effectiveTime/{H}low"), "value")
+        f.service_stop = _attr(event.find(f"{H}effectiveTime/{H}high"), "value")
+        f.practice = _coded(event.find(f"{H}performer/{H}assignedEntity/{H}representedOrganization/"
+                                       f"{H}standardIndustryClassCode"))
+    f.facility = _coded(root.find(f"{H}componentOf/{H}encompassingEncounter/{H}location/{H}healthCareFacility/"
+                                  f"{H}code"))
+    n1 = root.find(f"{H}component/{H}nonXMLBody/{H}text")
+    f.n1_media = _attr(n1, "mediaType")
+    for rel in root.findall(f"{H}relatedDocument"):
+        if _attr(rel, "typeCode") == "RPLC":
+            f.related_rplc = _uid(rel.find(f"{H}parentDocument/{H}id"))
+    return f
+
+
+# ---------------------------------------------------------------------------------------------
+# metadata
+# ---------------------------------------------------------------------------------------------
+def _xcn(p: Person) -> str:
+    return f"{p.id}^{p.family}^{p.given}^^^^^^&1.2.250.1.71.4.2.1&ISO^D^^^IDNPS"
+
+
+def _xon(p: Person) -> str:
+    return f"{p.org_name}^^^^^&1.2.250.1.71.4.2.2&ISO^IDNST^^^{p.org_id}" if p.org_id else ""
+
+
+def _hl7_coded(c: tuple[str, str, str]) -> str:
+    return f"{c[0]}^{c[2]}^{c[1]}" if c[0] else ""
+
+
+def _dtm(value: str) -> str:
+    return hl7_ts_to_dtm(value)[0]
+
+
+def _format(f: CdaFacts) -> tuple[str, str]:
+    if f.n1_media in N1_FORMATS:
+        return N1_FORMATS[f.n1_media], "1.3.6.1.4.1.19376.1.2.3"
+    for tid in f.templates:
+        if tid in FORMAT_BY_TEMPLATE:
+            return FORMAT_BY_TEMPLATE[tid]
+    return FORMAT_BY_TYPE.get(f.type_code[0], FALLBACK_FORMAT)
+
+
+def document_metadata(f: CdaFacts, data: bytes, patient_cx: str, source_patient_id: str) -> dict[str, Any]:
+    """The DocumentEntry metadata this DUI derives from the CDA header (protocols.md §1.4)."""
+    authors = [{"authorPerson": [_xcn(a)], "authorInstitution": [_xon(a)] if a.org_id else [],
+                "authorRole": [_hl7_coded(a.function)] if a.function[0] else [],
+                "authorSpecialty": [_hl7_coded(a.code)] if a.code[0] else []} for a in f.authors]
+    cls = CLASS_BY_TYPE.get(f.type_code[0], "10")
+    fmt = _format(f)
+    md: dict[str, Any] = {
+        "uniqueId": f.unique_id, "patientId": patient_cx, "sourcePatientId": source_patient_id,
+        "title": f.title, "mimeType": "text/xml", "languageCode": f.language or "fr-FR",
+        "creationTime": _dtm(f.effective_time), "serviceStartTime": _dtm(f.service_start),
+        "serviceStopTime": _dtm(f.service_stop), "hash": hashlib.sha1(data).hexdigest(), "size": str(len(data)),
+        "legalAuthenticator": _xcn(f.legal) if f.legal else "",
+        "sourcePatientInfo": [line for line in (
+            f"PID-5|{f.patient_family}^{f.patient_given}^^^^^L" if f.patient_family else "",
+            f"PID-7|{f.birth_time[:8]}" if f.birth_time else "",
+            f"PID-8|{f.sex}" if f.sex else "") if line],
+        "authors": authors,
+        "classCode": [{"code": cls, "scheme": "1.2.250.1.213.1.1.4.1", "display": CLASS_LABELS.get(cls, "")}],
+        "typeCode": [{"code": f.type_code[0], "scheme": f.type_code[1], "display": f.type_code[2]}],
+        "formatCode": [{"code": fmt[0], "scheme": fmt[1], "display": fmt[0]}],
+        "confidentialityCode": [{"code": f.confidentiality[0], "scheme": f.confidentiality[1] or
+                                 "2.16.840.1.113883.5.25", "display": f.confidentiality[2]}],
+        "healthcareFacilityTypeCode": [{"code": f.facility[0], "scheme": f.facility[1], "display": f.facility[2]}],
+        "practiceSettingCode": [{"code": f.practice[0], "scheme": f.practice[1], "display": f.practice[2]}],
+    }
+    if f.event_code[0]:
+        md["eventCodeList"] = [{"code": f.event_code[0], "scheme": f.event_code[1], "display": f.event_code[2]}]
+    return md
+
+
+def signature_metadata(sig: bytes, patient_cx: str, f: CdaFacts) -> dict[str, Any]:
+    """The DSG signature DocumentEntry (protocols.md §1.3)."""
+    now = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    author = f.authors[0] if f.authors else Person()
+    return {
+        "uniqueId": f"2.25.{uuid.uuid4().int}", "patientId": patient_cx, "sourcePatientId": patient_cx,
+        "title": "Source", "mimeType": "text/xml", "languageCode": ns.DSG_LANGUAGE, "creationTime": now,
+        "serviceStartTime": now, "serviceStopTime": now, "hash": hashlib.sha1(sig).hexdigest(), "size": str(len(sig)),
+        "legalAuthenticator": _xcn(f.legal) if f.legal else _xcn(author),
+        "authors": [{"authorPerson": [_xcn(author)], "authorInstitution": [_xon(author)] if author.org_id else []}],
+        "classCode": [dict(zip(("code", "scheme", "display"), ns.DSG_CLASS, strict=True))],
+        "typeCode": [dict(zip(("code", "scheme", "display"), ns.DSG_TYPE, strict=True))],
+        "formatCode": [dict(zip(("code", "scheme", "display"), ns.DSG_FORMAT, strict=True))],
+        "eventCodeList": [dict(zip(("code", "scheme", "display"), ns.DSG_EVENT, strict=True))],
+        "confidentialityCode": [{"code": "N", "scheme": "2.16.840.1.113883.5.25", "display": "Normal"}],
+        "healthcareFacilityTypeCode": [{"code": f.facility[0], "scheme": f.facility[1], "display": f.facility[2]}],
+        "practiceSettingCode": [{"code": f.practice[0], "scheme": f.practice[1], "display": f.practice[2]}],
+    }
+
+
+def vihf_identity(f: CdaFacts, patient_cx: str) -> VihfIdentity:
+    """Indirect mode: the structure's cachet signs; the user is the document's first author."""
+    author = f.authors[0] if f.authors else Person()
+    roles: list[tuple[str, str, str]]
+    m = re.fullmatch(r"G15_(\d+)(?:/(\w+))?", author.code[0])
+    if m:
+        roles = [(m.group(1), G15_PROFESSION, author.code[2].split(" - ")[0] or "Profession")]
+        if m.group(2):
+            roles.append((m.group(2), R01_SAVOIR_FAIRE, author.code[2] or "Savoir-faire"))
+    else:
+        roles = [("AUTOMATE", AUTOMATE_SYSTEM, "AUTOMATE")]
+    sector = f.facility[0] if f.facility[1] == "1.2.250.1.71.4.2.4" else "SA41"
+    return VihfIdentity(name_id=author.id or "inconnu", subject_id=f"{author.family} {author.given}".strip() or LPS_NAME,
+                        structure_id=author.org_id or "1000000000", sector=f"{sector}^1.2.250.1.71.4.2.4",
+                        resource_id=patient_cx, roles=roles, lps_name=LPS_NAME, lps_version=LPS_VERSION,
+                        lps_homologation=LPS_HOMOLOGATION)
+
+
+# ---------------------------------------------------------------------------------------------
+# building the ITI-41 request
+# ---------------------------------------------------------------------------------------------
+_keys: dict[str, KeyPair] = {}
+_keys_lock = threading.Lock()
+
+
+def cachet_for(structure_id: str) -> KeyPair:
+    with _keys_lock:
+        if structure_id not in _keys:
+            _keys[structure_id] = default_pki().cachet(structure_id, org="DUI de référence")
+        return _keys[structure_id]
+
+
+def security(identity: VihfIdentity, keypair: KeyPair, defects: frozenset[str] | set[str]) -> etree._Element:
+    return build_vihf(identity, keypair, signed="vihf_unsigned" not in defects,
+                      omit=(A_SECTOR,) if "vihf_missing_attribute" in defects else ())
+
+
+def build_iti41(cda: bytes, facts: CdaFacts, *, patient_cx: str, source_patient_id: str, to: str,
+                keypair: KeyPair, defects: frozenset[str] | set[str] = frozenset(),
+                replaces_uuid: str | None = None) -> tuple[str, bytes, str]:
+    """``(Content-Type, body, MessageID)`` of a complete ITI-41 request for one CDA document."""
+    md = document_metadata(facts, cda, patient_cx, source_patient_id)
+    if "hash_mismatch" in defects:
+        md["hash"] = hashlib.sha1(cda + b" ").hexdigest()
+    if "metadata_mismatch" in defects:
+        md["title"] = f"{md['title']} (copie)"
+        md["creationTime"] = "20000101000000"
+    sig = build_signature_document([(md["uniqueId"], cda)], keypair)
+    now = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    author = facts.authors[0] if facts.authors else Person()
+    ss_md = {"uniqueId": f"2.25.{uuid.uuid4().int}", "sourceId": SOURCE_ID, "patientId": patient_cx,
+             "submissionTime": now, "title": "Alimentation DMP",
+             "contentTypeCode": [CONTENT_TYPE],
+             "authors": [{"authorPerson": [_xcn(author)], "authorInstitution": [_xon(author)] if author.org_id else []}]}
+    objects: list[etree._Element] = [ebrim.extrinsic_object("Document01", md)]
+    with_signature = "no_signature_document" not in defects
+    if with_signature:
+        objects.append(ebrim.extrinsic_object("Signature01", signature_metadata(sig, patient_cx, facts)))
+    objects += ebrim.submission_set("SubmissionSet01", ss_md)
+    objects.append(ebrim.association("Assoc01", ns.ASSOC_HAS_MEMBER, "SubmissionSet01", "Document01",
+                                     {"SubmissionSetStatus": ["Original"]}))
+    if with_signature:
+        objects.append(ebrim.association("Assoc02", ns.ASSOC_HAS_MEMBER, "SubmissionSet01", "Signature01",
+                                         {"SubmissionSetStatus": ["Original"]}))
+        objects.append(ebrim.association("Assoc03", ns.ASSOC_SIGNS, "Signature01", "SubmissionSet01"))
+    if replaces_uuid:
+        objects.append(ebrim.association("Assoc04", ns.ASSOC_RPLC, "Document01", replaces_uuid))
+    pnr = etree.Element(f"{{{ns.XDSB}}}ProvideAndRegisterDocumentSetRequest", nsmap={"xdsb": ns.XDSB, "xop": ns.XOP})
+    pnr.append(ebrim.submit_objects_request(objects))
+    attachments = [Attachment(f"doc1.{uuid.uuid4().hex[:8]}@segur-conformance", cda, "text/xml")]
+    if with_signature:
+        attachments.append(Attachment(f"sig1.{uuid.uuid4().hex[:8]}@segur-conformance", sig, "text/xml"))
+    for doc_id, att in zip(("Document01", "Signature01"), attachments, strict=False):
+        doc = etree.SubElement(pnr, f"{{{ns.XDSB}}}Document", id=doc_id)
+        etree.SubElement(doc, f"{{{ns.XOP}}}Include", href=f"cid:{att.content_id}")
+    message_id = soap.new_message_id()
+    identity = vihf_identity(facts, patient_cx)
+    env = soap.envelope(ns.ACTION_ITI41, to, pnr, security=security(identity, keypair, defects),
+                        message_id=message_id)
+    xml = etree.tostring(env, xml_declaration=True, encoding="UTF-8")
+    ctype, body = build_mtom(xml, attachments, action=ns.ACTION_ITI41)
+    return ctype, body, message_id
+
+
+# ---------------------------------------------------------------------------------------------
+# talking to the DMP
+# ---------------------------------------------------------------------------------------------
+class _Unreachable(Exception):
+    """No usable answer: HTTP 5xx, timeout, connection refused or dropped."""
+
+
+_ca_files: dict[str, str] = {}
+_ca_dir: tempfile.TemporaryDirectory[str] | None = None
+
+
+def _verify(endpoint: dict[str, Any]) -> bool | str:
+    """requests' ``verify``: the CA given in the endpoint (written once to a file), else system trust."""
+    global _ca_dir
+    pem = endpoint.get("ca_pem")
+    if not pem:
+        return True
+    with _keys_lock:
+        if pem not in _ca_files:
+            if _ca_dir is None:
+                _ca_dir = tempfile.TemporaryDirectory(prefix="segur-ref-dmp-")
+            path = Path(_ca_dir.name) / f"ca-{hashlib.sha256(pem.encode()).hexdigest()[:16]}.pem"
+            path.write_text(pem, encoding="ascii")
+            _ca_files[pem] = str(path)
+        return _ca_files[pem]
+
+
+def _post(endpoint: dict[str, Any], path: str, body: bytes, content_type: str) -> etree._Element:
+    url = endpoint["url"].rstrip("/") + path
+    session = requests.Session()
+    session.trust_env = False
+    try:
+        resp = session.post(url, data=body, headers={"Content-Type": content_type}, verify=_verify(endpoint),
+                            timeout=float(endpoint.get("timeout_s") or TIMEOUT_S))
+    except requests.RequestException as exc:
+        raise _Unreachable(f"DMP injoignable ({type(exc).__name__})") from None
+    finally:
+        session.close()
+    if resp.status_code >= 500 and "xml" not in resp.headers.get("Content-Type", ""):
+        raise _Unreachable(f"DMP en erreur HTTP {resp.status_code}")
+    try:
+        return parse_bytes(resp.content).getroot()
+    except XmlRejected:
+        raise _Unreachable(f"réponse illisible du DMP (HTTP {resp.status_code})") from None
+
+
+def _soap_call(endpoint: dict[str, Any], path: str, action: str, payload: etree._Element, identity: VihfIdentity,
+               keypair: KeyPair, defects: frozenset[str] | set[str]) -> soap.RegistryAnswer:
+    to = endpoint["url"].rstrip("/") + path
+    env = soap.envelope(action, to, payload, security=security(identity, keypair, defects))
+    xml = etree.tostring(env, xml_declaration=True, encoding="UTF-8")
+    return soap.read_answer(_post(endpoint, path, xml, f'application/soap+xml; charset=UTF-8; action="{action}"'))
+
+
+def _td02(endpoint: dict[str, Any], identity: VihfIdentity, keypair: KeyPair, defects: frozenset[str] | set[str],
+          patient_cx: str) -> str:
+    req = etree.Element(f"{{{ns.DMP_SIM}}}TD02Request", nsmap={"td0": ns.DMP_SIM}, ins=patient_cx)
+    answer = _soap_call(endpoint, "/td02", ns.ACTION_TD02, req, identity, keypair, defects)
+    if answer.kind == "fault":
+        raise _Refused(answer.describe())
+    return answer.payload.get("status", "") if answer.payload is not None else ""
+
+
+class _Refused(Exception):
+    """The DMP answered, and said no."""
+
+
+def find_entries(endpoint: dict[str, Any], identity: VihfIdentity, keypair: KeyPair,
+                 defects: frozenset[str] | set[str], patient_cx: str) -> dict[str, str]:
+    """ITI-18 FindDocuments (approved): uniqueId → current entryUUID."""
+    query = ebrim.adhoc_query(ns.QUERY_FIND_DOCUMENTS, {
+        "$XDSDocumentEntryPatientId": [f"'{patient_cx}'"],
+        "$XDSDocumentEntryStatus": [f"('{ns.STATUS_APPROVED}')"],
+    })
+    answer = _soap_call(endpoint, "/registry", ns.ACTION_ITI18, query, identity, keypair, defects)
+    if answer.kind != "response" or answer.payload is None:
+        raise _Refused(answer.describe())
+    out = {}
+    for eo in answer.payload.iter(f"{{{ns.RIM}}}ExtrinsicObject"):
+        for ext in eo.findall(f"{{{ns.RIM}}}ExternalIdentifier"):
+            if ext.get("identificationScheme") == ns.DE_IDENTIFIERS["uniqueId"]:
+                out[ext.get("value") or ""] = eo.get("id") or ""
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# the contract entry point
+# ---------------------------------------------------------------------------------------------
+def _result(document: Any, status: str, error: str | None, defects: frozenset[str] | set[str]) -> dict[str, Any]:
+    if "marks_sent_after_failure" in defects and status in ("failed", "queued"):
+        status, error = "sent", None
+    document.dmp_status = status if status != "refused" else getattr(document, "dmp_status", "not_sent")
+    document.dmp_error = error
+    return {"status": status, "error": error}
+
+
+def submit(document: Any, resident: Any, endpoint: dict[str, Any], defects: frozenset[str] | set[str], *,
+           replaces: Any = None) -> dict[str, Any]:
+    """Send one document to the DMP; returns {"status": "sent"|"queued"|"failed"|"refused", "error"}."""
+    defects = frozenset(defects)
+    if getattr(resident, "status", "") != "QUAL" and "submits_unqualified" not in defects:
+        return _result(document, "refused", "INS non qualifiée : alimentation du DMP impossible tant que l'identité "
+                       "n'est pas qualifiée (INS, Règle 28)", defects)
+    try:
+        facts = read_cda(document.cda)
+    except XmlRejected as exc:
+        return _result(document, "failed", f"document CDA illisible : {exc.reason}", defects)
+    ins = getattr(resident, "ins", None) or {}
+    if ins.get("matricule"):
+        patient_cx = f"{ins['matricule']}^^^&{ins.get('oid') or '1.2.250.1.213.1.4.10'}&ISO^NH"
+    elif facts.ins[0]:
+        patient_cx = f"{facts.ins[0]}^^^&{facts.ins[1]}&ISO^NH"
+    else:  # only reachable with the submits_unqualified defect: no INS at all
+        patient_cx = f"{resident.id}^^^&{LOCAL_IPP_OID}&ISO^PI"
+    ipp = facts.ipp if facts.ipp[0] else (resident.id, LOCAL_IPP_OID)
+    source_patient_id = f"{ipp[0]}^^^&{ipp[1]}&ISO^PI"
+    identity = vihf_identity(facts, patient_cx)
+    keypair = cachet_for(identity.structure_id)
+    document.dmp_status = "queued"
+    try:
+        status = _td02(endpoint, identity, keypair, defects, patient_cx)
+        if status and status != "ACTIF":
+            return _result(document, "failed", f"pas de DMP actif pour ce patient (TD0.2 : {status})", defects)
+        target = None
+        if replaces is not None:
+            old_uid = read_cda(replaces.cda).unique_id
+            target = find_entries(endpoint, identity, keypair, defects, patient_cx).get(old_uid)
+            if "wrong_rplc_target" in defects:
+                target = f"urn:uuid:{uuid.uuid4()}"
+            if target is None:
+                return _result(document, "failed", f"document remplacé introuvable dans le DMP (uniqueId {old_uid})",
+                               defects)
+        to = endpoint["url"].rstrip("/") + "/repository"
+        ctype, body, _mid = build_iti41(document.cda, facts, patient_cx=patient_cx,
+                                        source_patient_id=source_patient_id, to=to, keypair=keypair,
+                                        defects=defects, replaces_uuid=target)
+        answer = soap.read_answer(_post(endpoint, "/repository", body, ctype))
+    except _Unreachable as exc:
+        return _result(document, "queued", f"{exc} : document conservé, nouvel envoi plus tard", defects)
+    except _Refused as exc:
+        return _result(document, "failed", str(exc), defects)
+    except XmlRejected as exc:
+        return _result(document, "failed", f"document remplacé illisible : {exc.reason}", defects)
+    if not answer.success:
+        return _result(document, "failed", answer.describe(), defects)
+    try:
+        uuids = find_entries(endpoint, identity, keypair, defects, patient_cx)
+        document.dmp_entry_uuid = uuids.get(facts.unique_id)
+    except (_Unreachable, _Refused):
+        document.dmp_entry_uuid = None  # sent all the same; the entryUUID will be asked again when needed
+    return _result(document, "sent", None, defects)
