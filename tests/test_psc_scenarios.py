@@ -20,7 +20,7 @@ from segur_reference_dui.server import serve
 
 from conformance.psc.provider import ClientRegistration, MockPscProvider
 from conformance.psc.scenarios import SCENARIOS, PscHarness, run_scenario
-from conformance.sandbox.client import SandboxClient
+from conformance.sandbox.client import SandboxClient, SandboxError
 
 EXPECTED_FAILURES = {
     "no_nonce_check": {"wrong_nonce"},
@@ -200,3 +200,27 @@ def test_a_whole_scenario_stays_on_loopback(compliant: PscHarness, monkeypatch: 
     for scenario_id in ("nominal", "logout", "state_replay"):
         assert not run_scenario(scenario_id, compliant).errors
     assert len(guard.seen) > 5
+
+
+def test_hs256_registration_like_the_ans_connector(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An RP registered for HS256 (id_token signed with the client secret) gets the same verdicts."""
+    registration = ClientRegistration("dui-hs256", secrets.token_urlsafe(32), id_token_alg="HS256")
+    with MockPscProvider(registration) as idp, wired(idp) as harness:
+        assert harness.endpoint_config()["id_token_signed_response_alg"] == "HS256"
+        for scenario_id in ("nominal", "bad_signature", "alg_none", "unknown_kid", "wrong_nonce"):
+            result = run_scenario(scenario_id, harness)
+            assert not result.errors and result.not_evaluated is None, summary(result)
+        token = next(s for s in result.steps if s.kind == "token").json_body()
+        assert token is not None
+    with MockPscProvider(registration) as idp, wired(idp, ("no_signature_check",)) as harness:
+        assert {f.rule for f in run_scenario("bad_signature", harness).errors} == {"PSC.bad_signature.accepted"}
+
+
+def test_oversized_candidate_answers_are_bounded(compliant: PscHarness, monkeypatch: pytest.MonkeyPatch) -> None:
+    from conformance.psc import browser as browser_module
+
+    monkeypatch.setattr(browser_module, "MAX_RESPONSE", 64)
+    browser = compliant.browser()
+    with pytest.raises(SandboxError):  # a truncated answer is not the contract's JSON: not evaluated
+        browser.start_login()
+    assert "tronquée" in browser.steps[-1].note and len(browser.steps[-1].response_body) <= 64

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import logging
 import re
 from collections.abc import Sequence
 
@@ -73,7 +74,8 @@ def check_pdf(data: bytes, *, artefact: str = "", xpath: str = "", line: int | N
         out.append(error("PDF incomplet : startxref absent en fin de fichier",
                          "incomplete PDF: no startxref at the end", rule="CDA.N1.pdf.xref",
                          expected="startxref", found="absent", **where))
-    out.extend(_open_with_pypdf(data, where, structural_ok=not out))
+    if not out:  # a truncated file was already reported; do not ask a parser to guess
+        out.extend(_open_with_pypdf(data, where))
     if b"pdfaid:part" not in data:
         out.append(warning("le PDF ne déclare pas de conformité PDF/A (métadonnées XMP pdfaid absentes) ; "
                            "PDF/A-1 attendu (SC.DOC/va1.04, à prouver par un rapport de validation PDF/A)",
@@ -86,12 +88,15 @@ def check_pdf(data: bytes, *, artefact: str = "", xpath: str = "", line: int | N
     return out
 
 
-def _open_with_pypdf(data: bytes, where: dict, *, structural_ok: bool) -> list[Finding]:
+def _open_with_pypdf(data: bytes, where: dict) -> list[Finding]:
     try:
         from pypdf import PdfReader
         from pypdf.errors import PdfReadError
     except ImportError:  # optional: the structural checks above still ran
         return []
+    pypdf_log = logging.getLogger("pypdf")
+    level = pypdf_log.level
+    pypdf_log.setLevel(logging.CRITICAL)  # its repair messages would go to the user's terminal
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)
         if reader.is_encrypted:
@@ -101,11 +106,11 @@ def _open_with_pypdf(data: bytes, where: dict, *, structural_ok: bool) -> list[F
         pages = len(reader.pages)
     except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError,
             OSError) as exc:
-        if not structural_ok:
-            return []  # already reported as truncated or incomplete
         return [error(f"le PDF ne s'ouvre pas ({exc.__class__.__name__})",
                       f"the PDF does not open ({exc.__class__.__name__}: {str(exc)[:120]})",
                       rule="CDA.N1.pdf.open", expected="PDF lisible", found=exc.__class__.__name__, **where)]
+    finally:
+        pypdf_log.setLevel(level)
     if pages < 1 or pages > MAX_PDF_PAGES:
         return [error("le PDF n'a aucune page" if pages < 1 else "PDF au nombre de pages déraisonnable",
                       "the PDF has no page" if pages < 1 else "unreasonable page count", rule="CDA.N1.pdf.pages",

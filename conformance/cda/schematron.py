@@ -73,7 +73,7 @@ PI_NARROWED = "CDA.SCH.PI_NARROWED"
 EVALUATED = "CDA.SCH.EVALUATED"
 DEAD_RULE_PREFIX = svrl_mod.DEAD_RULE
 
-_CODE_VERSION = "3"  # bump when the pipeline changes in a way the XSL digests do not show
+_CODE_VERSION = "4"  # bump when the pipeline changes in a way the XSL digests do not show
 _DOC_TEMPLATE_PREFIX = "1.2.250.1.213.1.1.1."
 _STRUCMIN_HEADER_TEMPLATE = "1.2.250.1.213.1.1.1.1"
 _TEMPLATE_RE = re.compile(
@@ -145,6 +145,7 @@ class CompileReport:
     missing_includes: list[str] = field(default_factory=list)
     case_fixes: list[list[str]] = field(default_factory=list)  # [as written, as found]
     synthesized: list[str] = field(default_factory=list)
+    generated_files: list[str] = field(default_factory=list)  # absolute paths the XSLT points to
     missing_valuesets: list[str] = field(default_factory=list)
     active_patterns: int = 0
     dead_rules: int = 0
@@ -249,7 +250,10 @@ class SchematronRunner:
                 )
             )
         standard = [sch_dir / rel for rel in STANDARD_PROFILES]
-        if pi_profiles or (named or unknown):
+        unknown_profiles = [raw for raw in unknown if "profils/" in raw.replace("\\", "/").lower()]
+        if pi_profiles or unknown_profiles:
+            # The document names its cross-volet profiles itself: run those (brief), and say which
+            # standard ones that leaves out, since a document can thereby narrow its own checks.
             sel.profiles = pi_profiles
             skipped = [p for p in standard if p not in pi_profiles and p.exists()]
             if skipped:
@@ -377,12 +381,17 @@ class SchematronRunner:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
             report = CompileReport(**meta)
             report.from_disk = True
-            if report.usable:
+            if any(not Path(f).is_file() for f in report.generated_files):
+                report = None  # a synthesized value set was removed: rebuild everything
+            elif report.usable:
                 xslt_text = xsl_path.read_text(encoding="utf-8")
         except (OSError, ValueError, TypeError):
             report = None
         if report is None:
-            report, xslt_text = self._generate(sch, rel)
+            try:
+                report, xslt_text = self._generate(sch, rel)
+            except (OSError, ImportError) as exc:
+                report, xslt_text = CompileReport(schematron=rel, error=f"compilation impossible : {exc}"), None
             report.seconds_compile = time.perf_counter() - t0
             if xslt_text is not None:
                 _atomic_write(xsl_path, xslt_text)
@@ -398,6 +407,7 @@ class SchematronRunner:
                     compiled.executable = xslt.compile_stylesheet(stylesheet_text=xslt_text)
             except Exception as exc:  # saxonche raises PySaxonApiError (and sometimes bare errors)
                 report.error = f"le XSLT généré ne compile pas : {_saxon_message(exc)}"
+                compiled.executable = None
             report.seconds_load = time.perf_counter() - t1
         return compiled
 
@@ -835,6 +845,7 @@ class _KitFixes:
             made = _synthesize_voc(self.kit, m.group(1), self.cache_dir)
             if made is not None:
                 self.report.synthesized.append(self.kit.relpath(written))
+                self.report.generated_files.append(str(made.resolve()))
                 return made.resolve().as_uri()
         rel = self.kit.relpath(written)
         if rel not in self.report.missing_valuesets:

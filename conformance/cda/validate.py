@@ -298,3 +298,56 @@ def validate_files(paths: Iterable[Path | str], kit_path: Path | str | None, lan
     t = _LABELS["en" if lang == "en" else "fr"]
     out.write(f"{count} {t['total']}: {count - failed} {t['ok']}, {failed} {t['ko']}\n")
     return 1 if failed else 0
+
+
+# ---------------------------------------------------------------------------------------------
+# replacement ("annule et remplace")
+# ---------------------------------------------------------------------------------------------
+def check_replacement(new_tree: etree._ElementTree, old_tree: etree._ElementTree, artefact: str,
+                      requirements: Sequence[str] = ("DOC/AUTO.06",)) -> list[Finding]:
+    """A replacement version points to the replaced one (relatedDocument RPLC → its id), keeps its
+    setId, gets a new id and a higher versionNumber (HL7 CDA R2; cda.md §1.1; the kit's examples
+    describe setId as "common to all successive versions")."""
+    from conformance.cda.header import read_header
+
+    new, old = read_header(new_tree), read_header(old_tree)
+    req = tuple(requirements)
+    base = {"artefact": artefact, "requirements": req}
+    out: list[Finding] = []
+    if new.related_document is None:
+        out.append(error("version de remplacement sans relatedDocument : le document remplacé n'est pas désigné",
+                         "replacement version without relatedDocument: the replaced document is not named",
+                         rule="CDA.RPLC.missing", xpath="/ClinicalDocument/relatedDocument",
+                         expected=f"RPLC → {old.unique_id}", found="absent", **base))
+    else:
+        if new.related_document_type != "RPLC":
+            out.append(error("relatedDocument doit avoir typeCode RPLC", "relatedDocument must have typeCode RPLC",
+                             rule="CDA.RPLC.type", xpath="/ClinicalDocument/relatedDocument/@typeCode",
+                             expected="RPLC", found=new.related_document_type or "(absent)", **base))
+        if new.related_document != old.unique_id:
+            out.append(error("relatedDocument/parentDocument/id ne désigne pas le document remplacé",
+                             "relatedDocument/parentDocument/id does not name the replaced document",
+                             rule="CDA.RPLC.target", xpath="/ClinicalDocument/relatedDocument/parentDocument/id",
+                             expected=old.unique_id, found=new.related_document, **base))
+    if new.unique_id == old.unique_id:
+        out.append(error("la nouvelle version réutilise l'id du document remplacé",
+                         "the new version reuses the replaced document's id", rule="CDA.RPLC.id",
+                         xpath="/ClinicalDocument/id", expected=f"≠ {old.unique_id}", found=new.unique_id, **base))
+    if new.set_id != old.set_id:
+        out.append(error("la nouvelle version doit garder le setId du document remplacé",
+                         "the new version must keep the replaced document's setId", rule="CDA.RPLC.setId",
+                         xpath="/ClinicalDocument/setId", expected=old.set_id, found=new.set_id, **base))
+    try:
+        higher = int(new.version) > int(old.version)
+    except ValueError:
+        higher = False
+    if not higher:
+        out.append(error("versionNumber de la nouvelle version doit être supérieur à celui du document remplacé",
+                         "the new version's versionNumber must be higher than the replaced document's",
+                         rule="CDA.RPLC.version", xpath="/ClinicalDocument/versionNumber",
+                         expected=f"> {old.version}", found=new.version, **base))
+    if not out:
+        out.append(info("version de remplacement correctement liée (RPLC, setId, versionNumber)",
+                        "replacement version correctly linked (RPLC, setId, versionNumber)", rule="CDA.RPLC.ok",
+                        found=new.unique_id, **base))
+    return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,7 @@ FEED = (REQ_FEED,)
 PNR = "/Envelope/Body/ProvideAndRegisterDocumentSetRequest"
 ROL = PNR + "/SubmitObjectsRequest/RegistryObjectList"
 IDNAT_PS_OID = "1.2.250.1.71.4.2.1"
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")  # CDA II roots (cda.md §1.1)
 STRUCT_OID = "1.2.250.1.71.4.2.2"
 
 
@@ -316,9 +318,9 @@ def _entry(req: Iti41Request, e: DocumentEntry, vs: ValueSets) -> list[Finding]:
         add(True, "DMP.XDS.title", "title (Name) absent", "title (Name) missing")
     if not e.unique_id:
         add(True, "DMP.XDS.unique_id", "uniqueId absent", "uniqueId missing", expected="OID ou OID^extension")
-    elif not is_oid(e.unique_id.split("^", 1)[0]):
-        add(True, "DMP.XDS.unique_id", "uniqueId : la racine n'est pas un OID", "uniqueId root is not an OID",
-            expected="OID[^extension]", found=e.unique_id)
+    elif not (is_oid(e.unique_id.split("^", 1)[0]) or _UUID.fullmatch(e.unique_id.split("^", 1)[0])):
+        add(True, "DMP.XDS.unique_id", "uniqueId : la racine n'est ni un OID ni un UUID",
+            "uniqueId root is neither an OID nor a UUID", expected="OID|UUID[^extension]", found=e.unique_id)
     for name in _DE_REQUIRED_SLOTS:
         if not e.slot(name):
             add(True, f"DMP.XDS.{name}", f"{name} absent", f"{name} missing")
@@ -593,6 +595,11 @@ def check_signature(req: Iti41Request, ctx: CheckContext) -> list[Finding]:
                                 req, "DMP.DSG.signs", xpath=f"{ROL}/Association", expected=f"{sig.id} → {ss_id}",
                                 found=", ".join(f"{a.source} → {a.target}" for a in signs) or "aucune"))
         documents = {e.unique_id: req.documents.get(e.id) for e in sub.documents if e.unique_id}
+        if sig.id in req.documents and req.documents[sig.id] is None:
+            out.append(_finding(False, f"document de signature {sig.id} : contenu absent de la capture, signature "
+                                "XAdES non vérifiable", f"signature document {sig.id}: content not in the capture, "
+                                "XAdES signature cannot be verified", req, "DMP.DSG.content_unavailable", xpath=xp))
+            continue
         out.extend(xades.check_signature_document(
             req.documents.get(sig.id) if sig.id in req.documents else None, documents, artefact=req.artefact,
             trust=ctx.trust, now=ctx.now, requirements=FEED,

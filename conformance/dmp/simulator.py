@@ -16,7 +16,9 @@ both judge what the candidate sent and see what it was answered. In ``strict`` m
 follows the findings like a real DMP would: a SOAP Fault for an invalid VIHF, a RegistryResponse
 Failure with the IHE code for a metadata or content problem. Scenario switches force an answer:
 ``unknown_patient``, ``metadata_error`` (XDSRegistryMetadataError with a codeContext), ``soap_fault``,
-``partial_success``, ``http_500`` and ``timeout`` (the connection is held, then closed without answer).
+``partial_success``, ``http_500``, ``timeout`` (the connection is held, then closed without answer) and
+``no_dmp`` (TD0.2 answers INEXISTANT and ITI-41 XDSUnknownPatientId). TD0.2 follows only ``no_dmp``, so
+the ITI-41 error scenarios are really played.
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ from conformance.safexml import XmlRejected, parse_bytes
 
 MAX_BODY = 20 * 1024 * 1024
 MAX_RECORDED = 1000
-SCENARIOS = ("normal", "unknown_patient", "metadata_error", "soap_fault", "partial_success", "http_500", "timeout")
+SCENARIOS = ("normal", "unknown_patient", "metadata_error", "soap_fault", "partial_success", "http_500", "timeout",
+             "no_dmp")
 REPOSITORY_UID = "1.2.250.1.213.1.1.9.99.1"  # our simulated repository's uniqueId (test arc)
 
 
@@ -72,6 +75,7 @@ class SimRequest:
     patient_id: str = ""
     findings: list[Finding] = field(default_factory=list)
     parsed: Iti41Request | None = field(default=None, repr=False)
+    context: CheckContext | None = field(default=None, repr=False)  # registry state the checks saw
     outcome: str = ""  # Success | Failure | PartialSuccess | Fault | HTTP 500 | timeout | ...
 
     def as_http(self) -> bytes:
@@ -278,6 +282,7 @@ class DmpSimulator:
                                http_headers=rec.headers)
         rec.parsed = parsed
         ctx = self.check_context()
+        rec.context = ctx
         rec.findings = check_submission(parsed, ctx)
         sub = parsed.submission
         if sub is not None and sub.submission_set is not None:
@@ -293,7 +298,7 @@ class DmpSimulator:
             rec.outcome = "Fault"
             return 500, _soap_headers(), soap.fault("Sender", "wsse:InvalidSecurityToken",
                                                      "VIHF invalide (scénario simulé)", relates_to=relates)
-        if scenario == "unknown_patient":
+        if scenario in ("unknown_patient", "no_dmp"):
             return self._failure(rec, "XDSUnknownPatientId", f"patient inconnu du DMP : {rec.patient_id}", relates)
         if scenario == "metadata_error":
             return self._failure(rec, "XDSRegistryMetadataError",
@@ -466,7 +471,7 @@ class DmpSimulator:
         rec.findings = check_vihf(head.assertion, trust=self.trust, artefact=f"dmp/{rec.seq:04d}-td02.http")
         ins = read_vihf(head.assertion).value(A_RESOURCE) if head.assertion is not None else ""
         rec.patient_id = ins
-        status = "INCONNU" if self._scenario == "unknown_patient" else "ACTIF"
+        status = "INEXISTANT" if self._scenario == "no_dmp" else "ACTIF"
         rec.outcome = status
         resp = etree.Element(f"{{{ns.DMP_SIM}}}TD02Response", nsmap={"td0": ns.DMP_SIM}, status=status, ins=ins)
         return 200, _soap_headers(), _answer(resp, "urn:segur-conformance:dmp:TD0.2Response", head.message_id)
@@ -522,6 +527,8 @@ def _handler(sim: DmpSimulator) -> type[BaseHTTPRequestHandler]:
 
         def _handle(self) -> None:
             length_text = self.headers.get("Content-Length")
+            if length_text is None and self.command != "POST":
+                length_text = "0"
             if length_text is None or not length_text.strip().isdigit():
                 self._send(411, {"Content-Type": "text/plain"}, b"Content-Length required")
                 return

@@ -107,9 +107,7 @@ def _where(it: Inspected, header: str) -> dict[str, Any]:
 
 
 def _header_line(msg: ParsedMessage, name: str) -> int | None:
-    head = msg.raw[:262144]
-    match = re.search(rb"^" + re.escape(name.encode("ascii", "ignore")) + rb":", head, re.I | re.M)
-    return head.count(b"\n", 0, match.start()) + 1 if match else None
+    return msg.line_of(name)
 
 
 def _unreadable(it: Inspected, requirements: tuple[str, ...]) -> list[Finding]:

@@ -355,14 +355,17 @@ class ImapServer:
             conn.send(b"* SEARCH" + b"".join(f" {i}".encode() for i in ids) + b"\r\n" + t + b" OK SEARCH completed\r\n")
             return
         spec, _, items = args.partition(" ")
-        if not _SEQ.match(spec):
+        try:
+            if not _SEQ.match(spec):
+                raise ValueError(spec)
+            if by_uid:
+                wanted = set(_seq_set(spec, max((m.uid for m in box), default=0)))
+                chosen = [(i + 1, m) for i, m in enumerate(box) if m.uid in wanted]
+            else:
+                chosen = [(n, box[n - 1]) for n in _seq_set(spec, len(box))]
+        except ValueError:
             conn.send(t + b" BAD ensemble de messages invalide\r\n")
             return
-        if by_uid:
-            wanted = set(_seq_set(spec, max((m.uid for m in box), default=0)))
-            chosen = [(i + 1, m) for i, m in enumerate(box) if m.uid in wanted]
-        else:
-            chosen = [(n, box[n - 1]) for n in _seq_set(spec, len(box))]
         upper = items.upper()
         if command == "STORE":
             flags = set(re.findall(r"\\[A-Za-z]+", items))

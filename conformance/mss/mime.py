@@ -74,6 +74,10 @@ class ParsedMessage:
     parts: list[Part] = field(default_factory=list)
     structure: list[str] = field(default_factory=list)  # "path content-type" for every node
     findings: list[Finding] = field(default_factory=list)
+    header_lines: dict[str, int] = field(default_factory=dict)  # lower-case name → line of its first field
+
+    def line_of(self, name: str) -> int | None:
+        return self.header_lines.get(name.lower())
 
     @property
     def ok(self) -> bool:
@@ -219,13 +223,14 @@ def parse_message(raw: bytes, artefact: str = "") -> ParsedMessage:
             "no recognisable RFC 5322 header: not a message", artefact, rule="MSS.MIME.PARSE",
             expected="From, To, Subject…", found=repr(raw[:60])))
         return msg
-    for line in re.split(rb"\r?\n", section):
-        if len(line) > MAX_HEADER_LINE:
+    for number, line in enumerate(re.split(rb"\r?\n", section), 1):
+        if line[:1] not in (b" ", b"\t") and b":" in line:
+            msg.header_lines.setdefault(line.partition(b":")[0].decode("ascii", "replace").strip().lower(), number)
+        if len(line) > MAX_HEADER_LINE and not any(f.rule == "MSS.MIME.HEADERS" for f in msg.findings):
             msg.findings.append(_finding(
                 "error", f"ligne d'en-tête de {len(line)} caractères (RFC 5322 : 998 au plus)",
                 f"header line of {len(line)} characters (RFC 5322: at most 998)", artefact,
-                rule="MSS.MIME.HEADERS", expected="<= 998", found=str(len(line))))
-            break
+                rule="MSS.MIME.HEADERS", expected="<= 998", found=str(len(line)), line=number))
     msg.raw_headers = fields
     for name, value in fields:
         text, _, _ = decode_header_value(value)

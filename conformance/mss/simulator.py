@@ -123,8 +123,8 @@ class ReceivedMessage:
 
     @property
     def message_id(self) -> str:
-        match = re.search(rb"^Message-ID:[ \t]*(<[^>\r\n]{1,500}>)", self.raw[:65536], re.I | re.M)
-        return match.group(1).decode("utf-8", "replace") if match else ""
+        match = re.search(r"<[^<>\s]{1,500}>", _header_value(self.raw[:262144], "Message-ID"))
+        return match.group(0) if match else ""
 
     def envelope_json(self) -> dict[str, Any]:
         return {
@@ -592,9 +592,16 @@ class MssSimulator:
         return out
 
 
-def _header_address(head: bytes, name: str) -> str:
-    match = re.search(rb"^" + re.escape(name.encode()) + rb":[ \t]*(.{0,998})$", head, re.I | re.M)
+def _header_value(head: bytes, name: str) -> str:
+    """The first value of a header in a raw header block, unfolded (RFC 5322 §2.2.3)."""
+    section = re.split(rb"\r?\n\r?\n", head, maxsplit=1)[0]
+    match = re.search(rb"^" + re.escape(name.encode()) + rb":([^\r\n]{0,998}(?:\r?\n[ \t][^\r\n]{0,998}){0,50})",
+                      section, re.I | re.M)
     if not match:
         return ""
-    _, addr = email.utils.parseaddr(match.group(1).decode("utf-8", "replace").strip())
+    return re.sub(r"\r?\n[ \t]+", " ", match.group(1).decode("utf-8", "replace")).strip()
+
+
+def _header_address(head: bytes, name: str) -> str:
+    _, addr = email.utils.parseaddr(_header_value(head, name))
     return addr

@@ -1,1 +1,1 @@
-"""psc room (docs/architecture.md)."""
+"""Pro Santé Connect room: mock OpenID provider, harness browser, relying-party scenarios (docs/psc.md)."""

@@ -15,12 +15,14 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3
 
 from conformance.psc.transcript import Step, bounded, next_seq
 from conformance.sandbox.client import SandboxError, SandboxUnsupported
 
 MAX_REDIRECTS = 10
 DEFAULT_TIMEOUT = 20.0
+MAX_RESPONSE = 1024 * 1024
 _RECORDED_RESPONSE_HEADERS = ("location", "content-type", "set-cookie", "cache-control")
 
 
@@ -148,8 +150,15 @@ class Browser:
                     if self.http.cookies else {})
         self.steps.append(step)
         try:
-            resp = self.http.request(method, url, json=json_body, timeout=self.timeout, allow_redirects=False)
-        except requests.RequestException as exc:
+            resp = self.http.request(method, url, json=json_body, timeout=self.timeout, allow_redirects=False,
+                                     stream=True)
+            raw = resp.raw.read(MAX_RESPONSE + 1, decode_content=True)
+            resp.close()
+            if len(raw) > MAX_RESPONSE:
+                step.note = f"réponse tronquée à {MAX_RESPONSE} octets"
+            resp._content = raw[:MAX_RESPONSE]  # bounded: the candidate's answers are untrusted
+            resp._content_consumed = True  # type: ignore[attr-defined]
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             step.note = f"échec réseau : {type(exc).__name__}"
             raise SandboxError(f"{url} injoignable ({type(exc).__name__})",
                                f"{url} unreachable ({type(exc).__name__}: {exc})") from None

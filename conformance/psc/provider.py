@@ -16,6 +16,7 @@ import base64
 import hmac
 import json
 import secrets
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -86,6 +87,7 @@ class ClientRegistration:
     jwks: dict[str, Any] | None = None  # public keys for private_key_jwt
     auth_methods: tuple[str, ...] = ("client_secret_basic", "client_secret_post", "private_key_jwt")
     allow_any_redirect_uri: bool = False  # only for a candidate whose callback the harness cannot know
+    id_token_alg: str = "RS256"  # or "HS256" (signed with the client secret, the ANS connector's default)
 
 
 @dataclass(frozen=True)
@@ -208,7 +210,8 @@ class MockPscProvider:
         self._httpd = ThreadingHTTPServer((host, port), _handler_for(self))
         self._httpd.daemon_threads = True
         bound_host, bound_port = self._httpd.server_address[:2]
-        self.base_url = f"http://{bound_host}:{bound_port}"
+        host_text = bound_host.decode() if isinstance(bound_host, bytes) else str(bound_host)
+        self.base_url = f"http://{host_text}:{bound_port}"
         self.issuer = self.base_url + REALM_PATH
         self._thread: threading.Thread | None = None
 
@@ -278,7 +281,7 @@ class MockPscProvider:
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
             "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["RS256"],
+            "id_token_signing_alg_values_supported": ["RS256", "HS256"],
             "userinfo_signing_alg_values_supported": ["RS256"],
             "token_endpoint_auth_methods_supported": list(self.client.auth_methods),
             "token_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256", "PS256"],
@@ -520,7 +523,7 @@ class MockPscProvider:
         assertion = form["client_assertion"]
         self._remember(assertion)
         try:
-            token = jwt.decode(assertion, KeySet.import_key_set(self.client.jwks),
+            token = jwt.decode(assertion, KeySet.import_key_set(self.client.jwks),  # type: ignore[arg-type]
                                algorithms=["RS256", "ES256", "PS256"])
         except (JoseError, ValueError) as exc:
             raise OAuthError(401, "invalid_client", f"client_assertion non vérifiable : {exc}") from None
@@ -647,12 +650,15 @@ class MockPscProvider:
             claims["acr"] = "eidas2"
         elif switch == "acr_missing":
             del claims["acr"]
+        symmetric = self.client.id_token_alg == "HS256"
         if switch == "bad_signature":
-            return self.keys.sign_with_attacker_key(claims)
+            return self.keys.sign_hs256_wrong_secret(claims) if symmetric else self.keys.sign_with_attacker_key(claims)
         if switch == "alg_none":
             return self.keys.unsigned(claims)
         if switch == "unknown_kid":
             return self.keys.sign_with_unknown_kid(claims)
+        if symmetric:
+            return self.keys.sign_hs256(claims, self.client.client_secret)
         return self.keys.sign(claims)
 
     # -- userinfo ---------------------------------------------------------------------------------
@@ -829,6 +835,11 @@ def _handler_for(provider: MockPscProvider) -> type[BaseHTTPRequestHandler]:
 
         def log_message(self, format: str, *args: Any) -> None:
             return
+
+        def setup(self) -> None:
+            super().setup()
+            # headers and body leave in two writes: without NODELAY, Nagle + delayed ACK cost ~40 ms a request
+            self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def _handle(self) -> None:
             split = urlsplit(self.path)

@@ -135,13 +135,16 @@ class PscHarness:
 
     def endpoint_config(self) -> dict[str, str]:
         """The ``psc`` object of PUT /endpoints: what the candidate needs to use the mock provider."""
-        return {
+        config = {
             "issuer": self.provider.issuer,
             "discovery_url": self.provider.discovery_url,
             "client_id": self.client.client_id,
             "client_secret": self.client.client_secret,
             "redirect_uri": self.redirect_uri,
         }
+        if self.client.id_token_alg != "RS256":  # an extension: only sent when it differs from the default
+            config["id_token_signed_response_alg"] = self.client.id_token_alg
+        return config
 
     def browser(self) -> Browser:
         p = self.provider
@@ -352,7 +355,7 @@ class _Run:
 
     def protocol_checks(self) -> None:
         """P1–P3 and the userinfo call, on what the provider recorded (whole log for discovery)."""
-        kw = {"artefact": self.artefact, "requirements": (REQ_AUTH,)}
+        kw: dict[str, Any] = {"artefact": self.artefact, "requirements": (REQ_AUTH,)}
         self.result.findings.extend(checks.check_discovery(self.p.exchanges(0), **kw))
         authorizes = self.idp("authorize")
         if authorizes:

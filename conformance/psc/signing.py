@@ -17,7 +17,7 @@ import threading
 from typing import Any
 
 from joserfc import jwt
-from joserfc.jwk import KeySet, RSAKey
+from joserfc.jwk import KeySet, OctKey, RSAKey
 
 ALG = "RS256"
 _counter = itertools.count(1)
@@ -75,7 +75,7 @@ class KeyRing:
         return {"keys": [k.as_dict(private=False) for k in self.published()]}
 
     def verification_set(self) -> KeySet:
-        return KeySet(self.published())
+        return KeySet(list[Any](self.published()))
 
     # -- honest and forged signatures --------------------------------------------------------------
     def sign(self, claims: dict[str, Any], *, typ: str = "JWT") -> str:
@@ -89,6 +89,16 @@ class KeyRing:
     def sign_with_unknown_kid(self, claims: dict[str, Any], *, typ: str = "JWT") -> str:
         key = self.unpublished
         return jwt.encode({"alg": ALG, "kid": str(key.kid), "typ": typ}, claims, key)
+
+    # -- HS256 with the client secret (the ANS connector's default, protocols.md §4.2) -------------
+    @staticmethod
+    def sign_hs256(claims: dict[str, Any], secret: str, *, typ: str = "JWT") -> str:
+        return jwt.encode({"alg": "HS256", "typ": typ}, claims, OctKey.import_key(secret))
+
+    @staticmethod
+    def sign_hs256_wrong_secret(claims: dict[str, Any], *, typ: str = "JWT") -> str:
+        """HS256 under a secret that is not the client's: the symmetric "bad signature" forgery."""
+        return jwt.encode({"alg": "HS256", "typ": typ}, claims, OctKey.import_key("attaquant-" + "x" * 32))
 
     def unsigned(self, claims: dict[str, Any], *, typ: str = "JWT") -> str:
         """``alg: none``: joserfc rightly refuses to produce it, so it is assembled by hand."""

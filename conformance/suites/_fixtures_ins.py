@@ -22,7 +22,7 @@ from conformance.sandbox.client import SandboxError, SandboxUnsupported
 # endpoint key timeout_s) to give up earlier. A candidate that ignores timeout_s gets a 504 fault at
 # the end of the delay, which it must report as an error too.
 SIMULATOR_TIMEOUT_DELAY_S = 3.0
-CANDIDATE_TIMEOUT_S = 1.5
+CANDIDATE_TIMEOUT_S = 1.0
 QUALIFIED_IDENTITY = "qualifiable"
 
 

@@ -105,7 +105,8 @@ def mss_send_and_capture(client: Any, sim: MssSimulator, doc_id: str, options: d
     except SandboxError as exc:
         return MssCapture(name, b"", ctx, kind, doc_id, problem=f"envoi impossible : {exc.message}")
     message_id = str(outcome.get("message_id") or "")
-    sim.wait_for(lambda s: len(s.messages) > before, timeout=2.0)
+    if outcome.get("status") in ("sent", "queued"):  # a candidate that queues may deliver a moment later
+        sim.wait_for(lambda s: bool(s.find(message_id)) or len(s.messages) > before, timeout=2.0)
     received = sim.find(message_id) or sim.messages[before:]
     if not received:
         return MssCapture(name, b"", ctx, kind, doc_id, outcome, problem=(

@@ -4,7 +4,9 @@ Why session scope: the candidate caches the provider's discovery document and JW
 party would; one provider for the whole run keeps that realistic (and lets the key-rotation scenario
 mean something). Environment overrides exist for vendors whose sandbox differs from the defaults:
 ``SEGUR_PSC_REDIRECT_URI`` (the candidate's callback, default ``<sandbox-url>/psc/callback``),
-``SEGUR_PSC_CLIENT_ID`` and ``SEGUR_PSC_CLIENT_SECRET`` (default: a fixed id and a fresh random secret).
+``SEGUR_PSC_CLIENT_ID`` and ``SEGUR_PSC_CLIENT_SECRET`` (default: a fixed id and a fresh random secret),
+``SEGUR_PSC_ID_TOKEN_ALG`` (``RS256`` by default, ``HS256`` for a relying party registered like the ANS
+connector's default, id_token signed with the client secret).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ def psc_provider() -> Iterator[MockPscProvider]:
     client = ClientRegistration(
         client_id=os.environ.get("SEGUR_PSC_CLIENT_ID") or PSC_DEFAULT_CLIENT_ID,
         client_secret=os.environ.get("SEGUR_PSC_CLIENT_SECRET") or secrets.token_urlsafe(32),
+        id_token_alg=os.environ.get("SEGUR_PSC_ID_TOKEN_ALG") or "RS256",
     )
     with MockPscProvider(client) as provider:
         yield provider

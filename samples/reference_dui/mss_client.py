@@ -23,7 +23,7 @@ import threading
 import time
 import urllib.request
 from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
+from email.policy import SMTP
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,7 @@ SMTP_TIMEOUT = 15.0
 MDN_WAIT_S = 5.0
 MDN_POLL_S = 0.2
 HL7 = "{urn:hl7-org:v3}"
+SMTP_POLICY = SMTP.clone(max_line_length=998)  # no folding of Message-ID and the X-MSS-* headers
 
 
 class _Refused(Exception):

@@ -5,6 +5,7 @@ Call signature (what ``server.py`` does; the browser session is the ``sid`` cook
     rp = PscRelyingParty(endpoint, defects)      # endpoint = the "psc" object of PUT /endpoints:
                                                  #   {"issuer", "discovery_url", "client_id", "client_secret",
                                                  #    "redirect_uri", "token_endpoint_auth_method"?,
+                                                 #    "id_token_signed_response_alg"?,
                                                  #    "post_logout_redirect_uri"?}
     rp.login(sid)            -> {"authorization_url": str}                       # POST /psc/login
     rp.callback(query, sid)  -> {"logged_in": bool, "error": str | None}         # GET  /psc/callback?code&state
@@ -38,7 +39,7 @@ from urllib.parse import urlencode, urlsplit
 import requests
 from joserfc import jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
+from joserfc.jwk import KeySet, OctKey
 
 DEFECTS = {
     "no_nonce_check": "Ne vérifie pas que le nonce de l'id_token est celui envoyé",
@@ -97,6 +98,7 @@ class PscRelyingParty:
         self.redirect_uri = str(endpoint.get("redirect_uri") or "")
         self.post_logout_redirect_uri = str(endpoint.get("post_logout_redirect_uri") or self.redirect_uri)
         self.auth_method = str(endpoint.get("token_endpoint_auth_method") or "client_secret_basic")
+        self.id_token_alg = str(endpoint.get("id_token_signed_response_alg") or "RS256")
         self.defects = frozenset(defects)
         self.clock = clock
         self.http = http or requests.Session()
@@ -246,7 +248,7 @@ class PscRelyingParty:
         if "no_signature_check" in self.defects:
             claims = _unverified_claims(token)
         else:
-            claims = self._verified_claims(token, "id_token")
+            claims = self._verified_claims(token, "id_token", registered=self.id_token_alg)
         now = self.clock()
         if claims.get("iss") != self.issuer:
             raise Refused(f"id_token : émetteur inattendu {claims.get('iss')!r}")
@@ -270,13 +272,18 @@ class PscRelyingParty:
             raise Refused("id_token sans sub")
         return claims
 
-    def _verified_claims(self, token: str, what: str) -> dict[str, Any]:
+    def _verified_claims(self, token: str, what: str, registered: str | None = None) -> dict[str, Any]:
+        """Verify with the registered algorithm only: HS256 with the client secret, else the JWKS."""
         header = _header(token)
         alg = header.get("alg")
-        if alg not in ALGORITHMS:
-            raise Refused(f"{what} : algorithme {alg!r} refusé")
-        kid = header.get("kid")
-        keys = self._keys(kid)
+        if registered == "HS256":
+            if alg != "HS256":
+                raise Refused(f"{what} : algorithme {alg!r} au lieu de HS256 enregistré")
+            keys: Any = OctKey.import_key(self.client_secret)
+        else:
+            if alg not in ALGORITHMS or (registered and alg != registered):
+                raise Refused(f"{what} : algorithme {alg!r} refusé")
+            keys = self._keys(header.get("kid"))
         try:
             return dict(jwt.decode(token, keys, algorithms=[str(alg)]).claims)
         except (JoseError, ValueError) as exc:

@@ -1,0 +1,134 @@
+"""Fixtures of the CDA suite: the candidate's documents, collected once per run.
+
+``cda_documents`` is shared with the INS, DMP and MSSanté suites (they check and send the same
+documents), so it returns plain ``Artefact`` objects whose ``meta`` says where each came from:
+``document_id`` and ``resident_id`` (contract v1 ids), ``type`` (the type asked for) and ``resident``
+(the resident JSON, for the Règle 28 comparison). In artefact mode it is simply ``cda/*.xml``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+import pytest
+
+from conformance.findings import NotEvaluated
+from conformance.sandbox.artefacts import Artefact
+from conformance.sandbox.client import SandboxError, SandboxUnsupported
+
+# An invented identity for a candidate without INS support (never a real person).
+FALLBACK_RESIDENT = {
+    "traits": {"birth_name": "CDATEST", "given_names": ["ALICE", "MARIE"], "first_given_name": "ALICE",
+               "birth_date": "1941-06-15", "sex": "F", "birthplace_code": "75056"},
+    "used_name": "CDATEST",
+    "used_given_name": "ALICE",
+}
+
+
+def requested_document_types(candidate: Any, profile: Any) -> list[str]:
+    """The types the corridor requires that the candidate declares (declared order kept)."""
+    declared = candidate.document_types()
+    wanted = set(getattr(profile, "document_types", ()) or declared)
+    return [t for t in declared if t in wanted]
+
+
+def decode_cda(answer: dict[str, Any]) -> bytes:
+    """The CDA bytes of a ``POST /residents/{id}/documents`` answer (``cda_base64``)."""
+    raw = answer.get("cda_base64")
+    if not isinstance(raw, str) or not raw:
+        raise ValueError("cda_base64 absent de la réponse")
+    try:
+        return base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("cda_base64 n'est pas du base64 valide") from None
+
+
+def _optional(request: pytest.FixtureRequest, name: str) -> Any:
+    """Another suite's fixture, or None when it is missing, skipped or could not run."""
+    try:
+        return request.getfixturevalue(name)
+    except (pytest.FixtureLookupError, NotEvaluated, SandboxError):
+        return None
+    except pytest.skip.Exception:
+        return None
+
+
+def _resident(request: pytest.FixtureRequest, client: Any) -> dict[str, Any]:
+    resident = _optional(request, "qualified_resident")
+    if resident:
+        return dict(resident)
+    try:
+        created = client.create_resident(FALLBACK_RESIDENT)
+        return dict(client.get_resident(str(created["id"])))
+    except SandboxError as exc:
+        raise NotEvaluated(f"création du résident de test impossible : {exc.message}",
+                           f"could not create the test resident: {exc.message_en}") from None
+
+
+@pytest.fixture(scope="session")
+def cda_documents(request: pytest.FixtureRequest, candidate: Any, segur_profile: Any) -> list[Artefact]:
+    """Every CDA document to check: produced now through the sandbox, or read from ``cda/*.xml``."""
+    if candidate.mode != "sandbox":
+        return list(candidate.files("cda"))
+    client = candidate.client
+    types = requested_document_types(candidate, segur_profile)
+    if not types:
+        return []
+    resident = _resident(request, client)
+    out: list[Artefact] = []
+    for doc_type in types:
+        name = f"cda/{doc_type}.xml"
+        meta = {"type": doc_type, "resident_id": resident.get("id"), "resident": resident}
+        try:
+            answer = client.create_document(str(resident["id"]), doc_type)
+        except SandboxUnsupported:
+            out.append(Artefact(name, b"", "cda", dict(meta, unsupported=True),
+                                problem=f"type {doc_type} déclaré mais refusé (501) par le candidat"))
+            continue
+        except SandboxError as exc:
+            out.append(Artefact(name, b"", "cda", meta, problem=f"production refusée : {exc.message}"))
+            continue
+        name = f"cda/{doc_type}-{answer.get('id')}.xml"
+        try:
+            data = decode_cda(answer)
+        except ValueError as exc:
+            out.append(Artefact(name, b"", "cda", meta, problem=str(exc)))
+            continue
+        out.append(Artefact(name, data, "cda", dict(meta, document_id=answer.get("id"))))
+    return out
+
+
+@pytest.fixture(scope="session")
+def cda_kit(cisis_kit: Any) -> Any:
+    """The opened CI-SIS kit, or None when --cisis-kit was not given (layers 1 and 2 then do not run)."""
+    if cisis_kit is None:
+        return None
+    from conformance.cda.validate import open_kit
+
+    try:
+        return open_kit(cisis_kit)
+    except NotEvaluated:
+        raise
+    except Exception as exc:
+        reason = getattr(exc, "reason", str(exc))
+        raise NotEvaluated(f"kit CI-SIS inutilisable : {reason}",
+                           f"unusable CI-SIS kit: {getattr(exc, 'reason_en', reason)}") from None
+
+
+@pytest.fixture(scope="session")
+def cda_model_results(cda_documents: list[Artefact], candidate: Any) -> dict[str, Any]:
+    """Layer 3 (built-in models) on every collected document, computed once: name → ValidationResult."""
+    from conformance.cda.validate import validate_document
+
+    results: dict[str, Any] = {}
+    sandbox = candidate.mode == "sandbox"
+    for art in cda_documents:
+        if art.problem:
+            continue
+        meta = art.meta or {}
+        results[art.name] = validate_document(
+            art.data, art.name, layers=("models",), expected_type=meta.get("type") if sandbox else None,
+            dui=True, resident=meta.get("resident"), test_environment=sandbox)
+    return results

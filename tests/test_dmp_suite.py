@@ -1,0 +1,114 @@
+"""The DMP suite end to end: the compliant reference sandbox passes, each of its DMP defects is caught by
+the test that should catch it, and artefact mode judges captured requests the same way."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import segur_reference_dui.dmp_client  # noqa: F401
+import segur_reference_dui.server  # noqa: F401
+
+# Imported here, before any in-process run: pytester restores sys.modules after each run, and a module
+# re-imported in the next run would no longer match objects cached by the first (cryptography's
+# registered hash classes, the process-wide test PKI).
+import conformance.dmp.simulator  # noqa: F401
+import conformance.suites.conftest  # noqa: F401
+from conformance.dmp.mtom import parse_mtom
+from conformance.dmp.samples import PATIENT_CX, synthetic_cda
+
+SUITE = "conformance.suites.test_dmp"
+DMP_AUTOMATED = ("DUI.DMP.01", "SC.DMP/va1.01", "DUI.DMP.02", "DUI.DMP.03", "DUI.DMP.04", "SC.DMP/CONF.01",
+                 "SC.DMP/CONF.05", "SC.DMP/ALI/PROG.01")
+
+
+def _run(pytester: pytest.Pytester, *args: str) -> dict[str, dict[str, Any]]:
+    """Run the DMP suite in-process; per test name: outcome and the rules of its ERROR findings."""
+    rec = pytester.inline_run("--pyargs", SUITE, "-p", "no:cacheprovider", *args)
+    out: dict[str, dict[str, Any]] = {}
+    for rep in rec.getreports("pytest_runtest_logreport"):
+        name = rep.nodeid.split("::")[-1]
+        entry = out.setdefault(name, {"outcome": "passed", "errors": set(), "requirements": set()})
+        for key, value in rep.user_properties:
+            if key != "segur":
+                continue
+            entry["requirements"].update(value["requirements"])
+            entry["errors"].update(f["rule"] for f in value["findings"] if f["severity"] == "error")
+            if value["outcome"] not in ("passed",) and rep.when in ("setup", "call"):
+                entry["outcome"] = value["outcome"]
+    return out
+
+
+def test_compliant_reference_sandbox_passes_every_dmp_test(pytester: pytest.Pytester) -> None:
+    results = _run(pytester, "--sandbox-url", "reference")
+    assert results, "the DMP suite collected nothing"
+    bad = {k: v for k, v in results.items() if v["outcome"] != "passed"}
+    assert not bad, bad
+    covered = set().union(*(v["requirements"] for v in results.values()))
+    assert set(DMP_AUTOMATED) <= covered
+
+
+DEFECTS = {
+    "hash_mismatch": ("test_xds_metadata", "DMP.XDS.hash"),
+    "vihf_unsigned": ("test_vihf_signed_and_complete", "DMP.VIHF.unsigned"),
+    "vihf_missing_attribute": ("test_vihf_signed_and_complete", "DMP.VIHF.attribute_missing"),
+    "metadata_mismatch": ("test_metadata_agree_with_the_cda_header", "DMP.META.title"),
+    "no_signature_document": ("test_xades_signature_document", "DMP.DSG.missing"),
+    "wrong_rplc_target": ("test_replacement_targets_the_current_entry", "DMP.RPLC.unknown_target"),
+    "submits_unqualified": ("test_refuses_to_feed_without_a_qualified_ins", "DMP.INS.unqualified"),
+    "marks_sent_after_failure": ("test_dmp_error_is_shown_and_document_not_sent[metadata_error]",
+                                 "DMP.ERROR.marked_sent"),
+}
+
+
+@pytest.mark.parametrize("defect", sorted(DEFECTS))
+def test_each_reference_defect_is_caught(pytester: pytest.Pytester, defect: str) -> None:
+    test, rule = DEFECTS[defect]
+    keyword = test.split("[")[0]
+    results = _run(pytester, "--sandbox-url", "reference", "--segur-defect", defect, "-k", keyword)
+    got = results[test]
+    assert got["outcome"] == "failed", got
+    assert rule in got["errors"], got
+
+
+# ---------------------------------------------------------------------------------------------
+# artefact mode
+# ---------------------------------------------------------------------------------------------
+def _captures(folder: Path) -> None:
+    from segur_reference_dui import dmp_client
+
+    (folder / "dmp").mkdir(parents=True)
+    cda = synthetic_cda()
+    facts = dmp_client.read_cda(cda)
+    ident = dmp_client.vihf_identity(facts, PATIENT_CX)
+    key = dmp_client.cachet_for(ident.structure_id)
+    for name, defects in (("good", frozenset()), ("unsigned", frozenset({"vihf_unsigned"}))):
+        ctype, body, _ = dmp_client.build_iti41(cda, facts, patient_cx=PATIENT_CX, source_patient_id=PATIENT_CX,
+                                                to="https://dmp.example/repository", keypair=key, defects=defects)
+        head = f"POST /repository HTTP/1.1\r\nHost: dmp.example\r\nContent-Type: {ctype}\r\n" \
+               f"Content-Length: {len(body)}\r\n\r\n"
+        (folder / "dmp" / f"{name}.http").write_bytes(head.encode() + body)
+        if name == "good":
+            (folder / "dmp" / "envelope-only.xml").write_bytes(parse_mtom(ctype, body).root.body)
+
+
+def test_artefact_mode_judges_the_captures(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    _captures(tmp_path)
+    results = _run(pytester, "--artefacts", str(tmp_path))
+    vihf = results["test_vihf_signed_and_complete"]
+    assert vihf["outcome"] == "failed" and vihf["errors"] == {"DMP.VIHF.unsigned"}
+    for test in ("test_iti41_transport_and_addressing", "test_xds_metadata", "test_xades_signature_document",
+                 "test_metadata_agree_with_the_cda_header", "test_documents_are_sent_as_cda_r2"):
+        assert results[test]["outcome"] == "passed", (test, results[test])
+    assert results["test_refuses_to_feed_without_a_qualified_ins"]["outcome"] == "skipped"
+
+
+def test_artefact_mode_survives_a_hostile_capture(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    (tmp_path / "dmp").mkdir()
+    (tmp_path / "dmp" / "entities.xml").write_bytes(b'<!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>')
+    (tmp_path / "dmp" / "garbage.http").write_bytes(b"\x00\xff" * 100)
+    results = _run(pytester, "--artefacts", str(tmp_path))
+    transport = results["test_iti41_transport_and_addressing"]
+    assert transport["outcome"] == "failed"
+    assert {"DMP.SOAP.unreadable", "DMP.HTTP.unreadable"} <= transport["errors"]
