@@ -1,0 +1,46 @@
+"""README command 1, end to end: the CLI starts the reference sandbox, runs a corridor, writes the bundle.
+
+Then the same with an injected defect: the run must fail on the expected requirement, non-zero exit.
+These are the slowest tests of the suite (one full run each), so there are only two.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def _run(report: Path, *extra: str) -> tuple[int, dict, str]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "conformance.cli", "run", "--profile", "MS1", "--report-dir", str(report), *extra],
+        capture_output=True, text=True, timeout=900)
+    results = json.loads((report / "results.json").read_text(encoding="utf-8"))
+    return proc.returncode, results, proc.stdout + proc.stderr
+
+
+def test_compliant_reference_sandbox_passes_ms1(tmp_path: Path) -> None:
+    code, results, output = _run(tmp_path / "ok")
+    bad = [(r["id"], r["verdict"], r["reason"]) for r in results["requirements"]
+           if r["mandatory"] and r["verdict"] in ("failed", "error")]
+    assert not bad, output[-3000:]
+    assert code == 0, output[-3000:]
+    assert results["run"]["complete"] and results["run"]["reference_sandbox"]
+    assert results["summary"]["passed"] > 0
+    for name in ("report.html", "manifest.json", "manifest.sig", "junit-requirements.xml"):
+        assert (tmp_path / "ok" / name).is_file(), name
+    assert "== MS1" in output
+
+
+def test_injected_defect_fails_the_expected_requirement_with_nonzero_exit(tmp_path: Path) -> None:
+    code, results, output = _run(tmp_path / "defect", "--defect", "ins_shared_unqualified")
+    verdicts = {r["id"]: r["verdict"] for r in results["requirements"]}
+    assert verdicts["SC.INS/va1.53"] == "failed", output[-3000:]
+    assert code == 1
+    assert "SC.INS/va1.53" in output
+    assert results["run"]["defects"] == ["ins_shared_unqualified"]
