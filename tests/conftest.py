@@ -9,3 +9,20 @@ import pytest
 def _segur_signing_key(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep tests hermetic: reports are signed with a throwaway key, never the user's own."""
     monkeypatch.setenv("SEGUR_SIGNING_KEY", str(tmp_path_factory.getbasetemp() / "signing-key.pem"))
+
+
+def _preload() -> None:
+    """pytester's in-process runs unload modules first imported inside them; cryptography's Rust
+    bindings then see two copies of their classes. Importing the heavy modules here, once, avoids it."""
+    import importlib
+
+    for name in ("cryptography.hazmat.primitives.serialization", "cryptography.x509", "joserfc.jwk",
+                 "lxml.etree", "saxonche", "conformance.report.render", "conformance.report.manifest",
+                 "segur_reference_dui.server"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+
+
+_preload()
