@@ -5,6 +5,7 @@ the layer-3 checks (then, end to end, by the CDA suite run against the real sand
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,24 @@ def test_every_generated_type_passes_layer_3_with_no_error(doc_type: str) -> Non
     assert result.errors == [], [(f.rule, f.message) for f in result.errors]
     unexpected = {f.rule for f in result.warnings} - {"CDA.N1.pdf.pdfa"}  # no PDF/A claim: see benchmarks note
     assert not unexpected
+
+
+KIT = Path(os.environ.get("SEGUR_SHARED") or Path(__file__).resolve().parents[2] / "shared") / "cisis-kit"
+
+
+@pytest.mark.skipif(not (KIT / "schematrons").is_dir(), reason=f"CI-SIS kit absent ({KIT}); set SEGUR_SHARED")
+def test_every_generated_type_passes_the_official_kit_layers() -> None:
+    """Layers 1 (XSD) and 2 (official schematrons) on every type the sandbox produces, INS or not."""
+    from conformance.cda.validate import open_kit, schematron_runner
+
+    kit = open_kit(KIT)
+    runner = schematron_runner(kit)
+    cases = [(resident(), t) for t in documents.SUPPORTED_TYPES] + [(resident("PROV", None), t) for t in ("PPA", "DLU")]
+    for who, doc_type in cases:
+        result = validate_document(documents.render(doc_type, who, ()), f"{doc_type}.xml", kit, runner,
+                                   layers=("xsd", "schematron"))
+        assert result.layers_run == ["xml", "xsd", "schematron"]
+        assert result.errors == [], (doc_type, [(f.rule, f.message[:200]) for f in result.errors])
 
 
 def test_ins_only_for_a_qualified_identity() -> None:
@@ -148,3 +167,26 @@ def test_suite_passes_on_the_compliant_sandbox_and_fails_on_defects(pytester: py
     assert broken["SC.DOC/va1.04"]["verdict"] == "failed"
     failing = {f["rule"] for f in broken["DOC/AUTO.03"]["findings"] if f["severity"] == "error"}
     assert "CDA.DLU.section.3.19" in failing and "CDA.VSM.section.2.32" in failing
+
+
+def test_artefact_mode_checks_every_file_and_goes_on_after_bad_ones(pytester: pytest.Pytester) -> None:
+    folder = pytester.path / "artefacts" / "cda"
+    folder.mkdir(parents=True)
+    (folder / "a_ppa.xml").write_bytes(documents.render("PPA", resident(), ()))
+    (folder / "b_dlu_missing_section.xml").write_bytes(documents.render("DLU", resident(), ("missing_section",)))
+    (folder / "c_hostile.xml").write_bytes(b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM '
+                                           b'"file:///etc/passwd">]><ClinicalDocument>&e;</ClinicalDocument>')
+    (folder / "d_vsm.xml").write_bytes(documents.render("VSM", resident(), ()))
+    report = pytester.path / "rep-artefacts"
+    pytester.runpytest_inprocess("--pyargs", "conformance.suites.test_cda", "--artefacts",
+                                 str(pytester.path / "artefacts"), "--segur-report", str(report),
+                                 "-p", "no:cacheprovider", "-p", "no:benchmark", "-q")
+    results = json.loads((report / "results.json").read_text(encoding="utf-8"))
+    by_id = {r["id"]: r for r in results["requirements"]}
+    content = by_id["DOC/AUTO.03"]
+    assert content["verdict"] == "failed"
+    failing = {f["artefact"]: f["rule"] for f in content["findings"] if f["severity"] == "error"}
+    assert failing == {"cda/b_dlu_missing_section.xml": "CDA.DLU.section.3.19", "cda/c_hostile.xml": "CDA.XML"}
+    checked = {f["artefact"] for f in content["findings"] if f["rule"] == "CDA.DETECT"}
+    assert {"cda/a_ppa.xml", "cda/d_vsm.xml"} <= checked  # the files after the hostile one were checked too
+    assert by_id["DOC/AUTO.06"]["verdict"] == "not_run"  # replacement needs a live sandbox

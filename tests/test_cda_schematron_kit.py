@@ -78,7 +78,13 @@ KNOWN_EXTRA = {
 
 @pytest.fixture(scope="session")
 def official(tmp_path_factory: pytest.TempPathFactory) -> tuple[Kit, SchematronRunner, XsdValidator]:
-    base = tmp_path_factory.mktemp("cisis-cache")
+    # One folder for all xdist workers of the run (the base temp's parent is shared by them; writes
+    # are atomic), so the generated XSLT is produced once and each worker only loads it.
+    run_dir = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        run_dir = run_dir.parent  # .../pytest-N/popen-gwK → .../pytest-N
+    base = run_dir / "segur-cisis-cache"
+    base.mkdir(parents=True, exist_ok=True)
     mp = pytest.MonkeyPatch()
     mp.setenv("SEGUR_CONFORMANCE_CACHE", str(base / "home"))
     kit = Kit.open(OFFICIAL)

@@ -226,6 +226,16 @@ def test_xdm_metadata_agree_with_the_cda_header(good: bytes) -> None:
     assert errors(compare_entries_with_cda(tampered))
 
 
+def test_plain_text_message_is_not_a_document_send() -> None:
+    plain = (b"From: DUI <a@dui.mssante.fr>\r\nTo: b@x.mssante.fr\r\nSubject: Rendez-vous\r\n"
+             b"Message-ID: <p@x>\r\nX-MSS-NIL: NIL-1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nBonjour\r\n")
+    it = inspect(plain, "plain.eml")
+    assert errors(mc.check_mime(it)) == [] and errors(mc.check_xdm(it)) == []
+    assert errors(mc.check_codecda(it)) == [] and errors(mc.check_x_mss_ins(it)) == []
+    sandbox = inspect(plain, "plain.eml", MessageContext(options=options()))
+    assert errors(mc.check_mime(sandbox)) == ["MSS.MIME.XDM_PART"]
+
+
 def test_check_message_never_raises_on_garbage() -> None:
     for raw in (b"", b"\x00\xff" * 100, b"From: a\r\n\r\n", b"Content-Type: multipart/mixed\r\n\r\n--x--"):
         findings = mc.check_message(raw, "x.eml", MessageContext(options=options(to_patient=True)))

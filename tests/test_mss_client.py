@@ -95,6 +95,15 @@ def test_invisible_document_refused_for_the_patient(sim: MssSimulator) -> None:
 
 def test_no_recipient_is_refused(sim: MssSimulator) -> None:
     assert send(sim, recipients=[])[0]["status"] == "refused"
+    assert send(sim, recipients="dr@x.mssante.fr")[0]["status"] == "refused"
+    assert send(sim, recipients=["pas une adresse"])[0]["status"] == "refused"
+
+
+def test_unreadable_document_fails_cleanly(sim: MssSimulator) -> None:
+    doc = document()
+    doc.cda = b"<ClinicalDocument"
+    outcome = mss_client.send(doc, Resident(), endpoint(sim), set(), options())
+    assert outcome["status"] == "failed" and "illisible" in outcome["error"]
 
 
 @pytest.mark.parametrize("code", [550, 552, 554])

@@ -61,6 +61,7 @@ MODEL_FIELDS = {"model", "title", "source", "verified", "applies_to", "requireme
                 "format_code"}
 VALUESET_FIELDS = {"id", "oid", "name", "version", "complete", "source", "concepts"}
 _KIT_VS_LIMITS = Limits(max_bytes=32 * 1024 * 1024, max_depth=64)
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: 5-10x faster
 
 
 class ModelError(ValueError):
@@ -244,7 +245,7 @@ def load_models(directory: Path | str | None = None) -> list[Model]:
     models: list[Model] = []
     for path in sorted(folder.glob("*.yaml")):
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)  # noqa: S506 - safe loader
         except (OSError, yaml.YAMLError) as exc:
             errors.append(f"{path.name}: unreadable YAML: {exc}")
             continue
@@ -288,7 +289,7 @@ def load_builtin_valuesets(directory: Path | str | None = None) -> dict[str, Val
     out: dict[str, ValueSet] = {}
     for path in sorted(folder.glob("*.yaml")):
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)  # noqa: S506 - safe loader
         except (OSError, yaml.YAMLError) as exc:
             errors.append(f"{path.name}: unreadable YAML: {exc}")
             continue

@@ -227,10 +227,10 @@ def _detection_findings(detection: Detection, expected_type: str | None, artefac
 # files (segur-conformance validate)
 # ---------------------------------------------------------------------------------------------
 _LABELS = {
-    "fr": {"error": "ERREUR", "warning": "AVERTISSEMENT", "line": "ligne", "expected": "attendu", "found": "trouvé",
+    "fr": {"xml": "xml", "xsd": "xsd", "schematron": "schématrons", "models": "modèles", "error": "ERREUR", "warning": "AVERTISSEMENT", "line": "ligne", "expected": "attendu", "found": "trouvé",
            "layers": "couches", "errors": "erreur(s)", "warnings": "avertissement(s)", "type": "type",
            "ok": "conforme", "ko": "non conforme", "total": "documents"},
-    "en": {"error": "ERROR", "warning": "WARNING", "line": "line", "expected": "expected", "found": "found",
+    "en": {"xml": "xml", "xsd": "xsd", "schematron": "schematrons", "models": "models", "error": "ERROR", "warning": "WARNING", "line": "line", "expected": "expected", "found": "found",
            "layers": "layers", "errors": "error(s)", "warnings": "warning(s)", "type": "type",
            "ok": "conforms", "ko": "does not conform", "total": "documents"},
 }
@@ -252,7 +252,7 @@ def format_result(result: ValidationResult, lang: str = "fr") -> list[str]:
     t = _LABELS["en" if lang == "en" else "fr"]
     status = t["ok"] if result.ok else t["ko"]
     lines = [f"{result.artefact}: {status} — {t['type']} {result.doc_type}, {len(result.errors)} {t['errors']}, "
-             f"{len(result.warnings)} {t['warnings']} ({t['layers']}: {', '.join(result.layers_run)})"]
+             f"{len(result.warnings)} {t['warnings']} ({t['layers']}: {', '.join(t.get(x, x) for x in result.layers_run)})"]
     for f in result.findings:
         if f.severity is Severity.INFO:
             continue

@@ -31,7 +31,7 @@ from conformance.dmp.valuesets import (
 )
 from conformance.dmp.xds import DocumentEntry, is_oid, parse_cx, parse_dtm, parse_xcn, parse_xon
 from conformance.findings import Finding, NotEvaluated, error, info, warning
-from conformance.safexml import XmlRejected, parse_bytes
+from conformance.safexml import XmlRejected
 
 REQ_FEED = "DUI.DMP.01"
 REQ_CDA_SENT = "SC.DMP/va1.01"
@@ -481,13 +481,13 @@ def check_associations(req: Iti41Request) -> list[Finding]:
 # ---------------------------------------------------------------------------------------------
 # D6 metadata versus CDA, and the CDA R2 format (SC.DMP/va1.01)
 # ---------------------------------------------------------------------------------------------
-def _read_header(data: bytes) -> Any:
+def _header_reader() -> Any:
     try:
         from conformance.cda.header import read_header
     except ImportError:
         raise NotEvaluated("lecture de l'en-tête CDA indisponible (conformance.cda.header absent)",
                            "CDA header reader unavailable (conformance.cda.header missing)") from None
-    return read_header(parse_bytes(data))
+    return read_header
 
 
 def check_against_cda(req: Iti41Request) -> list[Finding]:
@@ -496,12 +496,13 @@ def check_against_cda(req: Iti41Request) -> list[Finding]:
     if sub is None:
         return []
     out: list[Finding] = []
+    read_header = _header_reader()
     for entry in sub.documents:
-        data = req.documents.get(entry.id)
-        if data is None:
-            continue
         try:
-            header = _read_header(data)
+            tree = req.tree(entry.id)
+            if tree is None:
+                continue
+            header = read_header(tree)
         except XmlRejected as exc:
             out.append(_finding(True, f"document {entry.id} : CDA illisible ({exc.reason})", f"document {entry.id}: "
                                 f"unreadable CDA ({exc.reason_en})", req, "DMP.CDA.unreadable", xpath=_de_xpath(entry)))
@@ -531,10 +532,9 @@ def check_cda_format(req: Iti41Request) -> list[Finding]:
             out.append(_finding(True, f"document {entry.id} : mimeType d'un CDA attendu", f"document {entry.id}: "
                                 "CDA mimeType expected", req, "DMP.CDA.mime_type", reqs, xpath=xp,
                                 expected="text/xml", found=entry.mime_type or "absent"))
-        data = req.documents.get(entry.id)
-        if data is not None:
+        if req.documents.get(entry.id) is not None:
             try:
-                root = parse_bytes(data).getroot()
+                root = req.tree(entry.id).getroot()  # type: ignore[union-attr]
                 if root.tag != f"{{{ns.HL7}}}ClinicalDocument":
                     out.append(_finding(True, f"document {entry.id} : n'est pas un CDA (ClinicalDocument HL7 v3)",
                                         f"document {entry.id}: not a CDA (HL7 v3 ClinicalDocument)", req,
@@ -620,7 +620,7 @@ def check_replacement(req: Iti41Request, ctx: CheckContext) -> list[Finding]:
     out: list[Finding] = []
     rplc = {a.source: a for a in sub.associations_of(ns.ASSOC_RPLC)}
     for entry in sub.documents:
-        related = _related_document(req.documents.get(entry.id))
+        related = _related_document(req, entry.id)
         assoc = rplc.get(entry.id)
         xp = f"{ROL}/Association[@associationType='{ns.ASSOC_RPLC}']"
         if assoc is None:
@@ -662,14 +662,15 @@ def check_replacement(req: Iti41Request, ctx: CheckContext) -> list[Finding]:
     return out
 
 
-def _related_document(data: bytes | None) -> str:
+def _related_document(req: Iti41Request, doc_id: str) -> str:
     """uniqueId (root^extension) of the RPLC parentDocument of a CDA, read directly (no header reader needed)."""
-    if data is None:
-        return ""
     try:
-        root = parse_bytes(data).getroot()
+        tree = req.tree(doc_id)
     except XmlRejected:
         return ""
+    if tree is None:
+        return ""
+    root = tree.getroot()
     hl7 = f"{{{ns.HL7}}}"
     for rel in root.findall(f"{hl7}relatedDocument"):
         if rel.get("typeCode") != "RPLC":

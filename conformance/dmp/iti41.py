@@ -51,6 +51,7 @@ class Iti41Request:
     documents: dict[str, bytes | None] = field(default_factory=dict)
     document_elements: dict[str, etree._Element] = field(default_factory=dict)
     problems: list[Finding] = field(default_factory=list)
+    _trees: dict[str, etree._ElementTree | XmlRejected] = field(default_factory=dict, repr=False)
 
     @property
     def assertion(self) -> etree._Element | None:
@@ -63,10 +64,25 @@ class Iti41Request:
     def content(self, entry: DocumentEntry) -> bytes | None:
         return self.documents.get(entry.id)
 
+    def tree(self, doc_id: str) -> etree._ElementTree | None:
+        """The parsed XML of a document (parsed once, safely); None when absent; raises XmlRejected."""
+        data = self.documents.get(doc_id)
+        if data is None:
+            return None
+        if doc_id not in self._trees:
+            try:
+                self._trees[doc_id] = parse_bytes(data)
+            except XmlRejected as exc:
+                self._trees[doc_id] = exc
+        cached = self._trees[doc_id]
+        if isinstance(cached, XmlRejected):
+            raise cached
+        return cached
+
     def problem(self, rule: str, fr: str, en: str, *, severe: bool = True, **kw: object) -> None:
         make = error if severe else warning
         self.problems.append(make(fr, en, rule=rule, artefact=self.artefact, requirements=REQ,
-                                  **kw))  # type: ignore[arg-type]
+                                  **kw))
 
 
 class CaptureRejected(ValueError):

@@ -120,7 +120,7 @@ def compare_metadata_with_cda(entry: Mapping[str, Any], header: Any, *, artefact
         make = error if severe else warning
         out.append(make(f"{where}.{field} : {fr}", f"{where}.{field}: {en}", rule=f"DMP.META.{field}",
                         xpath=f"/{where}/{field}", expected=expected, found=found or "absent",
-                        **base))  # type: ignore[arg-type]
+                        **base))
 
     # typeCode = ClinicalDocument/code
     h_code, h_system = coded(_get(header, "type_code"))
@@ -175,7 +175,7 @@ def compare_metadata_with_cda(entry: Mapping[str, Any], header: Any, *, artefact
     if not out:
         out.append(info(f"{where} : métadonnées cohérentes avec l'en-tête CDA",
                         f"{where}: metadata consistent with the CDA header", rule="DMP.META.consistent",
-                        **base))  # type: ignore[arg-type]
+                        **base))
     return out
 
 

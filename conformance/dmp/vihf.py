@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from cryptography import x509
 from lxml import etree
@@ -183,7 +184,7 @@ class VihfFacts:
 
     def coded(self, name: str) -> list[etree._Element]:
         """The CE children (Role, PurposeOfUse) of an attribute's values."""
-        out = []
+        out: list[etree._Element] = []
         for av in self.attributes.get(name) or []:
             out.extend(c for c in av if isinstance(c.tag, str))
         return out
@@ -318,11 +319,11 @@ def check_vihf(assertion: etree._Element | None, *, artefact: str = "",
 
     def err(rule: str, fr: str, en: str, xpath: str = base, **kw: object) -> None:
         out.append(error(fr, en, rule=rule, artefact=artefact, xpath=xpath, line=kw.pop("line", assertion.sourceline),
-                         requirements=reqs, **kw))  # type: ignore[arg-type]
+                         requirements=reqs, **kw))
 
     def warn(rule: str, fr: str, en: str, xpath: str = base, **kw: object) -> None:
         out.append(warning(fr, en, rule=rule, artefact=artefact, xpath=xpath, line=assertion.sourceline,
-                           requirements=reqs, **kw))  # type: ignore[arg-type]
+                           requirements=reqs, **kw))
 
     if assertion.get("Version") != "2.0":
         err("DMP.VIHF.version_saml", "Assertion/@Version doit valoir 2.0", "Assertion/@Version must be 2.0",
@@ -364,8 +365,8 @@ def check_vihf(assertion: etree._Element | None, *, artefact: str = "",
     return out
 
 
-def _attribute_values(facts: VihfFacts, err, warn, expected_version: str, base: str, artefact: str,  # type: ignore[no-untyped-def]
-                      reqs: tuple[str, ...], out: list[Finding]) -> None:
+def _attribute_values(facts: VihfFacts, err: Callable[..., None], warn: Callable[..., None], expected_version: str,
+                      base: str, artefact: str, reqs: tuple[str, ...], out: list[Finding]) -> None:
     def xp(name: str) -> str:
         return base + f"/AttributeStatement/Attribute[@Name='{name}']"
 
@@ -458,32 +459,32 @@ def check_resource_id(value: str, *, artefact: str = "", xpath: str = "", line: 
     """An INS as CX ``matricule^^^&OID&ISO^NH``: syntax, INS OID, matricule key (conformance.ins)."""
     out: list[Finding] = []
     cx = parse_cx(value)
-    where = {"artefact": artefact, "xpath": xpath, "line": line, "requirements": requirements}
+    where: dict[str, Any] = {"artefact": artefact, "xpath": xpath, "line": line, "requirements": requirements}
     problems = cx.problems()
     if cx.id_type != "NH":
         problems.append(f"CX.5 (type d'identifiant) doit valoir NH (trouvé : {cx.id_type or 'vide'})")
     for p in problems:
         out.append(error(f"{what} mal formé : {p}", f"malformed {what}: {p}", rule="DMP.INS.cx",
-                         expected="matricule^^^&1.2.250.1.213.1.4.8&ISO^NH", found=value, **where))  # type: ignore[arg-type]
+                         expected="matricule^^^&1.2.250.1.213.1.4.8&ISO^NH", found=value, **where))
     if cx.authority_oid and cx.authority_oid not in INS_OIDS:
         out.append(error(f"{what} : OID qui n'est pas celui d'un INS", f"{what}: OID is not an INS OID",
                          rule="DMP.INS.oid", expected=" | ".join(INS_OIDS), found=cx.authority_oid,
-                         **where))  # type: ignore[arg-type]
+                         **where))
     if cx.id:
         out.extend(_matricule_findings(cx.id, cx.authority_oid if cx.authority_oid in INS_OIDS else None, where))
     return out
 
 
-def _matricule_findings(matricule: str, oid: str | None, where: dict[str, object]) -> list[Finding]:
+def _matricule_findings(matricule: str, oid: str | None, where: dict[str, Any]) -> list[Finding]:
     try:
         from conformance.ins.matricule import check_matricule
     except ImportError:  # the INS room is optional for this check: keep the structural part only
         if len(matricule) != 15 or not matricule.isalnum():
             return [error("matricule INS : 15 caractères attendus", "matricule INS: 15 characters expected",
-                          rule="DMP.INS.matricule", found=matricule, **where)]  # type: ignore[arg-type]
+                          rule="DMP.INS.matricule", found=matricule, **where)]
         return []
     found = check_matricule(matricule, oid, artefact=str(where["artefact"]), xpath=str(where["xpath"]),
-                            line=where["line"], requirements=tuple(where["requirements"]))  # type: ignore[arg-type]
+                            line=where["line"], requirements=tuple(where["requirements"]))
     return [f for f in found if f.severity.value != "info"]
 
 

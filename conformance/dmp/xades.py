@@ -18,6 +18,7 @@ import base64
 import datetime as dt
 import hashlib
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -76,8 +77,8 @@ def build_signature_document(documents: Sequence[tuple[str, bytes]], keypair: Ke
 # ---------------------------------------------------------------------------------------------
 # checking
 # ---------------------------------------------------------------------------------------------
-_CONFIG = dict(expect_references=True, signature_methods=frozenset(SignatureMethod),
-               digest_algorithms=frozenset(DigestAlgorithm), ignore_ambiguous_key_info=True)
+_CONFIG: dict[str, Any] = dict(expect_references=True, signature_methods=frozenset(SignatureMethod),
+                               digest_algorithms=frozenset(DigestAlgorithm), ignore_ambiguous_key_info=True)
 _DEFAULT_C14N_TRIES = (CanonicalizationMethod.CANONICAL_XML_1_0, CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0,
                        CanonicalizationMethod.CANONICAL_XML_1_1)
 
@@ -87,7 +88,7 @@ def _verify(data: bytes, cert: x509.Certificate, now: dt.datetime) -> tuple[list
     last: Exception | None = None
     for method in _DEFAULT_C14N_TRIES:
         config = SignatureConfiguration(default_reference_c14n_method=method, verification_time=now,
-                                        **_CONFIG)  # type: ignore[arg-type]
+                                        **_CONFIG)
         try:
             results = XMLVerifier().verify(data, x509_cert=cert, expect_config=config)
             return (results if isinstance(results, list) else [results]), method.value
@@ -122,20 +123,20 @@ def check_signature_document(content: bytes | None, documents: Mapping[str, byte
     """
     reqs = requirements
     now = now or dt.datetime.now(dt.UTC)
-    where = {"artefact": artefact, "requirements": reqs}
+    where: dict[str, Any] = {"artefact": artefact, "requirements": reqs}
     if content is None:
         return [error("contenu du document de signature absent (partie MIME manquante)",
                       "signature document content missing (MIME part missing)", rule="DMP.DSG.no_content",
-                      **where)]  # type: ignore[arg-type]
+                      **where)]
     try:
         root = parse_bytes(content).getroot()
     except XmlRejected as exc:
         return [error(f"document de signature illisible : {exc.reason}", f"unreadable signature document: "
-                      f"{exc.reason_en}", rule="DMP.DSG.unreadable", line=exc.line, **where)]  # type: ignore[arg-type]
+                      f"{exc.reason_en}", rule="DMP.DSG.unreadable", line=exc.line, **where)]
     if root.tag != q(ns.DS, "Signature"):
         return [error("le document de signature n'est pas une ds:Signature", "the signature document is not a "
                       "ds:Signature", rule="DMP.DSG.not_signature", xpath="/", expected="ds:Signature",
-                      found=str(root.tag), **where)]  # type: ignore[arg-type]
+                      found=str(root.tag), **where)]
     out: list[Finding] = []
     cert_el = root.find(f"{q(ns.DS, 'KeyInfo')}/{q(ns.DS, 'X509Data')}/{q(ns.DS, 'X509Certificate')}")
     try:
@@ -143,22 +144,22 @@ def check_signature_document(content: bytes | None, documents: Mapping[str, byte
     except (AttributeError, ValueError):
         return [error("document de signature sans certificat X.509 lisible dans KeyInfo",
                       "signature document without a readable X.509 certificate in KeyInfo",
-                      rule="DMP.DSG.no_certificate", xpath="/Signature/KeyInfo", **where)]  # type: ignore[arg-type]
+                      rule="DMP.DSG.no_certificate", xpath="/Signature/KeyInfo", **where)]
     try:
         results, c14n_used = _verify(content, cert, now)
     except InvalidCertificate as exc:
         return [error(f"certificat du document de signature invalide : {exc}", f"invalid signature document "
-                      f"certificate: {exc}", rule="DMP.DSG.cert_validity", **where)]  # type: ignore[arg-type]
+                      f"certificate: {exc}", rule="DMP.DSG.cert_validity", **where)]
     except (InvalidSignature, InvalidDigest, InvalidInput, SignXMLException, etree.LxmlError, ValueError) as exc:
         return [error(f"signature XAdES invalide : {type(exc).__name__}: {str(exc)[:200]}",
                       f"invalid XAdES signature: {type(exc).__name__}: {str(exc)[:200]}", rule="DMP.DSG.signature",
                       xpath="/Signature", expected="signature valide", found="vérification en échec",
-                      **where)]  # type: ignore[arg-type]
+                      **where)]
     if c14n_used != CanonicalizationMethod.CANONICAL_XML_1_0.value:
         out.append(warning("référence sans Transforms canonisée autrement qu'en C14N 1.0 (défaut XML-DSig)",
                            "reference without Transforms canonicalised otherwise than C14N 1.0 (XML-DSig default)",
                            rule="DMP.DSG.implicit_c14n", expected=CanonicalizationMethod.CANONICAL_XML_1_0.value,
-                           found=c14n_used, **where))  # type: ignore[arg-type]
+                           found=c14n_used, **where))
     signed = [r.signed_xml for r in results if r.signed_xml is not None]
     manifests = [m for s in signed for m in s.iter(q(ns.DS, "Manifest"))]
     if not manifests:
@@ -168,28 +169,28 @@ def check_signature_document(content: bytes | None, documents: Mapping[str, byte
                          "no ds:Manifest covered by the signature" + (" (a Manifest exists but is not signed)"
                                                                       if has_any else ""),
                          rule="DMP.DSG.manifest_unsigned" if has_any else "DMP.DSG.no_manifest",
-                         xpath="/Signature/Object/Manifest", **where))  # type: ignore[arg-type]
+                         xpath="/Signature/Object/Manifest", **where))
     out.extend(_xades_findings(root, signed, cert, where))
     method = root.find(f"{q(ns.DS, 'SignedInfo')}/{q(ns.DS, 'SignatureMethod')}")
     if method is not None and "sha1" in (method.get("Algorithm") or "").lower():
         out.append(warning("signature XAdES en SHA-1 (algorithme faible)", "XAdES signature with SHA-1 (weak)",
                            rule="DMP.DSG.weak_algorithm", found=method.get("Algorithm") or "",
-                           **where))  # type: ignore[arg-type]
+                           **where))
     if trust and not issued_by(cert, list(trust)):
         out.append(error("certificat du document de signature non émis par une autorité de confiance",
                          "signature document certificate not issued by a trusted CA", rule="DMP.DSG.untrusted",
-                         found=cert.issuer.rfc4514_string(), **where))  # type: ignore[arg-type]
+                         found=cert.issuer.rfc4514_string(), **where))
     if manifests:
         out.extend(_coverage(manifests, documents, submission_set_uid, where))
     if not any(f.is_error for f in out):
         out.append(info("document de signature XAdES valide et couvrant tous les documents",
                         "valid XAdES signature document covering every document", rule="DMP.DSG.ok",
-                        **where))  # type: ignore[arg-type]
+                        **where))
     return out
 
 
 def _xades_findings(root: etree._Element, signed: list[etree._Element], cert: x509.Certificate,
-                    where: dict[str, object]) -> list[Finding]:
+                    where: dict[str, Any]) -> list[Finding]:
     out: list[Finding] = []
     props = [el for el in signed if etree.QName(el).localname == "SignedProperties"
              and etree.QName(el).namespace in XADES_NAMESPACES]
@@ -200,7 +201,7 @@ def _xades_findings(root: etree._Element, signed: list[etree._Element], cert: x5
                          "not a XAdES signature: no signed xades:SignedProperties" +
                          (" (present but not referenced by SignedInfo)" if present else ""),
                          rule="DMP.DSG.not_xades", xpath="/Signature/Object/QualifyingProperties/SignedProperties",
-                         **where))  # type: ignore[arg-type]
+                         **where))
         return out
     sp = props[0]
     xns = etree.QName(sp).namespace or ns.XADES132
@@ -208,7 +209,7 @@ def _xades_findings(root: etree._Element, signed: list[etree._Element], cert: x5
     if not certs:
         out.append(error("xades:SigningCertificate absent des propriétés signées",
                          "xades:SigningCertificate missing from the signed properties",
-                         rule="DMP.DSG.signing_certificate", **where))  # type: ignore[arg-type]
+                         rule="DMP.DSG.signing_certificate", **where))
     else:
         der = cert.public_bytes(serialization.Encoding.DER)
         matched = False
@@ -222,15 +223,15 @@ def _xades_findings(root: etree._Element, signed: list[etree._Element], cert: x5
         if not matched:
             out.append(error("l'empreinte du certificat dans xades:SigningCertificate ne correspond pas au certificat "
                              "de KeyInfo", "the certificate digest in xades:SigningCertificate does not match the "
-                             "KeyInfo certificate", rule="DMP.DSG.signing_certificate", **where))  # type: ignore[arg-type]
+                             "KeyInfo certificate", rule="DMP.DSG.signing_certificate", **where))
     if next(sp.iter(q(xns, "SigningTime")), None) is None:
         out.append(warning("xades:SigningTime absent", "xades:SigningTime missing", rule="DMP.DSG.signing_time",
-                           **where))  # type: ignore[arg-type]
+                           **where))
     return out
 
 
 def _coverage(manifests: list[etree._Element], documents: Mapping[str, bytes | None], ss_uid: str,
-              where: dict[str, object]) -> list[Finding]:
+              where: dict[str, Any]) -> list[Finding]:
     out: list[Finding] = []
     refs: dict[str, etree._Element] = {}
     for m in manifests:
@@ -245,7 +246,7 @@ def _coverage(manifests: list[etree._Element], documents: Mapping[str, bytes | N
                              "Manifest signé)", f"document {uid} not covered by the signature (no Reference "
                              f"urn:oid:{uid} in the signed Manifest)", rule="DMP.DSG.not_covered",
                              xpath="/Signature/Object/Manifest/Reference", expected=f"urn:oid:{uid}",
-                             found=", ".join(sorted(refs)) or "aucune", **where))  # type: ignore[arg-type]
+                             found=", ".join(sorted(refs)) or "aucune", **where))
             continue
         if data is None:
             continue
@@ -256,7 +257,7 @@ def _coverage(manifests: list[etree._Element], documents: Mapping[str, bytes | N
             out.append(error(f"Reference {uid} : algorithme d'empreinte inconnu", f"Reference {uid}: unknown digest "
                              "algorithm", rule="DMP.DSG.digest_algorithm",
                              found=method.get("Algorithm", "") if method is not None else "absent",
-                             **where))  # type: ignore[arg-type]
+                             **where))
             continue
         transforms = [t.get("Algorithm") or "" for t in ref.iter(q(ns.DS, "Transform"))]
         expected = document_digest(data, alg, transforms)
@@ -265,10 +266,10 @@ def _coverage(manifests: list[etree._Element], documents: Mapping[str, bytes | N
             out.append(error(f"empreinte du document {uid} dans le Manifest différente du document envoyé",
                              f"digest of document {uid} in the Manifest differs from the document sent",
                              rule="DMP.DSG.digest_mismatch", xpath="/Signature/Object/Manifest/Reference/DigestValue",
-                             expected=expected, found=found, **where))  # type: ignore[arg-type]
+                             expected=expected, found=found, **where))
     extra = sorted(set(refs) - set(documents) - {ss_uid})
     if extra:
         out.append(warning("références du Manifest ne désignant aucun document soumis",
                            "Manifest references naming no submitted document", rule="DMP.DSG.extra_reference",
-                           found=", ".join(extra)[:300], **where))  # type: ignore[arg-type]
+                           found=", ".join(extra)[:300], **where))
     return out

@@ -131,6 +131,15 @@ def is_address(value: str) -> bool:
 # ---------------------------------------------------------------------------------------------
 # structure: MIME, XDM, subject (MSS/XDM.01)
 # ---------------------------------------------------------------------------------------------
+def expects_document(it: Inspected) -> bool:
+    """A document send: the harness asked for one (sandbox), or the message carries attachments or an
+    XDM-style subject (artefact mode, where a plain text message is legitimate)."""
+    if it.ctx.options is not None:
+        return True
+    subject = it.msg.header("Subject") or ""
+    return subject.startswith("XDM/") or any(p.filename or p.disposition == "attachment" for p in it.msg.parts)
+
+
 def check_mime(it: Inspected) -> list[Finding]:
     """M1: readable MIME, multipart/mixed, exactly one IHE_XDM.ZIP (application/zip, base64)."""
     out = list(it.msg.findings)
@@ -139,6 +148,10 @@ def check_mime(it: Inspected) -> list[Finding]:
     base = {"artefact": it.artefact, "requirements": R_XDM}
     top = it.msg.structure[0].split(" ", 1)[1] if it.msg.structure else ""
     xdm = it.msg.xdm_parts
+    if not xdm and not expects_document(it):
+        return out + [info("message sans pièce jointe : hors envoi de document, M1–M3 sans objet",
+                           "message without attachment: not a document send, M1–M3 not applicable",
+                           rule="MSS.MIME.XDM_PART", **base)]
     if len(xdm) != 1:
         out.append(error(f"le message doit joindre exactement un IHE_XDM.ZIP ({len(xdm)} trouvé(s))",
                          f"the message must attach exactly one IHE_XDM.ZIP ({len(xdm)} found)", rule="MSS.MIME.XDM_PART",
@@ -176,6 +189,9 @@ def check_xdm(it: Inspected) -> list[Finding]:
     out = _unreadable(it, R_XDM)
     if out:
         return out
+    if not it.xdms and not it.msg.xdm_parts and not expects_document(it):
+        return [info("message sans pièce jointe : sans objet", "message without attachment: not applicable",
+                     rule="MSS.XDM.ZIP", artefact=it.artefact, requirements=R_XDM)]
     if not it.xdms:
         return [error("aucune archive IHE_XDM.ZIP lisible dans le message", "no readable IHE_XDM.ZIP in the message",
                       rule="MSS.XDM.ZIP", artefact=it.artefact, expected="IHE_XDM.ZIP", found="absente",

@@ -208,9 +208,10 @@ class ImapServer:
                 del session.commands[:-200]
                 result = self._command(conn, session, state, tag, command, args)
                 if result == "tls":
-                    conn = self._starttls(conn, session, state)
-                    if conn is None:
+                    upgraded = self._starttls(conn, session, state)
+                    if upgraded is None:
                         return
+                    conn = upgraded
                 elif result == "bye":
                     return
         except (OSError, ValueError, ssl.SSLError) as exc:

@@ -125,7 +125,7 @@ class ParsedMessage:
 def _finding(kind: str, fr: str, en: str, artefact: str, **kw: object) -> Finding:
     maker = warning if kind == "warning" else error
     kw.setdefault("requirements", REQ_XDM)
-    return maker(fr, en, artefact=artefact, **kw)  # type: ignore[arg-type]
+    return maker(fr, en, artefact=artefact, **kw)
 
 
 def decode_text(data: bytes, charset: str) -> tuple[str, str]:
@@ -180,11 +180,11 @@ def _raw_header_fields(section: bytes) -> list[tuple[str, bytes]]:
     fields: list[tuple[str, bytes]] = []
     for line in re.split(rb"\r?\n", section):
         if line[:1] in (b" ", b"\t") and fields:
-            name, value = fields[-1]
-            fields[-1] = (name, value + b"\r\n" + line)
+            previous, value = fields[-1]
+            fields[-1] = (previous, value + b"\r\n" + line)
         elif b":" in line:
-            name, _, value = line.partition(b":")
-            fields.append((name.decode("ascii", "replace").strip(), value.strip()))
+            raw_name, _, raw_value = line.partition(b":")
+            fields.append((raw_name.decode("ascii", "replace").strip(), raw_value.strip()))
         if len(fields) > MAX_HEADERS:
             break
     return fields

@@ -283,8 +283,9 @@ class _Handler:
         message = self.sim._record_message(server, envelope, raw, reply, accepted)
         if sc.close_connection:
             server.record.log("i: connection dropped after DATA (scenario)")
-            assert server.transport is not None
-            server.transport.abort()
+            transport: Any = server.transport
+            if transport is not None:
+                transport.abort()
             return "421 4.4.2 connexion fermee"
         if accepted:
             self.sim._after_delivery(message)
@@ -326,8 +327,9 @@ class _Controller(Controller):
         return self.sim._new_smtp(self.handler)
 
     def _trigger_server(self) -> None:
-        assert self.server is not None
-        self.port = self.server.sockets[0].getsockname()[1]
+        server: Any = self.server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]
         super()._trigger_server()
 
 

@@ -81,7 +81,7 @@ class XdmPackage:
 def _f(kind: str, fr: str, en: str, pkg: XdmPackage, rule: str, **kw: object) -> None:
     maker = {"error": error, "warning": warning, "info": info}[kind]
     kw.setdefault("requirements", REQ)
-    pkg.findings.append(maker(fr, en, rule=rule, artefact=pkg.artefact, **kw))  # type: ignore[arg-type]
+    pkg.findings.append(maker(fr, en, rule=rule, artefact=pkg.artefact, **kw))
 
 
 def _unsafe_name(name: str) -> str:

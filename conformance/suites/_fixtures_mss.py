@@ -135,17 +135,18 @@ def mss_messages(request: pytest.FixtureRequest, candidate: Any) -> list[MssCapt
     captures: list[MssCapture] = []
     collected = list(_mss_optional(request, "cda_documents") or [])
     resident = _mss_optional(request, "qualified_resident")
-    doc_ids = [d for d in (mss_document_id(item) for item in collected) if d][:MSS_MAX_DOCUMENTS]
-    if not doc_ids and resident:
+    docs = [(mss_document_id(item), (getattr(item, "meta", None) or {}).get("resident")) for item in collected]
+    docs = [(d, r if isinstance(r, dict) else None) for d, r in docs if d][:MSS_MAX_DOCUMENTS]
+    if not docs and resident:
         for doc_type in mss_document_types(candidate, collected)[:MSS_MAX_DOCUMENTS]:
             try:
-                doc_ids.append(str(client.create_document(str(resident["id"]), doc_type)["id"]))
+                docs.append((str(client.create_document(str(resident["id"]), doc_type)["id"]), resident))
             except SandboxUnsupported:
                 continue
-    for doc_id in doc_ids:
+    for doc_id, owner in docs:
         captures.append(mss_send_and_capture(
             client, sim, doc_id, {"recipients": [MSS_PRO_RECIPIENT], "to_patient": False, "read_receipt": True,
-                                  "no_reply": False}, kind="pro", resident=None))
+                                  "no_reply": False}, kind="pro", resident=owner))
     if resident:
         types = mss_document_types(candidate, collected)
         if types:

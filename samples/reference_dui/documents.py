@@ -52,7 +52,11 @@ ORGANIZATION = {
     "facility_label": "Etablissement pour personnes âgées",
     "patient_id_root": "2.25.245627315640233457823004119640722148411",
     "eval_id_root": "2.25.245627315640233457823004119640722148412",
+    "hospital_id": "1990000026",
+    "hospital_name": "CENTRE HOSPITALIER DE REFERENCE",
 }
+# A personal item of JDV_ProtheseObjetPersonnel (EMDN code for glasses).
+PROSTHESIS = {"code": "Q021003", "system": "1.2.250.1.213.2.68", "label": "Lunettes prêtes à porter (ou lunettes montées)"}
 AUTHOR = {"rpps": "810100000001", "prefix": "MME", "given": "Claire", "family": "COORDINATRICE",
           "specialty": ("G15_10/SM26", "1.2.250.1.213.1.1.4.5", "Médecin - Qualifié en Médecine Générale (SM)")}
 ATTENDING_PHYSICIAN = {"rpps": "810100000002", "prefix": "M", "given": "Jean", "family": "TRAITANT"}
@@ -225,6 +229,7 @@ def render(doc_type: str, resident: Any, defects: Iterable[str] = (), *, replace
         "title": title,
         "effective_time": _ts(now, "effective_time_no_tz" not in active),
         "stay_start": (now - timedelta(days=90)).strftime("%Y%m%d"),
+        "treatment_end": (now + timedelta(days=30)).strftime("%Y%m%d"),
     }
     related = None
     if previous and "replacement_without_link" not in active:
@@ -234,9 +239,18 @@ def render(doc_type: str, resident: Any, defects: Iterable[str] = (), *, replace
         "related": related, "legal_authenticators": 2 if "two_legal_authenticators" in active else 1,
         "omit": {structured.omittable} if structured and "missing_section" in active else set(),
         "grid": _grid(now, active) if doc_type == "GRILLE-EVAL" else None,
+        "prosthesis": PROSTHESIS,
+        "attachment_b64": _attachment() if structured else "",
         "body": _n1_body(title, patient, org, now, active) if structured is None else None,
     }
     return _environment().get_template(template).render(**context).encode("utf-8")
+
+
+@functools.cache
+def _attachment() -> str:
+    """The document attached in the "Documents ajoutés" sections (a one-page PDF, base64)."""
+    return base64.b64encode(make_pdf(["Grille AGGIR (la plus récente)", "", "Document de démonstration, données fictives."])
+                            ).decode("ascii")
 
 
 def _title(doc_type: str, label: str, patient: Mapping[str, Any]) -> str:

@@ -195,7 +195,10 @@ def _fetch_crls(cert: x509.Certificate) -> list[x509.CertificateRevocationList]:
 
 # -- send ----------------------------------------------------------------------------------------
 def _recipients(document: Any, resident: Any, options: dict[str, Any], defects: frozenset[str] | set[str]) -> list[str]:
-    recipients = [str(r).strip() for r in options.get("recipients") or [] if str(r).strip()]
+    given = options.get("recipients") or []
+    if not isinstance(given, list):
+        raise _Refused("recipients doit être une liste d'adresses")
+    recipients = [str(r).strip() for r in given if str(r).strip()]
     if options.get("to_patient"):
         if options.get("invisible_to_patient") and "invisible_sent_to_patient" not in defects:
             raise _Refused("document invisible au patient : envoi à la BAL patient refusé (INVISIBLE_PATIENT)")
@@ -226,6 +229,8 @@ def send(document: Any, resident: Any, endpoint: dict[str, Any], defects: frozen
                                         recipients)
     except _Refused as exc:
         return _outcome(document, "refused", None, str(exc))
+    except XmlRejected as exc:
+        return _outcome(document, "failed", None, f"document CDA illisible, archive XDM impossible : {exc.reason}")
     _set(document, mss_raw=raw, mdn=None)
     try:
         error = _transmit(raw, recipients, endpoint, defects)
