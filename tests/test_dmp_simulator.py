@@ -12,6 +12,8 @@ from lxml import etree
 from segur_reference_dui import dmp_client
 
 from conformance.dmp import ebrim, ns, soap
+from conformance.dmp.checks import CheckContext, check_submission
+from conformance.dmp.iti41 import load_artefact
 from conformance.dmp.mtom import build_mtom
 from conformance.dmp.pki import default_pki
 from conformance.dmp.samples import PATIENT_CX, synthetic_cda, unique_id_of
@@ -109,6 +111,8 @@ def test_provide_and_register_then_query(sim, ca_file) -> None:
     rec = sim.submissions(PATIENT_CX)[-1]
     assert rec.kind == "ITI-41" and rec.outcome == "Success" and not [f for f in rec.findings if f.is_error]
     assert rec.as_http().startswith(b"POST /dmp/repository HTTP/1.1\r\n")
+    replayed = load_artefact("dmp/replayed.http", rec.as_http())  # evidence is a valid artefact-mode capture
+    assert not [f for f in check_submission(replayed, CheckContext(trust=[default_pki().ca.cert])) if f.is_error]
     uid = unique_id_of(cda)
     entries = find(sim, ca_file)
     assert uid in entries and len(entries) == 2  # the document and its signature document

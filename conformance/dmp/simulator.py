@@ -54,6 +54,7 @@ from conformance.safexml import XmlRejected, parse_bytes
 
 MAX_BODY = 20 * 1024 * 1024
 MAX_RECORDED = 1000
+MAX_RECORDED_BYTES = 256 * 1024 * 1024  # oldest requests are forgotten beyond this (a long run stays bounded)
 SCENARIOS = ("normal", "unknown_patient", "metadata_error", "soap_fault", "partial_success", "http_500", "timeout",
              "no_dmp")
 REPOSITORY_UID = "1.2.250.1.213.1.1.9.99.1"  # our simulated repository's uniqueId (test arc)
@@ -245,6 +246,9 @@ class DmpSimulator:
                          kind="unknown", method=method, path=path, headers=headers, body=body)
         with self._lock:
             self.requests.append(rec)
+            total = sum(len(r.body) for r in self.requests)
+            while total > MAX_RECORDED_BYTES and len(self.requests) > 1:
+                total -= len(self.requests.popleft().body)
         try:
             status, out_headers, payload = self._route(rec)
         except Exception as exc:  # keep serving whatever the input

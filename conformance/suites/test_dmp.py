@@ -144,6 +144,8 @@ def test_dmp_existence_checked_before_feeding(candidate: Any, dmp_submissions: l
             continue
         before = [r for r in sub.extra.get("all_requests", []) if r.kind == "TD0.2" and r.seq < sub.received.seq]
         if before:
+            segur.evidence(f"td02-{before[-1].seq}", before[-1].as_http(), kind="Log",
+                           description="appel TD0.2 (existence du DMP) précédant l'ITI-41")
             segur.record(info("appel TD0.2 avant l'alimentation", "TD0.2 call before feeding", rule="DMP.TD02.ok",
                               artefact=sub.name, requirements=(TD02,)))
         else:
