@@ -379,7 +379,12 @@ def main() -> int:
         return 2
     docs_all = all_examples(kit)
     in_scope = [kit / "ExemplesCDA" / n for n in IN_SCOPE]
-    results: dict = {"kit": str(kit), "cpus": os.cpu_count(), "python": sys.version.split()[0]}
+    results: dict = {
+        "kit": str(kit),
+        "cpus": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "loadavg_start": os.getloadavg(),  # other jobs on the machine skew every figure
+    }
     work = Path(tempfile.mkdtemp(prefix="bench-cda-"))
     os.environ.setdefault("SEGUR_CONFORMANCE_CACHE", str(work / "home"))
     try:
@@ -409,6 +414,7 @@ def main() -> int:
             results["java"] = None
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    results["loadavg_end"] = os.getloadavg()
     summarize(results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1), encoding="utf-8")
@@ -427,6 +433,8 @@ def summarize(r: dict) -> None:
     steady = statistics.median(rounds) if rounds else float("nan")
     per_doc = steady / warm["docs"]
     lines = ["", "## Summary", ""]
+    if "loadavg_start" in r:
+        lines.append(f"- machine load average at start / end: {r['loadavg_start'][0]:.1f} / {r['loadavg_end'][0]:.1f}")
     x = r["xsd"]["lxml"]
     lines.append(
         f"- XSD lxml: load {x['load_s_median']*1000:.0f} ms, parse+validate median "

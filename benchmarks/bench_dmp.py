@@ -57,8 +57,12 @@ def _submission(cda: bytes) -> tuple[str, bytes]:
     return ctype, body
 
 
-def _rate(fn: Callable[[], object], seconds: float = 2.0, repeat: int = 3) -> tuple[float, float]:
-    """(median per second, median ms per call) over ``repeat`` timed windows."""
+def _rate(fn: Callable[[], object], seconds: float = 2.0, repeat: int = 5) -> tuple[float, float, float]:
+    """(median per second, median ms per call, best per second) over ``repeat`` timed windows.
+
+    The best window is shown beside the median because the benchmark machine is shared: the median
+    says what to expect, the best what the code does when it has a core to itself.
+    """
     fn()  # warm-up (imports, caches)
     rates = []
     for _ in range(repeat):
@@ -68,7 +72,7 @@ def _rate(fn: Callable[[], object], seconds: float = 2.0, repeat: int = 3) -> tu
             n += 1
         rates.append(n / (time.perf_counter() - start))
     rate = statistics.median(rates)
-    return rate, 1000.0 / rate
+    return rate, 1000.0 / rate, max(rates)
 
 
 def measure(seconds: float) -> list[tuple[str, str]]:
@@ -86,9 +90,9 @@ def measure(seconds: float) -> list[tuple[str, str]]:
     n_errors = sum(f.is_error for f in findings)
     rows = [("submission", f"{label} + document de signature XAdES ; {len(body) / 1024:.0f} Kio en MTOM"),
             ("erreurs sur la soumission de référence", str(n_errors))]
-    rate, ms = _rate(full, seconds)
+    rate, ms, best = _rate(full, seconds)
     rows.append(("**soumissions vérifiées par seconde** (lecture MTOM + tous les contrôles D1–D9, D15)",
-                 f"**{rate:.0f} /s** ({ms:.1f} ms chacune)"))
+                 f"**{rate:.0f} /s** médiane ({ms:.1f} ms chacune) ; meilleure fenêtre {best:.0f} /s"))
     for name, fn in (
         ("lecture seule (MTOM, SOAP, ebRIM)", lambda: parse_request(body, ctype, artefact="b", http_headers=headers)),
         ("VIHF (signature XML-DSig + attributs)", lambda: checks.check_vihf(req, ctx)),
@@ -97,8 +101,8 @@ def measure(seconds: float) -> list[tuple[str, str]]:
          + checks.check_associations(req)),
         ("métadonnées / en-tête CDA (D6)", lambda: checks.check_against_cda(req)),
     ):
-        _rate_, part_ms = _rate(fn, seconds / 2)
-        rows.append((f"— dont {name}", f"{part_ms:.2f} ms"))
+        _median, part_ms, part_best = _rate(fn, seconds / 2)
+        rows.append((f"— dont {name}", f"{part_ms:.2f} ms (meilleure fenêtre {1000 / part_best:.2f} ms)"))
     rows.append(("simulateur : ITI-41 de bout en bout en HTTPS (requête, contrôles, stockage, réponse)",
                  _end_to_end(ctype, body, seconds)))
     return rows
@@ -123,10 +127,10 @@ def _end_to_end(ctype: str, body: bytes, seconds: float) -> str:
             assert resp.status_code == 200
             return resp
 
-        rate, ms = _rate(one, seconds)
+        rate, ms, best = _rate(one, seconds)
         outcome = sim.submissions()[-1].outcome
     os.unlink(ca.name)
-    return f"{rate:.0f} /s ({ms:.1f} ms, connexion réutilisée ; réponse {outcome})"
+    return f"{rate:.0f} /s médiane ({ms:.1f} ms) ; meilleure fenêtre {best:.0f} /s (connexion réutilisée ; {outcome})"
 
 
 def markdown(rows: list[tuple[str, str]]) -> str:

@@ -16,6 +16,7 @@ verified (an INFO finding says so).
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,9 @@ from conformance.sandbox.client import SandboxError, SandboxUnsupported
 ENV_TRUST = "SEGUR_DMP_TRUST"
 SIMULATOR_HOLD_S = 3.0  # "timeout" scenario: the line is held this long, then dropped
 CANDIDATE_TIMEOUT_S = 1.5  # asked of the candidate through the optional endpoint key timeout_s
+BACKGROUND_WAIT_S = 10.0  # a background sender has this long to emit its ITI-41 after answering "queued"
+SETTLE_S = 2.0  # and this long to record "sent" once the DMP said Success
+POLL_S = 0.2
 
 
 @dataclass
@@ -92,12 +96,33 @@ def document_for(client: Any, resident_id: str, doc_type: str, options: dict[str
     return str(created["id"])
 
 
+def _dmp_status(client: Any, doc_id: str) -> str:
+    try:
+        return str(((client.get_document(doc_id) or {}).get("dmp") or {}).get("status") or "")
+    except SandboxError:
+        return ""
+
+
 def send(client: Any, sim: DmpSimulator, doc_id: str, name: str, doc_type: str, *,
          replaces: str | None = None) -> DmpSubmission:
-    """POST /documents/{id}/dmp and pair the answer with what the simulator received."""
+    """POST /documents/{id}/dmp and pair the answer with what the simulator received.
+
+    A candidate that sends in the background (SC.DMP/ALI/PROG.01) may answer "queued" before its
+    ITI-41 leaves: we then wait (bounded) for the request, and briefly for the status to settle.
+    """
     mark = sim.mark()
     result = client.send_dmp(doc_id, replaces=replaces)
     received = sim.since(mark, "ITI-41")
+    if result.get("status") == "queued":
+        deadline = time.monotonic() + BACKGROUND_WAIT_S
+        while not received and time.monotonic() < deadline and _dmp_status(client, doc_id) == "queued":
+            time.sleep(POLL_S)
+            received = sim.since(mark, "ITI-41")
+        if received and received[-1].outcome == "Success":
+            settle = time.monotonic() + SETTLE_S
+            while time.monotonic() < settle and _dmp_status(client, doc_id) == "queued":
+                time.sleep(POLL_S)
+            result = dict(result, status=_dmp_status(client, doc_id) or result.get("status"))
     last = received[-1] if received else None
     sub = DmpSubmission(name=name, request=last.parsed if last else None, context=sim.check_context(),
                         raw=last.as_http() if last else b"", document_id=doc_id, doc_type=doc_type, result=result,
