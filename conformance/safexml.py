@@ -62,7 +62,8 @@ def parse_bytes(data: bytes, limits: Limits = Limits()) -> etree._ElementTree:
         ) from None
     if root is None:
         raise XmlRejected("document XML vide", "empty XML document")
-    depth = _depth(root, limits.max_depth)
+    # libxml2 itself refuses nesting beyond 256 levels when huge_tree is off; walk only for a stricter limit
+    depth = _depth(root, limits.max_depth) if limits.max_depth < 256 else 0
     if depth > limits.max_depth:
         raise XmlRejected(
             f"imbrication trop profonde (> {limits.max_depth} niveaux)",

@@ -18,12 +18,21 @@ written as an artefact folder (docs/artefacts.md):
 Then ``bad/``: one deliberately broken artefact per domain, each produced by the same sandbox with a
 defect switch, plus hostile files (see ``BAD`` below and ``bad/README.txt``). The documents carry
 fresh ids and timestamps at each run: the folders are regenerated, not byte-identical.
+
+Certificates: the DMP checks verify the VIHF and XAdES signatures at the time of the run, and the test
+PKI of conformance.dmp.pki issues 30-day certificates. Committed captures would then fail one month
+after generation, so this script installs, for its own process only, a test PKI whose certificates
+last ``SAMPLE_VALIDITY`` (three years, like an IGC-Santé certificate) and prints when the earliest
+one expires. Regenerate the samples before that date.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import datetime as dt
 import json
+import re
 import shutil
 import sys
 import time
@@ -49,6 +58,7 @@ from segur_reference_dui.server import serve
 ROOT = Path(__file__).resolve().parent
 DEFAULT_OUT = ROOT / "artefacts"
 MAX_TOTAL_BYTES = 2 * 1024 * 1024
+SAMPLE_VALIDITY = dt.timedelta(days=3 * 365)
 PRO_OPTIONS = {"recipients": [fx_mss.MSS_PRO_RECIPIENT], "to_patient": False, "read_receipt": True,
                "no_reply": False}
 PATIENT_OPTIONS = {"recipients": [], "to_patient": True, "read_receipt": False, "no_reply": True}
@@ -61,6 +71,49 @@ class Produced:
     capabilities: dict[str, Any]
     files: dict[str, bytes] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------------
+# long-lived test certificates for committed samples
+# ---------------------------------------------------------------------------------------------
+def install_sample_pki() -> None:
+    """Make ``conformance.dmp.pki.default_pki()`` (used by the reference DUI to sign its VIHF and XAdES,
+    and by the DMP simulator) a test PKI whose certificates last SAMPLE_VALIDITY. This process only."""
+    from conformance.dmp import pki
+
+    class SamplePki(pki.TestPki):
+        def _issue(self, subject: Any, **kwargs: Any) -> Any:
+            kwargs.setdefault("validity", SAMPLE_VALIDITY)
+            return super()._issue(subject, **kwargs)
+
+    if getattr(pki, "_default", None) is not None:
+        raise SystemExit("make_artefacts: the DMP test PKI was created before the sample PKI could be installed")
+    saved = pki.VALIDITY
+    pki.VALIDITY = SAMPLE_VALIDITY  # the CA certificate reads it at construction
+    try:
+        pki._default = SamplePki("segur-conformance DMP test CA (samples)")
+    finally:
+        pki.VALIDITY = saved
+
+
+_CERT = re.compile(rb"<(?:\w+:)?X509Certificate>([A-Za-z0-9+/=\s]+)</(?:\w+:)?X509Certificate>")
+
+
+def earliest_certificate_expiry(files: dict[str, bytes]) -> dt.datetime | None:
+    """The earliest notAfter of the X.509 certificates embedded in the DMP captures (VIHF, XAdES)."""
+    from cryptography import x509
+
+    ends = []
+    for rel, data in files.items():
+        if not rel.startswith("dmp/"):
+            continue
+        for match in _CERT.finditer(data):
+            try:
+                cert = x509.load_der_x509_certificate(base64.b64decode(b"".join(match.group(1).split())))
+            except ValueError:
+                continue
+            ends.append(cert.not_valid_after_utc)
+    return min(ends) if ends else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -141,35 +194,44 @@ def produce(profile_id: str, defects: tuple[str, ...] = (), *, types: list[str] 
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class BadArtefact:
-    """One broken file of bad/: which defect produced it (or how it was made) and what must fail."""
+    """One broken file of bad/: how it was made and what artefact mode must report on it
+    (requirement → rules of the ERROR findings expected on this very file)."""
 
     path: str
     how: str
-    requirements: tuple[str, ...]
     description: str
+    fails: dict[str, tuple[str, ...]]
 
 
 BAD: tuple[BadArtefact, ...] = (
-    BadArtefact("cda/DLU-wrong_code.xml", "defect wrong_code", ("DOC/AUTO.03", "DOC/AUTO.04"),
-                "DLU whose ClinicalDocument/code is 11488-4 instead of 74207-2"),
-    BadArtefact("cda/hostile-entity.xml", "good PPA with an internal DTD declaring entities",
-                ("DOC/AUTO.03",), "hostile XML: <!DOCTYPE> with <!ENTITY> declarations (must be refused, "
-                "never expanded)"),
-    BadArtefact("dmp/PPA-hash_mismatch.http", "defect hash_mismatch", ("DUI.DMP.01",),
-                "ITI-41 request whose XDS hash slot is not the SHA-1 of the document sent"),
-    BadArtefact("dmp/truncated.http", "good ITI-41 capture cut in the middle of its MTOM body", ("DUI.DMP.01",),
-                "truncated HTTP capture (connection dropped while capturing)"),
-    BadArtefact("mss/pro-PPA-wrong_codecda.eml", "defect wrong_codecda", ("SC.MSS/CONF.15",),
-                "message whose X-MSS-CODECDA header does not match the attached CDA"),
-    BadArtefact("mss/truncated.eml", "good message cut in the middle of its IHE_XDM.ZIP part", ("MSS/XDM.01",),
-                "truncated RFC 5322 message (no closing MIME boundary, base64 cut)"),
+    BadArtefact("cda/DLU-wrong_code.xml", "reference sandbox, defect wrong_code",
+                "DLU whose ClinicalDocument/code is 11488-4 instead of 74207-2",
+                {"DOC/AUTO.03": ("CDA.DLU.code",)}),
+    BadArtefact("cda/hostile-entity.xml", "the good PPA with an internal DTD declaring entities",
+                "hostile XML: <!DOCTYPE> with <!ENTITY> declarations (nested, billion-laughs shape, and an external "
+                "SYSTEM entity); must be refused, never expanded",
+                {"DOC/AUTO.03": ("CDA.XML",), "SC.INS/va1.59": ("INS.CDA.parse",)}),
+    BadArtefact("dmp/PPA-hash_mismatch.http", "reference sandbox, defect hash_mismatch",
+                "ITI-41 request whose XDS hash slot is not the SHA-1 of the document sent",
+                {"DUI.DMP.01": ("DMP.XDS.hash",)}),
+    BadArtefact("dmp/truncated.http", "the good PPA capture cut in the middle of its MTOM body",
+                "truncated HTTP capture (capture stopped mid-request)",
+                {"DUI.DMP.01": ("DMP.MTOM.truncated",)}),
+    BadArtefact("mss/pro-PPA-wrong_codecda.eml", "reference sandbox, defect wrong_codecda",
+                "message whose X-MSS-CODECDA header does not match the attached CDA",
+                {"SC.MSS/CONF.15": ("MSS.HDR.CODECDA",)}),
+    BadArtefact("mss/truncated.eml", "the good PPA message cut in the middle of its IHE_XDM.ZIP part",
+                "truncated RFC 5322 message (no closing MIME boundary, base64 cut)",
+                {"MSS/XDM.01": ("MSS.XDM.ZIP",)}),
 )
+#: Failures of the folder as a whole: bad/ holds no readable PPA, which the corridor requires.
+BAD_FOLDER_FAILS: dict[str, tuple[str, ...]] = {"DOC/AUTO.05": ("CDA.CORRIDOR.produced",)}
 
 HOSTILE_DTD = (b'<!DOCTYPE ClinicalDocument [\n'
                b'  <!ENTITY lol "lol">\n'
                b'  <!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">\n'
                b'  <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">\n'
-               b'  <!ENTITY ext SYSTEM "file:///etc/passwd">\n'
+               b'  <!ENTITY ext SYSTEM "file:///etc/hostname">\n'
                b']>\n')
 
 
@@ -207,11 +269,16 @@ def make_bad(profile_id: str, good: Produced) -> Produced:
 
 
 def bad_readme() -> str:
-    lines = ["Deliberately non-conformant artefacts (samples/make_artefacts.py). Each file, how it was made,",
-             "and the requirement(s) it must fail in artefact mode:", ""]
+    lines = ["Deliberately non-conformant artefacts, written by samples/make_artefacts.py (see docs/artefacts.md).",
+             "Each file, how it was made, and what artefact mode must report on it (requirement: rules of the",
+             "ERROR findings on that file). Other findings may follow from the same file (e.g. the truncated",
+             "message also fails the X-MSS-* header checks, the hostile XML also fails SC.INS/va1.53).", ""]
     for b in BAD:
-        lines += [f"{b.path}", f"    {b.description}", f"    made by: {b.how}",
-                  f"    must fail: {', '.join(b.requirements)}", ""]
+        fails = "; ".join(f"{req}: {', '.join(rules)}" for req, rules in b.fails.items())
+        lines += [f"{b.path}", f"    {b.description}", f"    made from: {b.how}", f"    must fail: {fails}", ""]
+    fails = "; ".join(f"{req}: {', '.join(rules)}" for req, rules in BAD_FOLDER_FAILS.items())
+    lines += ["(the folder as a whole)", "    no readable PPA among cda/*.xml, which corridor MS1 requires",
+              f"    must fail: {fails}", ""]
     return "\n".join(lines)
 
 
@@ -243,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="MS1", help="corridor whose document types are produced")
     args = parser.parse_args(argv)
     started = time.monotonic()
+    install_sample_pki()
     try:
         good = produce(args.profile)
         bad = make_bad(args.profile, good)
@@ -255,6 +323,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"note: {note}", file=sys.stderr)
     print(f"{len(good.files)} good and {len(bad.files)} bad artefacts, {size} bytes, in {args.out} "
           f"({time.monotonic() - started:.1f} s)")
+    expiry = earliest_certificate_expiry({**good.files, **bad.files})
+    if expiry is not None:
+        print(f"the DMP captures' signing certificates expire on {expiry:%Y-%m-%d}: regenerate before then")
     if size > MAX_TOTAL_BYTES:
         print(f"make_artefacts: warning: {size} bytes exceed the {MAX_TOTAL_BYTES}-byte budget for committed "
               "samples", file=sys.stderr)

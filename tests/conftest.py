@@ -16,7 +16,8 @@ def _preload() -> None:
     bindings then see two copies of their classes. Importing the heavy modules here, once, avoids it."""
     import importlib
 
-    for name in ("cryptography.hazmat.primitives.serialization", "cryptography.x509", "joserfc.jwk",
+    for name in ("yaml", "yaml.cyaml", "cryptography.hazmat.primitives.serialization",
+                 "cryptography.hazmat.primitives.hashes", "cryptography.x509", "joserfc.jwk",
                  "lxml.etree", "saxonche", "conformance.report.render", "conformance.report.manifest",
                  "segur_reference_dui.server"):
         try:

@@ -620,7 +620,7 @@ def check_replacement(req: Iti41Request, ctx: CheckContext) -> list[Finding]:
     out: list[Finding] = []
     rplc = {a.source: a for a in sub.associations_of(ns.ASSOC_RPLC)}
     for entry in sub.documents:
-        related = _related_document(req, entry.id)
+        related = related_document(req, entry.id)
         assoc = rplc.get(entry.id)
         xp = f"{ROL}/Association[@associationType='{ns.ASSOC_RPLC}']"
         if assoc is None:
@@ -662,7 +662,7 @@ def check_replacement(req: Iti41Request, ctx: CheckContext) -> list[Finding]:
     return out
 
 
-def _related_document(req: Iti41Request, doc_id: str) -> str:
+def related_document(req: Iti41Request, doc_id: str) -> str:
     """uniqueId (root^extension) of the RPLC parentDocument of a CDA, read directly (no header reader needed)."""
     try:
         tree = req.tree(doc_id)
