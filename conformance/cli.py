@@ -156,8 +156,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="segur-run-") as tmp:
         ini = Path(tmp) / "pytest.ini"
         ini.write_text("[pytest]\naddopts =\n", encoding="utf-8")
+        package_root = Path(__file__).resolve().parent.parent  # node ids read conformance/suites/...
         pytest_args = [
-            "-c", str(ini), "--rootdir", tmp, "-p", "no:cacheprovider",
+            "-c", str(ini), "--rootdir", str(package_root), "-p", "no:cacheprovider",
             "--pyargs", "conformance.suites",
             "--segur-profile", args.profile, "--segur-report", str(report_dir), "--segur-lang", args.lang,
             "-o", "console_output_style=progress", "--tb=no", "-q" if not args.verbose else "-v",
@@ -199,7 +200,8 @@ def _summarise_run(report_dir: Path, pytest_code: int, elapsed: float, lang: str
         labels = {"passed": "passed", "failed": "failed", "error": "not evaluated", "not_run": "not run",
                   "manual": "manual evidence"}
     print()
-    print(f"== {results['run']['profile']} : {summary['total']} exigences en {elapsed:.1f} s ==")
+    total_label = "requirements in" if lang == "en" else "exigences en"
+    print(f"== {results['run']['profile']} : {summary['total']} {total_label} {elapsed:.1f} s ==")
     print("   " + " · ".join(f"{labels[k]} {summary[k]}" for k in labels))
     bad = [r for r in results["requirements"] if r["verdict"] in ("failed", "error")]
     for entry in bad[:20]:
@@ -208,7 +210,7 @@ def _summarise_run(report_dir: Path, pytest_code: int, elapsed: float, lang: str
     if len(bad) > 20:
         print(f"   … et {len(bad) - 20} autres")
     html = report_dir / "report.html"
-    print(f"   rapport : {html if html.exists() else results_path}")
+    print(f"   {'report' if lang == 'en' else 'rapport'} : {html if html.exists() else results_path}")
     if results["run"].get("interrupted"):
         return EXIT_INTERRUPTED
     if summary.get("mandatory_failed") or summary.get("mandatory_error"):
