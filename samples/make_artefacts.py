@@ -2,6 +2,8 @@
 
     python samples/make_artefacts.py [--out samples/artefacts] [--profile MS1]
 
+(with the harness installed, ``pip install -e .``: it imports ``conformance`` and ``segur_reference_dui``).
+
 It plays, once, what the suites do in sandbox mode: the reference sandbox
 (``segur_reference_dui.server.serve``), the INSi, DMP and MSSanté simulators, the candidate configured
 with ``PUT /endpoints`` exactly as the suites' fixtures do (``conformance/suites/_fixtures_*.py``),
@@ -42,6 +44,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from segur_reference_dui.server import serve
+
 from conformance.dmp.simulator import DmpSimulator
 from conformance.ins.insi import fixtures as insi_fixtures
 from conformance.ins.insi.simulator import InsiSimulator
@@ -53,7 +57,6 @@ from conformance.suites import _fixtures_dmp as fx_dmp
 from conformance.suites import _fixtures_ins as fx_ins
 from conformance.suites import _fixtures_mss as fx_mss
 from conformance.suites._fixtures_cda import decode_cda, requested_document_types
-from segur_reference_dui.server import serve
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_OUT = ROOT / "artefacts"

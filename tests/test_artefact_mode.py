@@ -22,6 +22,7 @@ import subprocess
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from types import ModuleType
@@ -238,6 +239,13 @@ def test_sample_folders_are_small_and_complete() -> None:
         assert list((GOOD / sub).glob("*")), f"good/{sub} is empty: run python samples/make_artefacts.py"
     caps = json.loads((GOOD / "capabilities.json").read_text(encoding="utf-8"))
     assert caps["contract"] == "1" and "MS1" in caps["corridors"]
+    # the DMP checks verify signatures at run time: the samples' certificates must outlive the next weeks
+    captures = {f"dmp/{p.name}": p.read_bytes() for folder in (GOOD, BAD) for p in (folder / "dmp").glob("*")}
+    expiry = _maker().earliest_certificate_expiry(captures)
+    assert expiry is not None, "no signing certificate found in the DMP captures"
+    assert expiry > datetime.now(UTC) + timedelta(days=30), (
+        f"the DMP signing certificates of samples/artefacts expire on {expiry:%Y-%m-%d}: "
+        "run python samples/make_artefacts.py")
 
 
 def test_good_folder_passes_in_artefact_mode(folder_runs: dict[str, Run]) -> None:

@@ -43,7 +43,7 @@ from lxml import etree
 
 from conformance.cda import svrl as svrl_mod
 from conformance.cda.kit import Kit, default_cache_root
-from conformance.findings import Finding, NotEvaluated, Severity, error, info, warning
+from conformance.findings import Finding, NotEvaluated, error, info, warning
 from conformance.safexml import Limits, XmlRejected, parse_file
 
 log = logging.getLogger(__name__)
@@ -310,7 +310,12 @@ class SchematronRunner:
         except ValueError:
             return None  # never leave the kit
         found = self.kit.resolve_ci(candidate)
-        return found if found is not None and found.is_file() else None
+        if found is None or not found.is_file():
+            return None
+        # Only whole schemas: a volet at the top of schematrons/, or a profile under profils/.
+        if found.parent != self.kit.schematron_dir and not _is_profile(found, self.kit.schematron_dir):
+            return None
+        return found
 
     def volet_index(self) -> dict[str, list[VoletEntry]]:
         """templateId root → volet schematrons asserting it, scanned once per kit (and cached)."""
@@ -915,11 +920,3 @@ def _synthesize_voc(kit: Kit, oid: str, cache_dir: Path) -> Path | None:
     lines += ["    </conceptList>", "  </valueSet>", "</valueSets>", ""]
     _atomic_write(out, "\n".join(lines))
     return out if out.is_file() else None
-
-
-def severity_counts(findings: Iterable[Finding]) -> dict[str, int]:
-    """Small helper for reports and benchmarks."""
-    counts = {s.value: 0 for s in Severity}
-    for f in findings:
-        counts[f.severity.value] += 1
-    return counts

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from conformance.findings import Finding, Severity
-from conformance.safexml import XmlRejected, parse_bytes
+from conformance.safexml import parse_bytes
 
 SVRL_NS = "http://purl.oclc.org/dsdl/svrl"
 SC_NS = "urn:segur-conformance:schematron"
@@ -244,8 +244,3 @@ def to_findings(
             )
         )
     return out
-
-
-def svrl_error(reason: str) -> XmlRejected:
-    """The SVRL itself could not be read (never expected from our own stylesheets)."""
-    return XmlRejected(f"rapport SVRL illisible : {reason}", f"unreadable SVRL report: {reason}")
