@@ -71,8 +71,11 @@ KNOWN_EXTRA = {
         "CI-SIS_ModelesDeContenusCDA.sch#E_modaliteEntree_fr",
         "CI-SIS_ModelesDeContenusCDA.sch#E_modaliteSortie_fr",
     },
-    # Kit 2.41 example: problem code G-1009 is not in the 3.0 kit's JDV_ProblemCodes (value-set drift).
-    "PPS-PAERPA_2021.01.xml": {"CI-SIS_ModelesDeContenusCDA.sch#JDV_problemCodes"},
+    # Kit 2.41 example: problem code G-1009 is not in the 3.0 kit's JDV_ProblemCodes (value-set drift);
+    # and since the standard profiles always run (a document's oxygen PIs cannot narrow them), StrucMin's
+    # RNIV rule sees a patient name qualifier other than BR/CL (the example predates that rule).
+    "PPS-PAERPA_2021.01.xml": {"CI-SIS_ModelesDeContenusCDA.sch#JDV_problemCodes",
+                               "ASIP-STRUCT-MIN-StrucMin.sch#template-1.2.250.1.213.1.1.1.1-2017-12-13T103531"},
 }
 
 

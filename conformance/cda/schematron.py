@@ -251,26 +251,15 @@ class SchematronRunner:
             )
         standard = [sch_dir / rel for rel in STANDARD_PROFILES]
         unknown_profiles = [raw for raw in unknown if "profils/" in raw.replace("\\", "/").lower()]
-        if pi_profiles or unknown_profiles:
-            # The document names its cross-volet profiles itself: run those (brief), and say which
-            # standard ones that leaves out, since a document can thereby narrow its own checks.
-            sel.profiles = pi_profiles
-            skipped = [p for p in standard if p not in pi_profiles and p.exists()]
-            if skipped:
-                names = ", ".join(self._rel(p) for p in skipped)
-                sel.notes.append(
-                    warning(
-                        "Les instructions oxygen du document restreignent les profils transverses ; "
-                        f"profils standard non exécutés : {names}",
-                        "The document's oxygen PIs narrow the cross-volet profiles; standard profiles "
-                        f"not run: {names}",
-                        rule=PI_NARROWED,
-                        expected=", ".join(STANDARD_PROFILES),
-                        found=", ".join(self._rel(p) for p in pi_profiles),
-                    )
-                )
-        else:
-            sel.profiles = [p for p in standard if p.exists()]
+        # The document's own oxygen PIs may add profiles but never remove the standard ones: the PIs
+        # come from the candidate, and a document must not be able to narrow its own checks.
+        sel.profiles = list(dict.fromkeys(pi_profiles + [p for p in standard if p.exists()]))
+        if unknown_profiles:
+            sel.notes.append(warning(
+                "Les instructions oxygen du document désignent des profils absents du kit ; "
+                "les profils standard s'appliquent",
+                "The document's oxygen PIs name profiles missing from the kit; the standard profiles apply",
+                rule=PI_NARROWED, found=", ".join(unknown_profiles)))
         return sel
 
     def _rel(self, p: Path) -> str:
