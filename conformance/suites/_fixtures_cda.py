@@ -128,7 +128,28 @@ def cda_model_results(cda_documents: list[Artefact], candidate: Any) -> dict[str
         if art.problem:
             continue
         meta = art.meta or {}
+        expected = meta.get("type") if sandbox else type_hint_from_name(art.name)
         results[art.name] = validate_document(
-            art.data, art.name, layers=("models",), expected_type=meta.get("type") if sandbox else None,
+            art.data, art.name, layers=("models",), expected_type=expected,
             dui=True, resident=meta.get("resident"), test_environment=sandbox)
     return results
+
+
+def type_hint_from_name(name: str) -> str | None:
+    """Artefact mode: the document type the vendor declares by the file name (``PPA-….xml``, ``DLU.xml``).
+
+    Without it a document whose code is wrong would merely be typed as something else; with it the
+    harness knows what was meant, as it does in sandbox mode (docs/artefacts.md).
+    """
+    from conformance.profiles import document_types
+
+    base = name.replace("\\", "/").rsplit("/", 1)[-1].upper()
+    for prefix in ("CDA-", "CDA_"):
+        base = base.removeprefix(prefix)
+    stem = base.rsplit(".", 1)[0]
+    for code in sorted(document_types(), key=len, reverse=True):
+        upper = code.upper()
+        if stem == upper or (stem.startswith(upper) and stem[len(upper)] in "-_."):
+            return code
+    return None
+
