@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 
-class Severity(str, enum.Enum):
+class Severity(enum.StrEnum):
     """How much a finding weighs in the verdict.
 
     ``ERROR`` fails the requirement; ``WARNING`` is reported but does not fail it (used for rules we

@@ -6,8 +6,6 @@ from __future__ import annotations
 import pytest
 
 
-
-
 @pytest.fixture(scope="module")
 def catalogue():
     from conformance.requirements import load_catalogue

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
-
-from conformance.sandbox.client import SandboxClient, SandboxError, SandboxUnsupported
 from segur_reference_dui.defects import UnknownDefect, all_defects
 from segur_reference_dui.server import serve
+
+from conformance.sandbox.client import SandboxClient, SandboxError, SandboxUnsupported
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAITS = {"birth_name": "TESTE", "given_names": ["ALICE", "MARIE"], "first_given_name": "ALICE",
