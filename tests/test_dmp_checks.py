@@ -329,3 +329,17 @@ def test_official_vsm_example_through_the_reference_client() -> None:
     assert not errors(found), [f for f in found if f.is_error]
     # a hospital example: the medico-social expectations are warnings, not errors
     assert {"DMP.XDS.healthcareFacilityTypeCode_ms", "DMP.XDS.practiceSettingCode_ms"} <= warnings(found)
+
+
+def test_archived_capture_is_judged_at_capture_time_not_today() -> None:
+    """Artefact mode: a capture whose test certificates have since expired still verifies at its
+    IssueInstant; judged 'today' (two years on) it fails on certificate validity."""
+    import datetime as dt
+
+    req = request()
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=730)
+    assert "DMP.VIHF.cert_validity" in errors(checks.check_vihf(req, CheckContext(now=later)))
+    at_capture = CheckContext(at_capture_time=True)
+    captured = at_capture.clock(req)
+    assert captured is not None and abs((captured - dt.datetime.now(dt.UTC)).total_seconds()) < 600
+    assert "DMP.VIHF.cert_validity" not in errors(checks.check_vihf(req, at_capture))

@@ -576,7 +576,7 @@ def _evaluate(rule: Rule, node: etree._Element, ctx: EvalContext, requirements: 
     if rule.kind == "assert":
         if _truthy(_eval(rule.test, node)):
             return []
-        return [emit.finding(xpath=here, line=line, expected=_strip_prefix(rule.test), found="non vérifié")]
+        return [emit.finding(xpath=here, line=line, expected=_strip_prefix(rule.test), found="condition non remplie")]
     result = _eval(rule.xpath, node)
     items = _as_list(result)
     if rule.kind == "exists":

@@ -57,6 +57,19 @@ class CheckContext:
     #: entryUUID -> {"uniqueId", "status", "patientId"} of what the registry knew before this request
     known_entries: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     registry_known: bool = False  # True when known_entries is the full registry (sandbox mode)
+    #: artefact mode: judge certificate validity when the request was made (VIHF IssueInstant), not today,
+    #: so a capture archived for an audit does not turn red when its test certificates expire
+    at_capture_time: bool = False
+
+    def clock(self, req: Iti41Request) -> dt.datetime | None:
+        if self.now is not None or not self.at_capture_time or req.assertion is None:
+            return self.now
+        raw = req.assertion.get("IssueInstant") or ""
+        try:
+            when = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
     def vs(self) -> ValueSets:
         if self.valuesets is None:
@@ -161,7 +174,7 @@ def check_addressing(req: Iti41Request) -> list[Finding]:
 def check_vihf(req: Iti41Request, ctx: CheckContext) -> list[Finding]:
     if req.header is None:
         return []
-    return vihf.check_vihf(req.assertion, artefact=req.artefact, trust=ctx.trust, now=ctx.now,
+    return vihf.check_vihf(req.assertion, artefact=req.artefact, trust=ctx.trust, now=ctx.clock(req),
                            expected_version=ctx.vihf_version, requirements=FEED)
 
 
@@ -602,7 +615,7 @@ def check_signature(req: Iti41Request, ctx: CheckContext) -> list[Finding]:
             continue
         out.extend(xades.check_signature_document(
             req.documents.get(sig.id) if sig.id in req.documents else None, documents, artefact=req.artefact,
-            trust=ctx.trust, now=ctx.now, requirements=FEED,
+            trust=ctx.trust, now=ctx.clock(req), requirements=FEED,
             submission_set_uid=sub.submission_set.unique_id if sub.submission_set else ""))
     return out
 

@@ -155,7 +155,7 @@ def _collect(candidate: Any, request: pytest.FixtureRequest) -> list[DmpSubmissi
                                          problem_en=art.problem))
                 continue
             out.append(DmpSubmission(name=art.name, request=load_artefact(art.name, art.data),
-                                     context=CheckContext(),
+                                     context=CheckContext(at_capture_time=True),
                                      raw=art.data))
         if not out:
             pytest.skip("mode artefacts : aucun fichier dmp/*.http ou dmp/*.xml")
