@@ -275,9 +275,12 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 # delegated commands (one room each)
 # ---------------------------------------------------------------------------------------------
 def cmd_validate(args: argparse.Namespace) -> int:
-    missing = [str(f) for f in args.files if not f.is_file()]
+    missing = [str(f) for f in args.files if not f.exists()]
     if missing:
-        raise UsageProblem(f"fichier introuvable : {', '.join(missing)}")
+        raise UsageProblem(f"fichier introuvable : {', '.join(map(repr, missing))}")
+    not_files = [str(f) for f in args.files if not f.is_file()]
+    if not_files:
+        raise UsageProblem(f"pas un fichier ordinaire (dossier, tube…) : {', '.join(map(repr, not_files))}")
     if args.cisis_kit is not None and not args.cisis_kit.is_dir():
         raise UsageProblem(f"--cisis-kit : {args.cisis_kit} n'est pas un dossier")
     from conformance.cda.validate import validate_files

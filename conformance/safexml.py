@@ -62,6 +62,13 @@ def parse_bytes(data: bytes, limits: Limits = Limits()) -> etree._ElementTree:
         ) from None
     if root is None:
         raise XmlRejected("document XML vide", "empty XML document")
+    info = root.getroottree().docinfo
+    if info.internalDTD is not None or info.externalDTD is not None or info.doctype:
+        # the byte pre-check above misses a DOCTYPE after 4 KiB (long comment) or in UTF-16
+        raise XmlRejected(
+            "DOCTYPE ou déclaration d'entité refusée (XML non sûr)",
+            "DOCTYPE or entity declaration refused (unsafe XML)",
+        )
     # libxml2 itself refuses nesting beyond 256 levels when huge_tree is off; walk only for a stricter limit
     depth = _depth(root, limits.max_depth) if limits.max_depth < 256 else 0
     if depth > limits.max_depth:

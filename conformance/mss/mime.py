@@ -132,12 +132,18 @@ def decode_text(data: bytes, charset: str) -> tuple[str, str]:
     """Decode strictly; return (text, problem). Unknown charsets and bad bytes are problems, not crashes."""
     try:
         codec = codecs.lookup(charset or "us-ascii")
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a NUL in the name
+        return data.decode("utf-8", "replace"), f"jeu de caractères inconnu : {charset!r}"
+    if not getattr(codec, "_is_text_encoding", True):  # zlib, base64_codec, rot13: codecs, not charsets
         return data.decode("utf-8", "replace"), f"jeu de caractères inconnu : {charset!r}"
     try:
         return data.decode(codec.name, "strict"), ""
     except (UnicodeDecodeError, ValueError) as exc:
-        return data.decode(codec.name, "replace"), f"octets invalides pour {charset} ({exc.__class__.__name__})"
+        problem = f"octets invalides pour {charset} ({exc.__class__.__name__})"
+        try:
+            return data.decode(codec.name, "replace"), problem
+        except ValueError:  # idna, punycode, undefined: no "replace" mode
+            return data.decode("utf-8", "replace"), problem
 
 
 def decode_header_value(raw: bytes) -> tuple[str, list[str], str]:

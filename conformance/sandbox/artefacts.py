@@ -8,6 +8,7 @@ problem instead of stopping the run.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,7 @@ def read_folder(root: Path, kind: str) -> list[Artefact]:
     for path in sorted(folder.iterdir()):
         if not path.is_file() or path.suffix.lower() not in KINDS[kind] or path.name.startswith("."):
             continue
-        rel = f"{kind}/{path.name}"
+        rel = f"{kind}/{display_name(path.name)}"
         try:
             size = path.stat().st_size
             if size > MAX_ARTEFACT_BYTES:
@@ -56,6 +57,14 @@ def read_folder(root: Path, kind: str) -> list[Artefact]:
         except OSError as exc:
             out.append(Artefact(rel, b"", kind, problem=f"fichier illisible : {exc.strerror}"))
     return out
+
+
+def display_name(name: str) -> str:
+    """The file name as it can be shown and written to JSON: a non-UTF-8 name (surrogate escapes
+    from the file system) or control characters (newline, tab, bidi overrides) would break the
+    results file or disguise the name in the report, so they are escaped (\\xNN, \\n, \\u202e)."""
+    raw = os.fsencode(name).decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in raw)
 
 
 def read_capabilities(root: Path) -> dict[str, Any]:

@@ -35,6 +35,28 @@ def _only(findings: list[Finding], requirement: str) -> list[Finding]:
     return [f for f in findings if requirement in f.requirements]
 
 
+def _model_ran(segur: Any, result: Any, art: Any, requirement: str) -> bool:
+    """Whether layer 3 really ran on this document. An unreadable document is an ERROR for this requirement
+    too (its findings only name DOC/AUTO.03, so filtering by requirement would hide it); a crashed model
+    layer is recorded here and the caller ends "not evaluated": never a silent pass."""
+    if "models" in result.layers_run:
+        return True
+    if result.tree is None:
+        for f in result.errors or [error("document illisible", "unreadable document", rule="CDA.XML",
+                                         artefact=art.name)]:
+            segur.record(error(f"document illisible, vérification impossible : {f.message}",
+                               f"unreadable document, check impossible: {f.message_en or f.message}",
+                               rule=f.rule, artefact=art.name, line=f.line, expected=f.expected, found=f.found,
+                               requirements=(requirement,)))
+    return False
+
+
+def _not_evaluated_if(crashed: list[str], requirement: str) -> None:
+    if crashed:
+        raise NotEvaluated(f"{requirement} : couche modèles non exécutée sur {', '.join(crashed)}",
+                           f"{requirement}: model layer did not run on {', '.join(crashed)}")
+
+
 def _kit_or_skip(cda_kit: Any, layer: str) -> Any:
     if cda_kit is None:
         pytest.skip(f"--cisis-kit non fourni : la couche {layer} (kit officiel CI-SIS) n'est pas exécutée "
@@ -80,30 +102,43 @@ def test_cda_content_model(segur: Any, cda_documents: list[Any], cda_model_resul
 @pytest.mark.requirement("DOC/AUTO.04")
 def test_cda_document_type(segur: Any, cda_documents: list[Any], cda_model_results: dict[str, Any]) -> None:
     """typeCode in JDV_J07, and the recognised type (volet templateId + code) is the one asked for."""
+    crashed = []
     for art in _usable(segur, cda_documents, ("DOC/AUTO.04",)):
-        segur.record(_only(cda_model_results[art.name].findings, "DOC/AUTO.04"))
+        result = cda_model_results[art.name]
+        if not _model_ran(segur, result, art, "DOC/AUTO.04"):
+            crashed += [art.name] if result.tree is not None else []
+            continue
+        segur.record(_only(result.findings, "DOC/AUTO.04"))
+    _not_evaluated_if(crashed, "DOC/AUTO.04")
 
 
 @pytest.mark.requirement("SC.DOC/va1.04")
 def test_cda_n1_pdf_and_ins(segur: Any, cda_documents: list[Any], cda_model_results: dict[str, Any]) -> None:
     """CDA R2 at least N1: the embedded PDF decodes and opens; the INS (when qualified) and its traits."""
+    crashed = []
     for art in _usable(segur, cda_documents, ("SC.DOC/va1.04",)):
         result = cda_model_results[art.name]
+        if not _model_ran(segur, result, art, "SC.DOC/va1.04"):
+            crashed += [art.name] if result.tree is not None else []
+            continue
         segur.record(_only(result.findings, "SC.DOC/va1.04"))
         if result.detection is not None and result.detection.structured:
             segur.record(info("document structuré (CDA R2 N3) : au-delà du niveau N1 exigé, sans PDF embarqué",
                               "structured document (CDA R2 N3): beyond the required N1 level, no embedded PDF",
                               rule="CDA.N1.structured", artefact=art.name, requirements=("SC.DOC/va1.04",)))
+    _not_evaluated_if(crashed, "SC.DOC/va1.04")
 
 
 @pytest.mark.requirement("SC.CDA/META.01")
 def test_cda_title(segur: Any, cda_documents: list[Any], cda_model_results: dict[str, Any]) -> None:
     """The document title is present and meaningful (the naming rule itself is a manual proof)."""
+    crashed = []
     for art in _usable(segur, cda_documents, ("SC.CDA/META.01",)):
         result = cda_model_results[art.name]
-        segur.record(_only(result.findings, "SC.CDA/META.01"))
-        if result.tree is None:
+        if not _model_ran(segur, result, art, "SC.CDA/META.01"):
+            crashed += [art.name] if result.tree is not None else []
             continue
+        segur.record(_only(result.findings, "SC.CDA/META.01"))
         title = (result.tree.getroot().findtext("{urn:hl7-org:v3}title") or "").strip()
         display = result.tree.getroot().find("{urn:hl7-org:v3}code")
         label = (display.get("displayName") or "").strip() if display is not None else ""
@@ -117,6 +152,7 @@ def test_cda_title(segur: Any, cda_documents: list[Any], cda_model_results: dict
                                  "the title only repeats the document type label: it does not tell this document "
                                  "from others of the same type", rule="CDA.TITLE.generic", artefact=art.name,
                                  xpath="/ClinicalDocument/title", found=title, requirements=("SC.CDA/META.01",)))
+    _not_evaluated_if(crashed, "SC.CDA/META.01")
 
 
 @pytest.mark.requirement("DOC/AUTO.05")
