@@ -340,11 +340,16 @@ def candidate(pytestconfig: pytest.Config, reference_sandbox: str | None) -> Any
 # ---------------------------------------------------------------------------------------------
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    recorder = item.stash.get(recorder_key, None)
     try:
         result = yield
-    except SandboxUnsupported as exc:
-        pytest.skip(f"non pris en charge par le candidat : {exc.message}")
-    recorder = item.stash.get(recorder_key, None)
+    except (SandboxUnsupported, NotEvaluated) as exc:
+        # errors already recorded are a verdict: a later "cannot go on" must not hide them
+        if recorder is not None and recorder.errors:
+            raise FindingsFailure(recorder.errors, recorder.lang) from None
+        if isinstance(exc, SandboxUnsupported):
+            pytest.skip(f"non pris en charge par le candidat : {exc.message}")
+        raise
     if recorder is not None and recorder.errors:
         raise FindingsFailure(recorder.errors, recorder.lang)
     return result

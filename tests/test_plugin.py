@@ -199,6 +199,29 @@ def test_a_check_that_cannot_run_is_error_never_passed(pytester: pytest.Pytester
     assert any(f["rule"] == "HARNESS.NOT_EVALUATED" for f in a["findings"])
 
 
+def test_errors_recorded_before_a_check_gives_up_still_fail(pytester: pytest.Pytester,
+                                                           catalogue_dir: Path) -> None:
+    pytester.makepyfile(textwrap.dedent("""
+        import pytest
+        from conformance.findings import error
+        from conformance.sandbox.client import SandboxUnsupported
+
+        @pytest.mark.requirement("DUI.INS.01")
+        def test_error_then_not_evaluated(segur):
+            segur.record([error("premier document non conforme", "first document non-conformant")])
+            segur.not_evaluated("le second n'a pas pu être lu", "the second could not be read")
+
+        @pytest.mark.requirement("DUI.INS.02")
+        def test_error_then_unsupported(segur):
+            segur.record([error("premier envoi non conforme", "first send non-conformant")])
+            raise SandboxUnsupported("pas de deuxième envoi", "no second send", 501)
+    """))
+    report = pytester.path / "rep"
+    pytester.runpytest("--segur-report", str(report)).assert_outcomes(failed=2)
+    verdicts = _verdicts(_results(report))
+    assert verdicts["DUI.INS.01"] == "failed" and verdicts["DUI.INS.02"] == "failed"
+
+
 def test_skipped_tests_give_not_run_with_reason(pytester: pytest.Pytester, catalogue_dir: Path) -> None:
     pytester.makepyfile(textwrap.dedent("""
         import pytest

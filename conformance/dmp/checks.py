@@ -539,8 +539,16 @@ def check_cda_format(req: Iti41Request) -> list[Finding]:
         return []
     reqs = (REQ_CDA_SENT,)
     out: list[Finding] = []
+    if not sub.documents:
+        out.append(_finding(True, "aucun document dans la soumission : rien n'est transmis au format CDA R2",
+                            "no document in the submission: nothing is sent as CDA R2", req, "DMP.CDA.no_document",
+                            reqs, xpath=f"{ROL}/ExtrinsicObject", expected="≥ 1 document CDA", found="0"))
     for entry in sub.documents:
         xp = _de_xpath(entry)
+        if req.documents.get(entry.id) is None:
+            out.append(_finding(False, f"document {entry.id} : contenu absent de la capture, racine ClinicalDocument "
+                                "non vérifiée", f"document {entry.id}: content not in the capture, "
+                                "ClinicalDocument root not checked", req, "DMP.CDA.content_unavailable", reqs, xpath=xp))
         if entry.mime_type not in ("text/xml", "application/xslt+xml"):
             out.append(_finding(True, f"document {entry.id} : mimeType d'un CDA attendu", f"document {entry.id}: "
                                 "CDA mimeType expected", req, "DMP.CDA.mime_type", reqs, xpath=xp,

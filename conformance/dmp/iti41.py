@@ -99,10 +99,10 @@ def _dechunk(body: bytes, limit: int) -> bytes:
         eol = body.find(b"\r\n", pos)
         if eol < 0:
             raise CaptureRejected("corps HTTP chunked tronqué", "truncated chunked HTTP body")
-        try:
-            size = int(body[pos:eol].split(b";")[0].strip() or b"0", 16)
-        except ValueError:
-            raise CaptureRejected("taille de chunk HTTP invalide", "invalid HTTP chunk size") from None
+        digits = body[pos:eol].split(b";")[0].strip() or b"0"
+        if len(digits) > 16 or digits.strip(b"0123456789abcdefABCDEF"):  # "-6" would loop back for ever
+            raise CaptureRejected("taille de chunk HTTP invalide", "invalid HTTP chunk size")
+        size = int(digits, 16)
         if size == 0:
             return bytes(out)
         out += body[eol + 2:eol + 2 + size]
@@ -118,7 +118,10 @@ def parse_http_capture(data: bytes, limit: int = DEFAULT_LIMITS.max_body) -> tup
     lf = data.find(b"\n\n")
     if lf >= 0 and (cut < 0 or lf < cut):
         cut, sep = lf, 2
-    if cut < 0 or cut > MAX_HTTP_HEAD:
+    if cut > MAX_HTTP_HEAD or (cut < 0 and len(data) > MAX_HTTP_HEAD):
+        raise CaptureRejected(f"en-têtes HTTP trop longs (> {MAX_HTTP_HEAD} octets)",
+                              f"HTTP headers too long (> {MAX_HTTP_HEAD} bytes)")
+    if cut < 0:
         raise CaptureRejected("capture HTTP sans fin d'en-têtes (ligne vide)", "HTTP capture without end of headers")
     head, body = data[:cut], data[cut + sep:]
     first, _, rest = head.partition(b"\n")

@@ -541,7 +541,7 @@ def _handler(sim: DmpSimulator) -> type[BaseHTTPRequestHandler]:
             length_text = self.headers.get("Content-Length")
             if length_text is None and self.command != "POST":
                 length_text = "0"
-            if length_text is None or not length_text.strip().isdigit():
+            if length_text is None or not (length_text.strip().isascii() and length_text.strip().isdecimal()):
                 self._send(411, {"Content-Type": "text/plain"}, b"Content-Length required")
                 return
             length = int(length_text)

@@ -741,8 +741,10 @@ def check_transport(connection: Mapping[str, Any], artefact: str = "smtp") -> li
                          rule="MSS.TLS.REQUIRED", artefact=artefact, expected="STARTTLS d'abord", found=plain[0],
                          requirements=R_TLS))
     if not connection.get("starttls"):
+        # no TLS at all also fails the version and cipher requirements (their tests keep only their own findings)
         out.append(error("session SMTP sans STARTTLS", "SMTP session without STARTTLS", rule="MSS.TLS.REQUIRED",
-                         artefact=artefact, expected="STARTTLS", found="absent", requirements=R_TLS))
+                         artefact=artefact, expected="STARTTLS", found="absent",
+                         requirements=R_TLS + R_TLS_VERSION + R_CIPHERS))
         return out
     version = str(connection.get("tls_version") or "")
     if _TLS_RANK.get(version, 0) < 12:
@@ -757,7 +759,7 @@ def check_transport(connection: Mapping[str, Any], artefact: str = "smtp") -> li
                            found=cipher or "inconnue", requirements=R_CIPHERS))
     if not any(f.is_error for f in out):
         out.append(info(f"TLS utilisé ({version}, {cipher})", f"TLS used ({version}, {cipher})", rule="MSS.TLS.OK",
-                        artefact=artefact, found=f"{version} {cipher}", requirements=R_TLS + R_TLS_VERSION))
+                        artefact=artefact, found=f"{version} {cipher}", requirements=R_TLS + R_TLS_VERSION + R_CIPHERS))
     return out
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 MAX_ARTEFACT_BYTES = 50 * 1024 * 1024
+MAX_CAPABILITIES_BYTES = 1024 * 1024
 KINDS: dict[str, tuple[str, ...]] = {
     "cda": (".xml",),
     "mss": (".eml",),
@@ -72,9 +73,16 @@ def read_capabilities(root: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ArtefactFolderError(f"{path}: capabilities.json illisible ({exc})") from None
+        if path.stat().st_size > MAX_CAPABILITIES_BYTES:
+            raise OSError(0, f"trop volumineux (> {MAX_CAPABILITIES_BYTES} octets)")
+        data = json.loads(path.read_bytes().decode("utf-8-sig"))
+    except (OSError, ValueError, RecursionError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)[:200] or exc.__class__.__name__
+        raise ArtefactFolderError(f"{path}: capabilities.json illisible ({reason})") from None
     if not isinstance(data, dict):
         raise ArtefactFolderError(f"{path}: capabilities.json doit contenir un objet JSON")
+    for key, kind, label in (("corridors", list, "une liste"), ("document_types", list, "une liste"),
+                             ("features", dict, "un objet")):
+        if key in data and not isinstance(data[key], kind):
+            raise ArtefactFolderError(f"{path}: capabilities.json : « {key} » doit être {label}")
     return data

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from conformance.sandbox.artefacts import Artefact, read_capabilities, read_folder
+from conformance.sandbox.artefacts import Artefact, ArtefactFolderError, read_capabilities, read_folder
 from conformance.sandbox.client import SandboxClient, SandboxError
 
 
@@ -67,9 +67,17 @@ class ArtefactCandidate(Candidate):
         super().__init__(profile)
         self.root = root
 
+    capabilities_problem = ""
+
     def capabilities(self) -> dict[str, Any]:
+        """The declared capabilities; a broken capabilities.json is read as absent (the run goes on)
+        and its problem is reported once, by the corridor precondition (suites/test_contract.py)."""
         if self._caps is None:
-            self._caps = read_capabilities(self.root)
+            try:
+                self._caps = read_capabilities(self.root)
+            except ArtefactFolderError as exc:
+                self.capabilities_problem = str(exc)
+                self._caps = {}
         return self._caps
 
     def files(self, kind: str) -> list[Artefact]:

@@ -22,6 +22,8 @@ def test_sandbox_speaks_contract_v1(candidate: Any) -> None:
 
 def test_candidate_declares_the_corridor(candidate: Any, segur_profile: Any) -> None:
     caps = candidate.capabilities()
+    problem = getattr(candidate, "capabilities_problem", "")
+    assert not problem, problem
     if candidate.mode != "sandbox" and not caps:
         pytest.skip("mode artefacts sans capabilities.json")
     corridors = caps.get("corridors") or []

@@ -51,6 +51,17 @@ def _each(segur: Any, submissions: list[DmpSubmission], check: Callable[[Iti41Re
             continue
         if with_problems:
             segur.record(sub.request.problems)
+        elif not sub.request.readable:
+            # the checks return nothing on a request they cannot read: that must not read as a pass
+            first = next((f for f in sub.request.problems if f.is_error), None)
+            segur.record(error(f"requête ITI-41 illisible, vérification impossible : "
+                               f"{first.message if first else 'soumission absente'}",
+                               f"unreadable ITI-41 request, check impossible: "
+                               f"{(first.message_en or first.message) if first else 'no submission'}",
+                               rule="DMP.SUBMISSION.unreadable", artefact=sub.name, line=first.line if first else None,
+                               expected="SubmitObjectsRequest lisible", found=first.rule if first else "absent",
+                               requirements=requirements))
+            continue
         segur.record(check(sub.request, sub.context))
 
 
@@ -124,6 +135,11 @@ def test_xades_signature_document(dmp_submissions: list[DmpSubmission], segur: A
 @pytest.mark.requirement(CDA_SENT)
 def test_documents_are_sent_as_cda_r2(dmp_submissions: list[DmpSubmission], segur: Any) -> None:
     _each(segur, dmp_submissions, lambda r, _c: checks.check_cda_format(r), requirements=(CDA_SENT,))
+    seen = sum(1 for s in dmp_submissions if s.request is not None and s.request.submission is not None
+               for e in s.request.submission.documents if s.request.documents.get(e.id) is not None)
+    if not seen and not segur.errors:
+        segur.not_evaluated("aucun contenu de document dans les soumissions : format CDA R2 non vérifiable",
+                            "no document content in the submissions: CDA R2 format cannot be checked")
 
 
 @pytest.mark.requirement(REPLACE)
@@ -148,6 +164,9 @@ def test_replacements_in_the_submissions(dmp_submissions: list[DmpSubmission], s
 def test_dmp_existence_checked_before_feeding(candidate: Any, dmp_submissions: list[DmpSubmission],
                                               dmp_simulator: DmpSimulator, segur: Any) -> None:
     candidate.require_sandbox()
+    if not any(sub.received is not None for sub in dmp_submissions):
+        segur.not_evaluated("aucune requête ITI-41 reçue : ordre TD0.2 / ITI-41 non vérifiable",
+                            "no ITI-41 request received: TD0.2 / ITI-41 order cannot be checked")
     for sub in dmp_submissions:
         if sub.received is None:
             continue
@@ -170,6 +189,9 @@ def test_dmp_existence_checked_before_feeding(candidate: Any, dmp_submissions: l
 def test_no_access_authorisation_asked_to_feed(candidate: Any, dmp_submissions: list[DmpSubmission],
                                                dmp_simulator: DmpSimulator, segur: Any) -> None:
     candidate.require_sandbox()
+    if not any(sub.received is not None for sub in dmp_submissions):
+        segur.not_evaluated("aucune alimentation du DMP reçue : absence de TD0.3 sans objet",
+                            "no DMP feed received: the absence of TD0.3 proves nothing")
     calls = [r for r in dmp_simulator.requests if r.kind == "TD0.3"]
     for call in calls:
         segur.record(error("demande d'autorisation d'accès (TD0.3) pendant l'alimentation du DMP",

@@ -410,6 +410,7 @@ def test_no_ins_in_documents_of_unqualified_identities(segur: Any, candidate: An
     prov = Run(segur, client, insi_simulator, fx.identity("corse_2a").resident_body(), "PROV").create()
     prov.resident = client.get_resident(str(prov.created["id"]))
     recup = Run(segur, client, insi_simulator, fx.identity("corse_2b").resident_body(), "RECUP").create().qualify()
+    checked = 0
     for run in (prov, recup):
         if run.resident.get("status") == QUAL:
             continue  # nothing to prove with a qualified resident here
@@ -424,6 +425,10 @@ def test_no_ins_in_documents_of_unqualified_identities(segur: Any, candidate: An
                            description=f"document {doc_type} d'un résident {run.resident.get('status')}")
             segur.record(check_cda_identity(cda, name, resident=run.resident, test_environment=True,
                                             requirements=SHARING))
+            checked += 1
+    if not checked and not segur.errors:
+        segur.not_evaluated("aucun document obtenu pour un résident non qualifié : Règle 28 non vérifiée",
+                            "no document obtained for an unqualified resident: Rule 28 not checked")
 
 
 def _collected_documents(request: pytest.FixtureRequest, candidate: Any, segur_profile: Any) -> list[Any]:

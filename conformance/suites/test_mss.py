@@ -132,16 +132,27 @@ def test_message_structure_and_xdm_package(segur: Any, mss_messages: list[MssCap
     _each(segur, mss_messages, check, mc.R_XDM)
 
 
+def _need_cda(segur: Any, captures: list[MssCapture], header: str) -> None:
+    """A header describing the attached CDA was not checked at all when no message carried a readable CDA."""
+    if segur.errors:
+        return
+    if not any(c.raw and inspect(c.raw, c.name, c.ctx).cda_documents for c in captures):
+        segur.not_evaluated(f"aucun message ne joint de CDA lisible : {header} non vérifiable",
+                            f"no message attaches a readable CDA: {header} cannot be checked")
+
+
 @pytest.mark.requirement("SC.MSS/CONF.15")
 def test_x_mss_codecda(segur: Any, mss_messages: list[MssCapture]) -> None:
     _need_messages(mss_messages)
     _each(segur, mss_messages, mc.check_codecda, mc.R_CODECDA)
+    _need_cda(segur, mss_messages, "X-MSS-CODECDA")
 
 
 @pytest.mark.requirement("SC.MSS/CONF.14")
 def test_x_mss_ins(segur: Any, mss_messages: list[MssCapture]) -> None:
     _need_messages(mss_messages)
     _each(segur, mss_messages, mc.check_x_mss_ins, mc.R_INS)
+    _need_cda(segur, mss_messages, "X-MSS-INS")
 
 
 @pytest.mark.requirement("SC.MSS/CONF.16")
@@ -156,6 +167,10 @@ def test_x_mss_mes_fin_when_no_reply(segur: Any, mss_messages: list[MssCapture],
     if candidate.mode == "sandbox" and not any(c.kind == "patient" for c in mss_messages):
         raise NotEvaluated("aucun envoi au patient « sans réponse » n'a pu être fait",
                            "no 'no reply' patient send could be made")
+    if candidate.mode != "sandbox" and not any(c.raw and inspect(c.raw, c.name).patient_recipients()
+                                               for c in mss_messages):
+        pytest.skip("aucun message adressé à @patient.mssante.fr dans mss/ : X-MSS-MES sans objet "
+                    "(no message to a patient: nothing to check)")
     _each(segur, mss_messages, mc.check_x_mss_mes, mc.R_MES)
 
 
@@ -260,9 +275,14 @@ def test_tls_always(segur: Any, candidate: Any, mss_messages: list[MssCapture], 
     segur.evidence("connexions-smtp.json", json.dumps(conns, ensure_ascii=False, indent=1, default=str), kind="Log",
                    description="sessions SMTP vues par le simulateur")
     delivered = {c["id"] for c in _connections(mss_messages)}
+    checked = 0
     for conn in conns:
         if conn["plaintext_commands"] or conn["id"] in delivered:
             segur.record(_only(mc.check_transport(conn, f"smtp/connexion-{conn['id']}"), "DUI.MSS.01"))
+            checked += 1
+    if not checked:
+        raise NotEvaluated("aucune connexion n'a remis de message ni émis de commande : TLS non vérifiable",
+                           "no connection delivered a message or sent a command: TLS cannot be checked")
 
 
 @pytest.mark.requirement("SC.MSS/CONF.01")
@@ -331,6 +351,14 @@ def _bad_certificate(segur: Any, request: pytest.FixtureRequest, candidate: Any,
                                   no_reply=False)
     _sim_log(segur, sim, f"simulateur-{variant}.json", before_conn)
     delivered = len(sim.messages) > before_msg
+    tried = any(getattr(c, "server_cert", None) == variant for c in sim.connections[before_conn:])
+    if not delivered and not tried:
+        # a failure without even connecting is not a refusal of the certificate (a candidate that never
+        # sends anything would otherwise pass every certificate scenario)
+        raise NotEvaluated(f"le candidat ne s'est pas connecté à l'opérateur au certificat {what_fr} : "
+                           f"refus non attribuable au certificat ({json.dumps(outcome, ensure_ascii=False)[:200]})",
+                           f"the candidate never connected to the operator with the {what_en} certificate: "
+                           "the failure cannot be attributed to the certificate")
     status = outcome.get("status")
     where = {"artefact": f"documents/{doc_id}/mss", "requirements": (requirement,)}
     if delivered:

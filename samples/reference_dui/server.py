@@ -11,6 +11,7 @@ import base64
 import importlib
 import json
 import re
+import sys
 import threading
 import uuid
 from collections.abc import Callable
@@ -295,6 +296,7 @@ def _handler_for(app: SandboxApp) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "segur-reference-dui/1"
         protocol_version = "HTTP/1.1"
+        timeout = 30  # a silent or slow client cannot hold a worker thread forever
         disable_nagle_algorithm = True  # headers and body are two writes: avoid a 40 ms delayed-ACK stall
 
         def log_message(self, format: str, *args: Any) -> None:  # quiet: tests and CLI own the output
@@ -302,7 +304,12 @@ def _handler_for(app: SandboxApp) -> type[BaseHTTPRequestHandler]:
 
         def _handle(self) -> None:
             split = urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
+            length_text = (self.headers.get("Content-Length") or "0").strip()
+            if not (length_text.isascii() and length_text.isdecimal()):  # "abc", "-5", "²": no traceback
+                self._send(400, {"error": "Content-Length invalide", "code": "bad_length"}, {})
+                self.close_connection = True
+                return
+            length = int(length_text)
             if length > MAX_BODY:
                 self._send(413, {"error": "corps trop volumineux", "code": "too_large"}, {})
                 return
@@ -336,6 +343,18 @@ def _handler_for(app: SandboxApp) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client that hangs up or times out mid-request is its own problem: one line on stderr at most,
+    never a traceback in the operator's terminal (the server keeps serving either way)."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, OSError):  # broken pipe, reset, timeout
+            return
+        print(f"segur-reference-dui: requête de {client_address[0]} abandonnée "
+              f"({exc.__class__.__name__}: {exc})", file=sys.stderr)
+
+
 class RunningSandbox:
     """A started reference sandbox; stop() or use as a context manager."""
 
@@ -365,6 +384,6 @@ def serve(host: str = "127.0.0.1", port: int = 0, defects: tuple[str, ...] | lis
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise ValueError("the reference sandbox binds to the loopback interface only")
     app = SandboxApp(defect_registry.validate(list(defects)))
-    httpd = ThreadingHTTPServer((host, port), _handler_for(app))
+    httpd = _QuietServer((host, port), _handler_for(app))
     httpd.daemon_threads = True
     return RunningSandbox(httpd, app)
