@@ -422,6 +422,10 @@ def test_dropped_connection_shown(segur: Any, request: pytest.FixtureRequest, ca
         outcome = client.send_mss(doc_id, recipients=[MSS_PRO_RECIPIENT], to_patient=False, read_receipt=False,
                                   no_reply=False)
     _sim_log(segur, mss_simulator, "simulateur-coupure.json", since)
+    if len(mss_simulator.connections) == since:
+        # the operator never saw the candidate: its "failed" cannot be the handling of a dropped connection
+        raise NotEvaluated("le candidat ne s'est pas connecté à l'opérateur : coupure non provoquée",
+                           "the candidate never connected to the operator: no connection was dropped")
     _reported_failure(segur, client, doc_id, outcome, "")
 
 
