@@ -141,8 +141,8 @@ def load_results(path: Path) -> dict[str, Any]:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ResultsFileError(f"{path}: file not found") from None
-    except (OSError, ValueError) as exc:
-        raise ResultsFileError(f"{path}: not a readable JSON file ({exc})") from None
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: "[[[[…" nested too deep
+        raise ResultsFileError(f"{path}: not a readable JSON file ({str(exc)[:200]})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ResultsFileError(f"{path}: not a segur-conformance results file")
     major = str(data.get("format_version", "")).split(".")[0]

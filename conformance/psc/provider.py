@@ -877,4 +877,10 @@ def _handler_for(provider: MockPscProvider) -> type[BaseHTTPRequestHandler]:
 
         do_GET = do_POST = do_PUT = do_DELETE = _handle
 
+        def handle(self) -> None:
+            try:
+                super().handle()
+            except (BrokenPipeError, ConnectionResetError):  # the client hung up: no traceback on stderr
+                self.close_connection = True
+
     return Handler

@@ -285,7 +285,7 @@ def _check_signature_file(result: VerifyResult, sig_bytes: bytes, manifest_bytes
             raise ValueError("bad fields")
         if sig.get("check") != _check(sig) or _canonical(sig) != sig_bytes:
             raise ValueError("self-check")
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError, AttributeError):
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError, AttributeError, RecursionError):
         result.changed.append(SIGNATURE)
         result.signature = "invalid"
         return None
@@ -329,7 +329,7 @@ def verify(report_dir: Path, public_key: Path | str | bytes | Ed25519PublicKey |
         entries = manifest.get("files")
         if not isinstance(entries, list):
             raise ValueError("no file list")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: "[[[[…" nested too deep
         if MANIFEST not in result.changed:
             result.changed.append(MANIFEST)
         result.problem("manifest.json n'est pas un manifeste lisible", "manifest.json is not a readable manifest")

@@ -14,6 +14,7 @@ import requests
 
 CONTRACT_VERSION = "1"
 DEFAULT_TIMEOUT = 30.0
+MAX_RESPONSE_BYTES = 100 * 1024 * 1024  # a CDA of 50 MB in base64, with room
 
 
 class SandboxError(RuntimeError):
@@ -45,7 +46,16 @@ class SandboxClient:
         http = session or self.http
         try:
             resp = http.request(method, url, json=json, params=params, timeout=timeout or self.timeout,
-                                allow_redirects=False)
+                                allow_redirects=False, stream=True)
+            body = bytearray()
+            for chunk in resp.iter_content(65536):  # the answer comes from the candidate: bounded
+                body += chunk
+                if len(body) > MAX_RESPONSE_BYTES:
+                    resp.close()
+                    raise SandboxError(
+                        f"réponse trop volumineuse à {method} {path} (> {MAX_RESPONSE_BYTES} octets)",
+                        f"answer too large to {method} {path} (> {MAX_RESPONSE_BYTES} bytes)")
+            resp._content = bytes(body)  # so .json() / .text read what was bounded here
         except requests.RequestException as exc:
             raise SandboxError(
                 f"bac à sable injoignable ({method} {path}) : {exc.__class__.__name__}",
@@ -68,10 +78,19 @@ class SandboxClient:
             return None
         try:
             return resp.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             raise SandboxError(
                 f"réponse non JSON à {method} {path}", f"non-JSON answer to {method} {path}", resp.status_code
             ) from None
+
+    def obj(self, method: str, path: str, **kw: Any) -> dict[str, Any]:
+        """``request`` for the operations whose answer is a JSON object: anything else is a SandboxError
+        (a clear "could not evaluate"), not a TypeError deep in a suite."""
+        data = self.request(method, path, **kw)
+        if not isinstance(data, dict):
+            raise SandboxError(f"réponse à {method} {path} : objet JSON attendu, reçu {type(data).__name__}",
+                               f"answer to {method} {path}: JSON object expected, got {type(data).__name__}")
+        return data
 
     # -- contract v1 ----------------------------------------------------------------------------
     def capabilities(self) -> dict[str, Any]:
@@ -87,39 +106,39 @@ class SandboxClient:
         self.request("PUT", "/endpoints", json=endpoints)
 
     def create_resident(self, body: dict[str, Any]) -> dict[str, Any]:
-        return dict(self.request("POST", "/residents", json=body))
+        return self.obj("POST", "/residents", json=body)
 
     def get_resident(self, resident_id: str) -> dict[str, Any]:
-        return dict(self.request("GET", f"/residents/{resident_id}"))
+        return self.obj("GET", f"/residents/{resident_id}")
 
     def qualify(self, resident_id: str) -> dict[str, Any]:
-        return dict(self.request("POST", f"/residents/{resident_id}/qualify", json={}))
+        return self.obj("POST", f"/residents/{resident_id}/qualify", json={})
 
     def create_document(self, resident_id: str, doc_type: str, options: dict[str, Any] | None = None
                         ) -> dict[str, Any]:
         body: dict[str, Any] = {"type": doc_type}
         if options:
             body["options"] = options
-        return dict(self.request("POST", f"/residents/{resident_id}/documents", json=body))
+        return self.obj("POST", f"/residents/{resident_id}/documents", json=body)
 
     def get_document(self, doc_id: str) -> dict[str, Any]:
-        return dict(self.request("GET", f"/documents/{doc_id}"))
+        return self.obj("GET", f"/documents/{doc_id}")
 
     def send_dmp(self, doc_id: str, replaces: str | None = None) -> dict[str, Any]:
         body = {"replaces": replaces} if replaces else {}
-        return dict(self.request("POST", f"/documents/{doc_id}/dmp", json=body, timeout=120))
+        return self.obj("POST", f"/documents/{doc_id}/dmp", json=body, timeout=120)
 
     def send_mss(self, doc_id: str, **options: Any) -> dict[str, Any]:
-        return dict(self.request("POST", f"/documents/{doc_id}/mss", json=options, timeout=120))
+        return self.obj("POST", f"/documents/{doc_id}/mss", json=options, timeout=120)
 
     def psc_login(self, session: requests.Session | None = None) -> dict[str, Any]:
-        return dict(self.request("POST", "/psc/login", json={}, session=session))
+        return self.obj("POST", "/psc/login", json={}, session=session)
 
     def psc_session(self, session: requests.Session | None = None) -> dict[str, Any]:
-        return dict(self.request("GET", "/psc/session", session=session))
+        return self.obj("GET", "/psc/session", session=session)
 
     def psc_logout(self, session: requests.Session | None = None) -> dict[str, Any]:
-        return dict(self.request("POST", "/psc/logout", json={}, session=session))
+        return self.obj("POST", "/psc/logout", json={}, session=session)
 
 
 def decode_cda(document: dict[str, Any]) -> bytes:
@@ -138,6 +157,6 @@ def _error_text(resp: requests.Response) -> str:
         data = resp.json()
         if isinstance(data, dict) and "error" in data:
             return str(data["error"])[:300]
-    except ValueError:
+    except (ValueError, RecursionError):
         pass
     return resp.text[:300]

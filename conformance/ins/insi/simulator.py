@@ -248,6 +248,7 @@ def _handler(sim: InsiSimulator) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "insi-simulator/1"
         protocol_version = "HTTP/1.1"
+        timeout = 30  # a client stuck in its request line or headers cannot hold a thread forever
         disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed-ACK stall per answer
 
         def log_message(self, format: str, *args: Any) -> None:
