@@ -23,13 +23,13 @@ class XmlRejected(ValueError):
         self.line = line
 
 
-def _parser() -> etree.XMLParser:
+def _parser(huge: bool = False) -> etree.XMLParser:
     return etree.XMLParser(
         resolve_entities=False,
         load_dtd=False,
         no_network=True,
         dtd_validation=False,
-        huge_tree=False,
+        huge_tree=huge,
         remove_blank_text=False,
     )
 
@@ -53,8 +53,18 @@ def parse_bytes(data: bytes, limits: Limits = Limits()) -> etree._ElementTree:
             "DOCTYPE ou déclaration d'entité refusée (XML non sûr)",
             "DOCTYPE or entity declaration refused (unsafe XML)",
         )
+    huge = False
     try:
-        root = etree.fromstring(data, _parser())
+        try:
+            root = etree.fromstring(data, _parser())
+        except etree.XMLSyntaxError as exc:
+            # an N1 document embeds its PDF as one base64 text node: over libxml2's 10 MB text limit it is
+            # still legitimate within our own byte bound, so parse again with that one limit lifted (and
+            # then walk the depth ourselves, since libxml2's depth guard is lifted too)
+            if "Text node too long" not in str(exc.msg):
+                raise
+            huge = True
+            root = etree.fromstring(data, _parser(huge=True))
     except etree.XMLSyntaxError as exc:
         line = exc.lineno if exc.lineno else None
         raise XmlRejected(
@@ -70,7 +80,7 @@ def parse_bytes(data: bytes, limits: Limits = Limits()) -> etree._ElementTree:
             "DOCTYPE or entity declaration refused (unsafe XML)",
         )
     # libxml2 itself refuses nesting beyond 256 levels when huge_tree is off; walk only for a stricter limit
-    depth = _depth(root, limits.max_depth) if limits.max_depth < 256 else 0
+    depth = _depth(root, limits.max_depth) if huge or limits.max_depth < 256 else 0
     if depth > limits.max_depth:
         raise XmlRejected(
             f"imbrication trop profonde (> {limits.max_depth} niveaux)",
