@@ -143,6 +143,7 @@ class SegurState:
     interrupted: bool = False
     last_flush: float = 0.0
     kit_info: dict[str, Any] | None = None
+    candidate_problem: str = ""
 
     def ensure_loaded(self) -> None:
         """Load catalogue and profile once, turning data errors into one clear usage error."""
@@ -330,8 +331,10 @@ def candidate(pytestconfig: pytest.Config, reference_sandbox: str | None) -> Any
                           profile=state.profile)
     try:
         state.candidate_caps = cand.capabilities()
-    except SandboxError:
+    except SandboxError as exc:
         state.candidate_caps = None
+        state.candidate_problem = exc.message
+    state.candidate_problem = getattr(cand, "capabilities_problem", "") or state.candidate_problem
     return cand
 
 
@@ -508,6 +511,7 @@ def run_metadata(state: SegurState, *, final: bool, exitstatus: int | None = Non
         "artefacts_dir": str(seg.artefacts_dir) if seg.artefacts_dir else None,
         "cisis_kit": kit_metadata(seg.cisis_kit, state),
         "candidate": state.candidate_caps,
+        "candidate_problem": state.candidate_problem or None,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "exit_status": exitstatus,

@@ -148,4 +148,30 @@ def load_results(path: Path) -> dict[str, Any]:
     major = str(data.get("format_version", "")).split(".")[0]
     if major != FORMAT_VERSION.split(".")[0]:
         raise ResultsFileError(f"{path}: unsupported format_version {data.get('format_version')!r}")
+    problems = structure_problems(data)
+    if problems:
+        raise ResultsFileError(f"{path}: malformed results file: " + "; ".join(problems[:5]))
     return data
+
+
+def structure_problems(data: dict[str, Any]) -> list[str]:
+    """The shape diff, merge and the report rely on (the full contract is docs/results.schema.json)."""
+    problems: list[str] = []
+    if not isinstance(data.get("run"), dict):
+        problems.append("'run' must be an object")
+    requirements = data.get("requirements")
+    if not isinstance(requirements, list):
+        return problems + ["'requirements' must be a list"]
+    for i, entry in enumerate(requirements):
+        if not isinstance(entry, dict):
+            problems.append(f"requirements[{i}] is not an object")
+            continue
+        if not isinstance(entry.get("id"), str) or not entry.get("id"):
+            problems.append(f"requirements[{i}] has no id")
+        if entry.get("verdict") not in VERDICTS:
+            problems.append(f"requirements[{i}] has verdict {entry.get('verdict')!r}, not one of {', '.join(VERDICTS)}")
+        if not isinstance(entry.get("findings", []), list):
+            problems.append(f"requirements[{i}].findings must be a list")
+    if not isinstance(data.get("evidence", []), list):
+        problems.append("'evidence' must be a list")
+    return problems

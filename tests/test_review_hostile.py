@@ -236,3 +236,24 @@ def test_contract_client_turns_a_non_object_answer_into_a_sandbox_error(body: by
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+@pytest.mark.parametrize("mutate, needle", [
+    (lambda d: d.update(requirements={"a": 1}), "'requirements' must be a list"),
+    (lambda d: d["requirements"].append(5), "is not an object"),
+    (lambda d: d["requirements"].append({"id": "X.01", "verdict": "great"}), "has verdict 'great'"),
+    (lambda d: d["requirements"].append({"verdict": "passed"}), "has no id"),
+    (lambda d: d.update(run=[]), "'run' must be an object"),
+])
+def test_structurally_wrong_results_files_are_refused_clearly(tmp_path, mutate, needle) -> None:
+    import json as _json
+
+    from conformance.results import ResultsFileError, build_results, load_results
+
+    data = build_results({"profile": "MS1"}, [], [])
+    mutate(data)
+    path = tmp_path / "results.json"
+    path.write_text(_json.dumps(data), encoding="utf-8")
+    with pytest.raises(ResultsFileError) as err:
+        load_results(path)
+    assert needle in str(err.value)
