@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     sbx.add_argument("--list-defects", action="store_true", help="list the defect switches and exit")
     sbx.set_defaults(func=cmd_sandbox)
 
-    val = sub.add_parser("validate", help="offline checks of artefacts (CDA documents)")
+    val = sub.add_parser("validate", help="offline checks of artefacts: CDA (.xml), MSSanté (.eml), DMP (.http)")
     val.add_argument("files", nargs="+", type=Path)
     val.add_argument("--cisis-kit", type=Path)
     val.add_argument("--lang", choices=("fr", "en"), default="fr")
@@ -283,9 +283,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
         raise UsageProblem(f"pas un fichier ordinaire (dossier, tube…) : {', '.join(map(repr, not_files))}")
     if args.cisis_kit is not None and not args.cisis_kit.is_dir():
         raise UsageProblem(f"--cisis-kit : {args.cisis_kit} n'est pas un dossier")
-    from conformance.cda.validate import validate_files
+    from conformance.validate_artefacts import validate_artefacts
 
-    return int(validate_files(args.files, args.cisis_kit, args.lang, sys.stdout))
+    return int(validate_artefacts(args.files, args.cisis_kit, args.lang, sys.stdout))
 
 
 def _report_command(name: str, *call_args: Any) -> int:

@@ -56,3 +56,18 @@ def test_sandbox_lists_its_defects(capsys) -> None:
 def test_no_command_prints_help_and_exits_2(capsys) -> None:
     assert main([]) == 2
     assert "run" in capsys.readouterr().out
+
+
+def test_validate_routes_messages_and_submissions_by_kind(capsys) -> None:
+    """`validate` takes .eml (MSSanté) and .http (DMP ITI-41) as well as CDA documents."""
+    samples = Path(__file__).resolve().parents[1] / "samples" / "artefacts"
+    good = [samples / "good" / "mss" / "pro-PPA.eml", samples / "good" / "dmp" / "PPA.http",
+            samples / "good" / "cda" / "PPA.xml"]
+    assert all(p.is_file() for p in good)
+    assert main(["validate", *map(str, good)]) == 0
+    out = capsys.readouterr().out
+    assert "MSSanté (.eml)" in out and "DMP ITI-41 (.http)" in out and "3 documents" in out
+    bad = [samples / "bad" / "mss" / "pro-PPA-wrong_codecda.eml", samples / "bad" / "dmp" / "PPA-hash_mismatch.http"]
+    assert main(["validate", "--lang", "en", *map(str, bad)]) == 1
+    out = capsys.readouterr().out
+    assert "MSS.HDR.CODECDA" in out and "DMP.XDS.hash" in out

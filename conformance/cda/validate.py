@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -267,8 +267,12 @@ def format_result(result: ValidationResult, lang: str = "fr") -> list[str]:
     return lines
 
 
-def validate_files(paths: Iterable[Path | str], kit_path: Path | str | None, lang: str, out: TextIO) -> int:
-    """``segur-conformance validate``: 0 when every file conforms, 1 when one does not, 2 for a bad kit."""
+def validate_files(paths: Iterable[Path | str], kit_path: Path | str | None, lang: str, out: TextIO,
+                   other: Callable[[Path, bytes], ValidationResult | None] | None = None) -> int:
+    """``segur-conformance validate``: 0 when every file conforms, 1 when one does not, 2 for a bad kit.
+
+    ``other`` lets the caller take files that are not CDA documents (messages, captured submissions):
+    it returns their result, or None to leave the file to the CDA layers."""
     kit = None
     if kit_path is not None:
         try:
@@ -287,12 +291,13 @@ def validate_files(paths: Iterable[Path | str], kit_path: Path | str | None, lan
         if data is None:
             result = ValidationResult(str(path), UNKNOWN, [problem] if problem else [], [])
         else:
-            if kit is not None and runner is None:
+            handled = other(path, data) if other is not None else None
+            if handled is None and kit is not None and runner is None:
                 try:
                     runner = schematron_runner(kit)
                 except NotEvaluated:
                     runner = None
-            result = validate_document(data, str(path), kit, runner)
+            result = handled if handled is not None else validate_document(data, str(path), kit, runner)
         failed += 0 if result.ok else 1
         out.write("\n".join(format_result(result, lang)) + "\n")
     t = _LABELS["en" if lang == "en" else "fr"]

@@ -1,0 +1,43 @@
+"""``segur-conformance validate``: offline checks of any artefact, routed by kind.
+
+CDA documents go through every CDA layer; ``.eml`` files are MSSanté messages (MIME, XDM, X-MSS-*
+headers, and the CDA inside); ``.http`` files are captured ITI-41 submissions (MTOM, VIHF, XDS
+metadata, signature document). The same checks as the suites in artefact mode, without a run.
+What a bare file cannot say (send options, the registry's state) is simply not checked here.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TextIO
+
+from conformance.cda.validate import ValidationResult, validate_files
+
+
+def _message(path: Path, data: bytes) -> ValidationResult:
+    from conformance.mss.checks import check_message
+
+    return ValidationResult(str(path), "MSSanté (.eml)", check_message(data, str(path)), ["mss"])
+
+
+def _submission(path: Path, data: bytes) -> ValidationResult:
+    from conformance.dmp.checks import CheckContext, check_submission
+    from conformance.dmp.iti41 import load_artefact
+
+    request = load_artefact(str(path), data)
+    findings = check_submission(request, CheckContext(at_capture_time=True))
+    return ValidationResult(str(path), "DMP ITI-41 (.http)", findings, ["dmp"])
+
+
+ROUTES = {".eml": _message, ".http": _submission}
+
+
+def route(path: Path, data: bytes) -> ValidationResult | None:
+    handler = ROUTES.get(path.suffix.lower())
+    return handler(path, data) if handler else None
+
+
+def validate_artefacts(paths: Iterable[Path], kit_path: Path | None, lang: str, out: TextIO = sys.stdout) -> int:
+    return validate_files(paths, kit_path, lang, out, other=route)
