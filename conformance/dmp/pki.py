@@ -6,59 +6,31 @@ receives ``ca_pem`` through ``PUT /endpoints``), and the reference sandbox signs
 signature document with a structure certificate ("cachet", as in indirect authentication) of this CA.
 
 Keys are RSA 2048 (the algorithm of the ANS VIHF example, RSA-SHA256). Generating them costs tens of
-milliseconds, so ``default_pki()`` caches one PKI per process. Kept self-contained on purpose: if the
-MSS domain needs the same thing, a shared ``conformance/pki.py`` can absorb this module later.
+milliseconds, so ``default_pki()`` caches one PKI per process. The X.509 mechanics (CA, leaves, PEM
+forms) are shared with the MSS domain in ``conformance/pki.py``; this module only says which certificates
+the DMP domain needs.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import threading
-from dataclasses import dataclass
-from functools import cached_property
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from conformance.pki import CertKey, create_ca, issue, key_usage, rsa_key
+from conformance.pki import name as x509_name
 
 KEY_BITS = 2048
 VALIDITY = dt.timedelta(days=30)
 
+#: A certificate and its private key (``cert_pem``, ``key_pem``, ``cert_der``, ``subject_dn``).
+KeyPair = CertKey
+
 
 def _name(cn: str, org: str = "segur-conformance (TEST)", ou: str = "") -> x509.Name:
-    parts = [x509.NameAttribute(NameOID.COUNTRY_NAME, "FR"), x509.NameAttribute(NameOID.ORGANIZATION_NAME, org)]
-    if ou:
-        parts.append(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, ou))
-    parts.append(x509.NameAttribute(NameOID.COMMON_NAME, cn))
-    return x509.Name(parts)
-
-
-@dataclass(frozen=True)
-class KeyPair:
-    """A certificate and its private key, with the PEM forms the libraries want."""
-
-    cert: x509.Certificate
-    key: rsa.RSAPrivateKey
-
-    @cached_property
-    def cert_pem(self) -> bytes:
-        return self.cert.public_bytes(serialization.Encoding.PEM)
-
-    @cached_property
-    def key_pem(self) -> bytes:
-        return self.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                      serialization.NoEncryption())
-
-    @cached_property
-    def cert_der(self) -> bytes:
-        return self.cert.public_bytes(serialization.Encoding.DER)
-
-    @property
-    def subject_dn(self) -> str:
-        """RFC 4514 form, the one a SAML ``X509SubjectName`` Issuer carries."""
-        return self.cert.subject.rfc4514_string()
+    return x509_name(cn, org, ou)
 
 
 class TestPki:
@@ -68,23 +40,8 @@ class TestPki:
 
     def __init__(self, name: str = "segur-conformance DMP test CA") -> None:
         self._now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
-        key = rsa.generate_private_key(public_exponent=65537, key_size=KEY_BITS)
-        subject = _name(name, ou="IGC-Santé de test (factice)")
-        ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(subject).issuer_name(subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(self._now).not_valid_after(self._now + VALIDITY)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
-                                         data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                                         crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
-            .add_extension(ski, critical=False)
-            .sign(key, hashes.SHA256())
-        )
-        self.ca = KeyPair(cert, key)
+        self.ca = create_ca(_name(name, ou="IGC-Santé de test (factice)"), rsa_key(KEY_BITS),
+                            not_before=self._now, not_after=self._now + VALIDITY)
 
     @property
     def ca_pem(self) -> bytes:
@@ -92,38 +49,17 @@ class TestPki:
 
     def _issue(self, subject: x509.Name, *, server_names: tuple[str, ...] = (), signing: bool = False,
                validity: dt.timedelta = VALIDITY, not_before: dt.datetime | None = None) -> KeyPair:
-        key = rsa.generate_private_key(public_exponent=65537, key_size=KEY_BITS)
+        if server_names and signing:
+            raise ValueError("a DMP test certificate is either a TLS server or a signing certificate")
         start = not_before or self._now
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(subject).issuer_name(self.ca.cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(start).not_valid_after(start + validity)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.ca.key.public_key()),
-                           critical=False)
-        )
+        usage = None
         if server_names:
-            alt: list[x509.GeneralName] = []
-            for host in server_names:
-                try:
-                    alt.append(x509.IPAddress(ipaddress.ip_address(host)))
-                except ValueError:
-                    alt.append(x509.DNSName(host))
-            builder = builder.add_extension(x509.SubjectAlternativeName(alt), critical=False)
-            builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            builder = builder.add_extension(
-                x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=True,
-                              data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
-                              encipher_only=False, decipher_only=False), critical=True)
-        if signing:
-            builder = builder.add_extension(
-                x509.KeyUsage(digital_signature=True, content_commitment=True, key_encipherment=False,
-                              data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
-                              encipher_only=False, decipher_only=False), critical=True)
-        return KeyPair(builder.sign(self.ca.key, hashes.SHA256()), key)
+            usage = key_usage(digital_signature=True, key_encipherment=True)
+        elif signing:
+            usage = key_usage(digital_signature=True, content_commitment=True)
+        return issue(self.ca, subject, rsa_key(KEY_BITS), not_before=start, not_after=start + validity,
+                     usage=usage, hosts=server_names,
+                     extended_usages=(ExtendedKeyUsageOID.SERVER_AUTH,) if server_names else ())
 
     def server(self, *hosts: str) -> KeyPair:
         """TLS server certificate for the simulators (127.0.0.1 and localhost by default)."""

@@ -5,25 +5,30 @@ Why our own PKI: Référentiel #2 makes IGC-Santé the only accepted CA (ECO.1.1
 DUI to refuse expired or revoked operator certificates (DUI.MSS.05/06). A test CA generated on the fly
 lets the simulator present each case for real over TLS, without any real key material in the project.
 EC P-256 keys keep generation fast (a whole PKI in well under a second); the hierarchy is flattened to
-one CA because chain length is not what the REM checks.
+one CA because chain length is not what the REM checks. The X.509 mechanics (CA, leaves, CRL, PEM forms)
+are shared with the DMP domain in ``conformance/pki.py``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 from dataclasses import dataclass, field
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from conformance.pki import CertKey, build_crl, create_ca, ec_key, issue, key_usage
+from conformance.pki import name as x509_name
 
 CA_NAME = "TEST AC IGC-SANTE ELEMENTAIRE ORGANISATIONS"
 ROGUE_CA_NAME = "AC NON RECONNUE (TEST)"
 OPERATOR_NAME = "operateur-mss.test"
 DEFAULT_HOSTS = ("127.0.0.1", "localhost")
+
+#: A certificate with its private key (``cert_pem``, ``key_pem``, ``serial``).
+Issued = CertKey
 
 
 def _now() -> dt.datetime:
@@ -31,104 +36,27 @@ def _now() -> dt.datetime:
 
 
 def _name(common_name: str, organisation: str = "SEGUR-CONFORMANCE TEST", unit: str = "") -> x509.Name:
-    attrs = [x509.NameAttribute(NameOID.COUNTRY_NAME, "FR"),
-             x509.NameAttribute(NameOID.ORGANIZATION_NAME, organisation)]
-    if unit:
-        attrs.append(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, unit))
-    attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
-    return x509.Name(attrs)
-
-
-def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
-
-
-@dataclass(frozen=True)
-class Issued:
-    """A certificate with its private key, in the PEM forms TLS stacks load."""
-
-    cert: x509.Certificate
-    key: ec.EllipticCurvePrivateKey
-
-    @property
-    def cert_pem(self) -> bytes:
-        return self.cert.public_bytes(serialization.Encoding.PEM)
-
-    @property
-    def key_pem(self) -> bytes:
-        return _pem_key(self.key)
-
-    @property
-    def serial(self) -> int:
-        return self.cert.serial_number
+    return x509_name(common_name, organisation, unit)
 
 
 class _Authority:
     """One signing CA (the trusted test IGC-Santé, or a rogue one for "untrusted" cases)."""
 
     def __init__(self, common_name: str, crl_url: str | None) -> None:
-        key = ec.generate_private_key(ec.SECP256R1())
-        name = _name(common_name, unit="IGC-SANTE TEST")
         now = _now()
-        ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=365)).not_valid_after(now + dt.timedelta(days=3650))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False,
-                                         key_encipherment=False, data_encipherment=False,
-                                         key_agreement=False, key_cert_sign=True, crl_sign=True,
-                                         encipher_only=False, decipher_only=False), critical=True)
-            .add_extension(ski, critical=False)
-            .sign(key, hashes.SHA256())
-        )
-        self.issued = Issued(cert, key)
+        self.issued = create_ca(_name(common_name, unit="IGC-SANTE TEST"), ec_key(),
+                                not_before=now - dt.timedelta(days=365), not_after=now + dt.timedelta(days=3650))
         self.crl_url = crl_url
 
     def issue(self, common_name: str, *, server_hosts: tuple[str, ...] = (), email: str = "",
               days_before: int = 1, days_after: int = 365, unit: str = "") -> Issued:
-        key = ec.generate_private_key(ec.SECP256R1())
         now = _now()
-        ca = self.issued
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(_name(common_name, unit=unit)).issuer_name(ca.cert.subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=days_before))
-            .not_valid_after(now + dt.timedelta(days=days_after))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False,
-                                         key_encipherment=False, data_encipherment=False,
-                                         key_agreement=True, key_cert_sign=False, crl_sign=False,
-                                         encipher_only=False, decipher_only=False), critical=True)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()),
-                           critical=False)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        )
-        sans: list[x509.GeneralName] = []
-        if server_hosts:
-            builder = builder.add_extension(
-                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            for host in server_hosts:
-                try:
-                    sans.append(x509.IPAddress(ipaddress.ip_address(host)))
-                except ValueError:
-                    sans.append(x509.DNSName(host))
-        else:
-            builder = builder.add_extension(
-                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        if email:
-            sans.append(x509.RFC822Name(email))
-        if sans:
-            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        if self.crl_url:
-            builder = builder.add_extension(x509.CRLDistributionPoints([x509.DistributionPoint(
-                full_name=[x509.UniformResourceIdentifier(self.crl_url)], relative_name=None,
-                reasons=None, crl_issuer=None)]), critical=False)
-        return Issued(builder.sign(ca.key, hashes.SHA256()), key)
+        purpose = ExtendedKeyUsageOID.SERVER_AUTH if server_hosts else ExtendedKeyUsageOID.CLIENT_AUTH
+        return issue(self.issued, _name(common_name, unit=unit), ec_key(),
+                     not_before=now - dt.timedelta(days=days_before),
+                     not_after=now + dt.timedelta(days=days_after),
+                     usage=key_usage(digital_signature=True, key_agreement=True), extended_usages=(purpose,),
+                     hosts=server_hosts, emails=(email,) if email else (), crl_url=self.crl_url)
 
 
 @dataclass
@@ -188,13 +116,8 @@ class TestPki:
     # -- revocation --------------------------------------------------------------------------------
     def crl(self) -> x509.CertificateRevocationList:
         now = _now()
-        builder = (x509.CertificateRevocationListBuilder().issuer_name(self.ca.cert.subject)
-                   .last_update(now - dt.timedelta(minutes=5)).next_update(now + dt.timedelta(days=7)))
-        for serial in sorted(self.revoked_serials):
-            builder = builder.add_revoked_certificate(
-                x509.RevokedCertificateBuilder().serial_number(serial)
-                .revocation_date(now - dt.timedelta(days=1)).build())
-        return builder.sign(self.ca.key, hashes.SHA256())
+        return build_crl(self.ca, self.revoked_serials, last_update=now - dt.timedelta(minutes=5),
+                         next_update=now + dt.timedelta(days=7), revoked_at=now - dt.timedelta(days=1))
 
     def crl_pem(self) -> bytes:
         return self.crl().public_bytes(serialization.Encoding.PEM)
