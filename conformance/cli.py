@@ -25,6 +25,10 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 PROFILE_CHOICES = ("MS1", "MS2-PDE", "MS2-PDS")
 
 
+EXIT_CODES_HELP = ("Exit codes: 0 every mandatory requirement met, 1 one failed or could not be evaluated, "
+                   "2 usage or configuration error, 130 interrupted.")
+
+
 class UsageProblem(Exception):
     """A user mistake: printed as one line, exit 2."""
 
@@ -48,18 +52,30 @@ def main(argv: Sequence[str] | None = None) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="segur-conformance",
-        description="Harnais de conformité Ségur DUI (INS, DMP, MSSanté, Pro Santé Connect, CDA).",
+        description="Ségur DUI conformance harness (INS, DMP, MSSanté, Pro Santé Connect, CDA). "
+                    "Harnais de conformité Ségur DUI. 'segur-conformance COMMAND --help' for each command.",
+        epilog="run: " + EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"segur-conformance {__version__}")
-    sub = parser.add_subparsers(dest="command")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add = sub.add_parser
 
-    run = sub.add_parser("run", help="run a corridor profile against a sandbox or an artefact folder")
-    run.add_argument("--profile", default="MS1", type=_profile_name, help="MS1 | MS2-PDE | MS2-PDS")
+    def add_parser(name: str, **kw: Any) -> argparse.ArgumentParser:
+        kw.setdefault("description", kw.get("help", "").capitalize() + ".")
+        return _add(name, **kw)
+
+    sub.add_parser = add_parser  # type: ignore[method-assign]
+
+    run = sub.add_parser("run", help="run a corridor profile against a sandbox or an artefact folder",
+                         epilog="Without --sandbox-url or --artefacts, runs against the embedded reference "
+                                "sandbox. " + EXIT_CODES_HELP)
+    run.add_argument("--profile", default="MS1", type=_profile_name, help="MS1 | MS2-PDE | MS2-PDS (default MS1)")
     target = run.add_mutually_exclusive_group()
     target.add_argument("--sandbox-url", help="candidate sandbox base URL (contract v1)")
     target.add_argument("--artefacts", type=Path, help="artefact folder (cda/, mss/, dmp/)")
     run.add_argument("--report-dir", type=Path, help="where to write the report (default reports/<profile>-<time>)")
-    run.add_argument("--lang", choices=("fr", "en"), default="fr")
+    run.add_argument("--lang", choices=("fr", "en"), default="fr", help="report language (default fr)")
     run.add_argument("--cisis-kit", type=Path, help="path to the ANS CI-SIS kit")
     run.add_argument("--defect", action="append", default=[],
                      help="defect switch for the embedded reference sandbox (repeatable)")
@@ -70,53 +86,62 @@ def build_parser() -> argparse.ArgumentParser:
 
     req = sub.add_parser("requirements", help="list the requirement catalogue of a profile")
     req.add_argument("--profile", type=_profile_name, help="MS1 | MS2-PDE | MS2-PDS (default: all)")
-    req.add_argument("--format", choices=("text", "json"), default="text")
+    req.add_argument("--format", choices=("text", "json"), default="text", help="output format (default text)")
     req.set_defaults(func=cmd_requirements)
 
     sbx = sub.add_parser("sandbox", help="start the reference sandbox (a compliant DUI simulator)")
-    sbx.add_argument("--port", type=int, default=8700)
+    sbx.add_argument("--port", type=int, default=8700, help="port on 127.0.0.1 (default 8700)")
     sbx.add_argument("--defect", action="append", default=[], help="inject a defect (repeatable)")
     sbx.add_argument("--list-defects", action="store_true", help="list the defect switches and exit")
     sbx.set_defaults(func=cmd_sandbox)
 
-    val = sub.add_parser("validate", help="offline checks of artefacts: CDA (.xml), MSSanté (.eml), DMP (.http)")
-    val.add_argument("files", nargs="+", type=Path)
-    val.add_argument("--cisis-kit", type=Path)
-    val.add_argument("--lang", choices=("fr", "en"), default="fr")
+    val = sub.add_parser("validate", help="offline checks of artefacts: CDA (.xml), MSSanté (.eml), DMP (.http)",
+                         epilog="Exit codes: 0 conform, 1 not conform, 2 usage error.")
+    val.add_argument("files", nargs="+", type=Path, help="artefact files (.xml CDA, .eml, .http or .xml SOAP)")
+    val.add_argument("--cisis-kit", type=Path, help="path to the ANS CI-SIS kit (enables XSD and schematrons)")
+    val.add_argument("--lang", choices=("fr", "en"), default="fr", help="message language (default fr)")
     val.set_defaults(func=cmd_validate)
 
     ver = sub.add_parser("verify", help="check a report bundle against its signed manifest")
-    ver.add_argument("report_dir", type=Path)
-    ver.add_argument("--public-key", type=Path)
+    ver.add_argument("report_dir", type=Path, help="report folder (holds manifest.json and manifest.sig)")
+    ver.add_argument("--public-key", type=_key_source,
+                     help="the issuer's Ed25519 public key, a PEM file or the base64 printed in the report: "
+                          "proves origin, not only integrity")
     ver.set_defaults(func=cmd_verify)
 
     dif = sub.add_parser("diff", help="requirements that regressed or were fixed between two runs")
-    dif.add_argument("old", type=Path)
-    dif.add_argument("new", type=Path)
-    dif.add_argument("--lang", choices=("fr", "en"), default="fr")
+    dif.add_argument("old", type=Path, help="earlier report folder or results.json")
+    dif.add_argument("new", type=Path, help="later report folder or results.json")
+    dif.add_argument("--lang", choices=("fr", "en"), default="fr", help="output language (default fr)")
     dif.set_defaults(func=cmd_diff)
 
     mer = sub.add_parser("merge", help="merge results of several runs or shards into one report")
-    mer.add_argument("inputs", nargs="+", type=Path)
-    mer.add_argument("--out", type=Path, required=True)
-    mer.add_argument("--lang", choices=("fr", "en"), default="fr")
+    mer.add_argument("inputs", nargs="+", type=Path, help="report folders or results.json files")
+    mer.add_argument("--out", type=Path, required=True, help="folder for the merged report")
+    mer.add_argument("--lang", choices=("fr", "en"), default="fr", help="report language (default fr)")
     mer.set_defaults(func=cmd_merge)
 
     exp = sub.add_parser("export", help="write report formats (html, junit, csv, xlsx) from a results file")
-    exp.add_argument("results", type=Path)
-    exp.add_argument("--out", type=Path, required=True)
+    exp.add_argument("results", type=Path, help="a results.json or the report folder holding it")
+    exp.add_argument("--out", type=Path, required=True, help="output folder")
     exp.add_argument("--format", action="append", default=[],
-                     help="html, junit, csv, xlsx or all (repeatable, comma-separated)")
-    exp.add_argument("--lang", choices=("fr", "en"), default="fr")
+                     help="html, junit, csv, xlsx or all (repeatable, comma-separated; default all)")
+    exp.add_argument("--lang", choices=("fr", "en"), default="fr", help="report language (default fr)")
     exp.set_defaults(func=cmd_export)
 
     imp = sub.add_parser("import-rem", help="import ANS's official REM spreadsheet into a catalogue file")
-    imp.add_argument("xlsx", type=Path)
-    imp.add_argument("--out", type=Path, required=True)
-    imp.add_argument("--wave", type=int, choices=(1, 2), required=True)
-    imp.add_argument("--corridors", default="MS1,MS2-PDE,MS2-PDS")
+    imp.add_argument("xlsx", type=Path, help="the ANS REM spreadsheet (.xlsx)")
+    imp.add_argument("--out", type=Path, required=True, help="catalogue YAML file to write")
+    imp.add_argument("--wave", type=int, choices=(1, 2), required=True, help="Ségur wave of this REM")
+    imp.add_argument("--corridors", default="MS1,MS2-PDE,MS2-PDS",
+                     help="comma-separated corridors the requirements apply to (default all three)")
     imp.set_defaults(func=cmd_import_rem)
     return parser
+
+
+def _key_source(value: str) -> Path | str:
+    """A key file when it exists, else the key itself (base64 of the raw key, as printed in the report)."""
+    return Path(value) if os.path.exists(value) or "\n" in value or value.endswith((".pem", ".pub")) else value
 
 
 def _profile_name(value: str) -> str:
@@ -150,15 +175,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             validate(args.defect)
         except UnknownDefect as exc:
             raise UsageProblem(str(exc)) from None
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    report_dir = (args.report_dir or Path("reports") / f"{args.profile}-{stamp}").resolve()
-    report_dir.mkdir(parents=True, exist_ok=True)
+    report_dir = _new_report_dir(args.report_dir, args.profile)
     with tempfile.TemporaryDirectory(prefix="segur-run-") as tmp:
         ini = Path(tmp) / "pytest.ini"
         ini.write_text("[pytest]\naddopts =\n", encoding="utf-8")
         package_root = Path(__file__).resolve().parent.parent  # node ids read conformance/suites/...
         pytest_args = [
-            "-c", str(ini), "--rootdir", str(package_root), "-p", "no:cacheprovider",
+            "-c", str(ini), "--rootdir", str(package_root), "-p", "no:cacheprovider", "-p", "no:benchmark",
             "--pyargs", "conformance.suites",
             "--segur-profile", args.profile, "--segur-report", str(report_dir), "--segur-lang", args.lang,
             "-o", "console_output_style=progress", "--tb=no", "-q" if not args.verbose else "-v",
@@ -176,16 +199,48 @@ def cmd_run(args: argparse.Namespace) -> int:
             pytest_args += ["-n", str(args.jobs)]
         if args.select:
             pytest_args += ["-k", args.select]
-        target = args.sandbox_url or (str(args.artefacts) if args.artefacts else "bac à sable de référence")
-        print(f"segur-conformance {__version__} — profil {args.profile} — cible : {target}")
+        en = args.lang == "en"
+        target = args.sandbox_url or (str(args.artefacts) if args.artefacts else
+                                      "reference sandbox" if en else "bac à sable de référence")
+        print(f"segur-conformance {__version__} — {'profile' if en else 'profil'} {args.profile} — "
+              f"{'target:' if en else 'cible :'} {target}")
         started = time.time()
         code = pytest.main(pytest_args)
     return _summarise_run(report_dir, int(code), time.time() - started, args.lang)
 
 
+def _new_report_dir(asked: Path | None, profile: str) -> Path:
+    """A fresh, writable, empty report folder: a signed bundle must hold this run's files only."""
+    if asked is not None:
+        report_dir = asked.expanduser().resolve()
+        if report_dir.exists() and not report_dir.is_dir():
+            raise UsageProblem(f"--report-dir : {asked} existe et n'est pas un dossier")
+        if report_dir.is_dir() and any(report_dir.iterdir()):
+            raise UsageProblem(f"--report-dir : {asked} n'est pas vide ; un rapport signé ne doit contenir que "
+                               "les fichiers de sa campagne : donnez un dossier neuf ou vide")
+        candidates = [report_dir]
+    else:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        base = (Path("reports") / f"{profile}-{stamp}").resolve()
+        candidates = [base] + [base.with_name(f"{base.name}-{n}") for n in range(2, 100)]
+    for report_dir in candidates:
+        try:
+            report_dir.mkdir(parents=True, exist_ok=asked is not None)
+        except FileExistsError:
+            continue  # two runs in the same second: the second gets <profile>-<time>-2
+        except OSError as exc:
+            raise UsageProblem(f"impossible de créer le dossier de rapport {report_dir} "
+                               f"({exc.strerror or exc})") from None
+        if not os.access(report_dir, os.W_OK | os.X_OK):
+            raise UsageProblem(f"dossier de rapport {report_dir} non accessible en écriture")
+        return report_dir
+    raise UsageProblem(f"trop de campagnes dans la même seconde sous {candidates[0].parent}")
+
+
 def _summarise_run(report_dir: Path, pytest_code: int, elapsed: float, lang: str) -> int:
     results_path = report_dir / "results.json"
     if pytest_code in (3, 4) and not results_path.exists():  # internal error or usage error
+        _remove_if_empty(report_dir)
         print("segur-conformance: erreur : la configuration de la campagne est invalide (voir ci-dessus)",
               file=sys.stderr)
         return EXIT_USAGE
@@ -205,17 +260,32 @@ def _summarise_run(report_dir: Path, pytest_code: int, elapsed: float, lang: str
     print("   " + " · ".join(f"{labels[k]} {summary[k]}" for k in labels))
     bad = [r for r in results["requirements"] if r["verdict"] in ("failed", "error")]
     for entry in bad[:20]:
-        flag = "DOIT" if entry.get("mandatory") else "PEUT"
+        flag = ("SHALL" if lang == "en" else "DOIT") if entry.get("mandatory") else ("MAY" if lang == "en" else "PEUT")
         print(f"   {entry['verdict'].upper():7} {flag} {entry['id']:<22} {entry['title'][:70]}")
     if len(bad) > 20:
-        print(f"   … et {len(bad) - 20} autres")
+        print(f"   … {'and' if lang == 'en' else 'et'} {len(bad) - 20} {'more' if lang == 'en' else 'autres'}")
     html = report_dir / "report.html"
     print(f"   {'report' if lang == 'en' else 'rapport'} : {html if html.exists() else results_path}")
     if results["run"].get("interrupted"):
+        print("   " + ("INTERRUPTED: partial results, not a proof file" if lang == "en"
+                        else "INTERROMPU : résultats partiels, à ne pas présenter comme dossier de preuves"))
+    problem = results["run"].get("candidate_problem")
+    if problem:
+        print(f"   {'candidate problem' if lang == 'en' else 'problème du candidat'} : {problem}")
+    if results["run"].get("interrupted"):
         return EXIT_INTERRUPTED
+    if problem:
+        return EXIT_FAIL
     if summary.get("mandatory_failed") or summary.get("mandatory_error"):
         return EXIT_FAIL
     return EXIT_OK
+
+
+def _remove_if_empty(path: Path) -> None:
+    try:
+        path.rmdir()  # only succeeds on an empty folder: never removes anything the user had
+    except OSError:
+        pass
 
 
 # ---------------------------------------------------------------------------------------------

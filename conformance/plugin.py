@@ -179,6 +179,38 @@ def pytest_configure(config: pytest.Config) -> None:
         state.active = True
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Preflight: a candidate sandbox that is down or speaks another contract is a configuration error,
+    reported once and clearly, not as one ``error`` per test."""
+    config = session.config
+    state = config.stash.get(state_key, None)
+    if state is None or _is_worker(config) or config.getoption("collectonly", False):
+        return
+    url = state.config.sandbox_url
+    if not url or url == REFERENCE or state.config.artefacts_dir:
+        return
+    problem = sandbox_preflight(url)
+    if problem:
+        raise ConfigurationError(problem)
+
+
+def sandbox_preflight(url: str, timeout: float = 10.0) -> str:
+    """'' when ``url`` answers GET /capabilities with contract 1, else a one-line bilingual problem."""
+    from conformance.sandbox.client import CONTRACT_VERSION, SandboxClient
+
+    try:
+        caps = SandboxClient(url, timeout=timeout).capabilities()
+    except SandboxError as exc:
+        return (f"bac à sable {url} inutilisable : {exc.message} "
+                f"/ sandbox {url} not usable: {exc.message_en}")
+    declared = caps.get("contract")
+    if str(declared) != CONTRACT_VERSION:
+        return (f"le bac à sable {url} déclare le contrat {declared!r}, ce harnais parle le contrat "
+                f"{CONTRACT_VERSION!r} (docs/sandbox-api.yaml) / the sandbox declares contract {declared!r}, "
+                f"this harness speaks contract {CONTRACT_VERSION!r}")
+    return ""
+
+
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
                                   items: list[pytest.Item]) -> None:
     state = config.stash[state_key]
@@ -335,6 +367,13 @@ def candidate(pytestconfig: pytest.Config, reference_sandbox: str | None) -> Any
         state.candidate_caps = None
         state.candidate_problem = exc.message
     state.candidate_problem = getattr(cand, "capabilities_problem", "") or state.candidate_problem
+    if cand.mode == "sandbox" and state.candidate_caps is not None:
+        from conformance.sandbox.client import CONTRACT_VERSION
+
+        declared = state.candidate_caps.get("contract")
+        if str(declared) != CONTRACT_VERSION:
+            state.candidate_problem = (f"contrat déclaré {declared!r}, attendu {CONTRACT_VERSION!r} "
+                                       f"/ declared contract {declared!r}, expected {CONTRACT_VERSION!r}")
     return cand
 
 
@@ -475,9 +514,25 @@ class SessionReporter:
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         self.state.interrupted = True
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """pytest-xdist: the candidate was opened in the workers; bring what it declared back here."""
+        seen = (getattr(node, "workeroutput", None) or {}).get("segur_candidate")
+        if not seen:
+            return
+        state = self.state
+        if state.candidate_caps is None and seen.get("caps") is not None:
+            state.candidate_caps = seen["caps"]
+        state.sandbox_url_effective = state.sandbox_url_effective or seen.get("url")
+        state.candidate_problem = state.candidate_problem or seen.get("problem") or ""
+
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if _is_worker(self.config):
+            state = self.state
+            self.config.workeroutput["segur_candidate"] = {  # type: ignore[attr-defined]
+                "caps": state.candidate_caps, "url": state.sandbox_url_effective,
+                "problem": state.candidate_problem}
             return
         state = self.state
         if exitstatus == pytest.ExitCode.INTERRUPTED:
@@ -568,13 +623,14 @@ def _terminal_summary(state: SegurState, terminalreporter: Any) -> None:
     for entry in entries:
         counts[entry["verdict"]] = counts.get(entry["verdict"], 0) + 1
     terminalreporter.section(f"segur-conformance — {state.profile.id}")
+    en = state.config.lang == "en"
     terminalreporter.write_line(
-        "exigences : " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+        ("requirements: " if en else "exigences : ") + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     for entry in entries:
         if entry["verdict"] in ("failed", "error"):
             terminalreporter.write_line(f"  {entry['verdict'].upper():7} {entry['id']}  {entry['title']}")
     if state.config.report_dir:
-        terminalreporter.write_line(f"rapport : {state.config.report_dir}")
+        terminalreporter.write_line(f"{'report:' if en else 'rapport :'} {state.config.report_dir}")
 
 
 def _now() -> str:

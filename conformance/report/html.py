@@ -97,7 +97,8 @@ def header(view: ReportView, public_key: dict[str, str] | None) -> dict[str, Any
         "started": text(run.get("started_at"), 40) or "—",
         "finished": text(run.get("finished_at"), 40),
         "duration": t("hdr.seconds", lang, n=f"{as_float(run.get('duration_s')):.1f}"),
-        "mode": t("hdr.mode_artefacts", lang) if mode == "artefacts" else t("hdr.mode_sandbox", lang),
+        "mode": t("hdr.mode_artefacts", lang) if mode == "artefacts" else
+        t("hdr.mode_reference", lang) if run.get("reference_sandbox") else t("hdr.mode_sandbox", lang),
         "target": target or "—",
         "platform": _platform(run),
         "reference": bool(run.get("reference_sandbox")),
