@@ -185,3 +185,19 @@ def test_large_report_stays_small(tmp_path: Path) -> None:
     html = render_html(res, "fr")
     # about 560 bytes per finding: 10,000 findings stay well under the 10 MB target (benchmarks/)
     assert len(html.encode("utf-8")) < 2000 * 1000
+
+
+def test_failed_and_unevaluated_requirements_are_listed_up_front() -> None:
+    """An auditor reaches every requirement to address from one list near the summary."""
+    from conformance.report import synthetic
+    from conformance.report.html import render_html
+
+    entries = [synthetic.requirement("DUI.MSS.07", "MSS", "failed"),
+               synthetic.requirement("SC.INS/va1.53", "INS", "error"),
+               synthetic.requirement("SC.PSC.01", "PSC", "passed")]
+    html = render_html(synthetic.results(entries), lang="fr")
+    block = html.split('id="blocking"', 1)[1].split("</nav>", 1)[0]
+    assert "DUI.MSS.07" in block and "SC.INS/va1.53" in block and "SC.PSC.01" not in block
+    assert "Exigences à traiter (non conformes ou non évaluées) (2)" in block
+    clean = render_html(synthetic.results([synthetic.requirement("SC.PSC.01", "PSC", "passed")]), lang="en")
+    assert 'id="blocking"' not in clean

@@ -229,10 +229,10 @@ def _detection_findings(detection: Detection, expected_type: str | None, artefac
 _LABELS = {
     "fr": {"xml": "xml", "xsd": "xsd", "schematron": "schématrons", "models": "modèles", "error": "ERREUR", "warning": "AVERTISSEMENT", "line": "ligne", "expected": "attendu", "found": "trouvé",
            "layers": "couches", "errors": "erreur(s)", "warnings": "avertissement(s)", "type": "type",
-           "ok": "conforme", "ko": "non conforme", "total": "documents"},
+           "ok": "conforme", "ko": "non conforme", "total": "documents", "ok_n": "conforme(s)", "ko_n": "non conforme(s)"},
     "en": {"xml": "xml", "xsd": "xsd", "schematron": "schematrons", "models": "models", "error": "ERROR", "warning": "WARNING", "line": "line", "expected": "expected", "found": "found",
            "layers": "layers", "errors": "error(s)", "warnings": "warning(s)", "type": "type",
-           "ok": "conforms", "ko": "does not conform", "total": "documents"},
+           "ok": "conforms", "ko": "does not conform", "total": "documents", "ok_n": "conform", "ko_n": "do not conform"},
 }
 
 
@@ -301,7 +301,7 @@ def validate_files(paths: Iterable[Path | str], kit_path: Path | str | None, lan
         failed += 0 if result.ok else 1
         out.write("\n".join(format_result(result, lang)) + "\n")
     t = _LABELS["en" if lang == "en" else "fr"]
-    out.write(f"{count} {t['total']}: {count - failed} {t['ok']}, {failed} {t['ko']}\n")
+    out.write(f"{count} {t['total']}: {count - failed} {t['ok_n']}, {failed} {t['ko_n']}\n")
     return 1 if failed else 0
 
 

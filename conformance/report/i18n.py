@@ -29,6 +29,8 @@ STRINGS: dict[str, dict[str, str]] = {
               "Use the browser's find (Ctrl+F).",
     },
     "doc.toc": {"fr": "Sommaire", "en": "Contents"},
+    "doc.blocking": {"fr": "Exigences à traiter (non conformes ou non évaluées)",
+                     "en": "Requirements to address (failed or not evaluated)"},
     # header
     "hdr.candidate": {"fr": "Candidat", "en": "Candidate"},
     "hdr.product": {"fr": "Produit", "en": "Product"},
