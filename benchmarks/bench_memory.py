@@ -15,8 +15,9 @@ import time
 import tracemalloc
 from types import SimpleNamespace
 
-from conformance.cda.validate import validate_document
 from segur_reference_dui.documents import render
+
+from conformance.cda.validate import validate_document
 
 RESIDENT = SimpleNamespace(
     id="R1", traits={"birth_name": "TESTE", "given_names": ["ALICE"], "first_given_name": "ALICE",
