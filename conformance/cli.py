@@ -269,6 +269,10 @@ def _summarise_run(report_dir: Path, pytest_code: int, elapsed: float, lang: str
     if results["run"].get("interrupted"):
         print("   " + ("INTERRUPTED: partial results, not a proof file" if lang == "en"
                         else "INTERROMPU : résultats partiels, à ne pas présenter comme dossier de preuves"))
+    if results["run"].get("selection"):
+        print("   " + (f"PARTIAL RUN ({results['run']['selection']}): unselected requirements show as not run"
+                        if lang == "en" else f"CAMPAGNE PARTIELLE ({results['run']['selection']}) : "
+                        "les exigences non sélectionnées apparaissent non testées"))
     problem = results["run"].get("candidate_problem")
     if problem:
         print(f"   {'candidate problem' if lang == 'en' else 'problème du candidat'} : {problem}")

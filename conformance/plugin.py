@@ -144,6 +144,7 @@ class SegurState:
     last_flush: float = 0.0
     kit_info: dict[str, Any] | None = None
     candidate_problem: str = ""
+    selection: str = ""
 
     def ensure_loaded(self) -> None:
         """Load catalogue and profile once, turning data errors into one clear usage error."""
@@ -219,6 +220,9 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         return
     state.active = True
     state.ensure_loaded()
+    keyword = str(config.getoption("keyword", "") or "")
+    markexpr = str(config.getoption("markexpr", "") or "")
+    state.selection = " ; ".join(x for x in (f"-k {keyword}" if keyword else "", f"-m {markexpr}" if markexpr else "") if x)
     problems: list[str] = []
     for item in marked:
         for mark in item.iter_markers(MARKER):
@@ -567,6 +571,7 @@ def run_metadata(state: SegurState, *, final: bool, exitstatus: int | None = Non
         "cisis_kit": kit_metadata(seg.cisis_kit, state),
         "candidate": state.candidate_caps,
         "candidate_problem": state.candidate_problem or None,
+        "selection": state.selection or None,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "exit_status": exitstatus,

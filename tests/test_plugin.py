@@ -330,3 +330,23 @@ def test_evidence_is_stored_with_its_hash(pytester: pytest.Pytester, catalogue_d
     import hashlib
 
     assert hashlib.sha256((report / ev["path"]).read_bytes()).hexdigest() == ev["sha256"]
+
+
+def test_a_partial_run_says_so_in_the_results(pytester: pytest.Pytester, catalogue_dir: Path) -> None:
+    pytester.makepyfile(textwrap.dedent("""
+        import pytest
+
+        @pytest.mark.requirement("DUI.INS.01")
+        def test_alpha(segur):
+            pass
+
+        @pytest.mark.requirement("DUI.INS.02")
+        def test_beta(segur):
+            pass
+    """))
+    report = pytester.path / "rep"
+    pytester.runpytest("--segur-report", str(report), "-k", "alpha").assert_outcomes(passed=1)
+    data = _results(report)
+    assert data["run"]["selection"] == "-k alpha"
+    assert _verdicts(data)["DUI.INS.02"] == "not_run"
+    assert "Campagne partielle" in (report / "report.html").read_text(encoding="utf-8")

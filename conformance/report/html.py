@@ -104,6 +104,7 @@ def header(view: ReportView, public_key: dict[str, str] | None) -> dict[str, Any
         "reference": bool(run.get("reference_sandbox")),
         "defects": ", ".join(defects) if defects else t("hdr.no_defect", lang),
         "interrupted": bool(run.get("interrupted")),
+        "selection": str(run.get("selection") or ""),
         "public_key": public_key,
     }
 

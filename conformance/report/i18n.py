@@ -72,6 +72,12 @@ STRINGS: dict[str, dict[str, str]] = {
               "Injected defects: {defects}.",
     },
     "hdr.no_defect": {"fr": "aucun", "en": "none"},
+    "hdr.selection_banner": {
+        "fr": "Campagne partielle : seuls les tests sélectionnés par « {selection} » ont été exécutés ; "
+              "les autres exigences apparaissent non testées.",
+        "en": "Partial run: only the tests selected by \u201c{selection}\u201d ran; the other requirements "
+              "show as not run.",
+    },
     "hdr.interrupted_banner": {
         "fr": "Campagne interrompue : résultats partiels, à ne pas présenter comme un dossier de preuves.",
         "en": "Run interrupted: partial results, not to be presented as a proof file.",
