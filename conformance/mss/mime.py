@@ -128,13 +128,17 @@ def _finding(kind: str, fr: str, en: str, artefact: str, **kw: object) -> Findin
     return maker(fr, en, artefact=artefact, **kw)
 
 
+_PYTHON_ONLY_CODECS = frozenset({"unicode-escape", "raw-unicode-escape", "unicode_escape", "raw_unicode_escape"})
+
+
 def decode_text(data: bytes, charset: str) -> tuple[str, str]:
     """Decode strictly; return (text, problem). Unknown charsets and bad bytes are problems, not crashes."""
     try:
         codec = codecs.lookup(charset or "us-ascii")
     except (LookupError, ValueError):  # ValueError: a NUL in the name
         return data.decode("utf-8", "replace"), f"jeu de caractères inconnu : {charset!r}"
-    if not getattr(codec, "_is_text_encoding", True):  # zlib, base64_codec, rot13: codecs, not charsets
+    if not getattr(codec, "_is_text_encoding", True) or codec.name in _PYTHON_ONLY_CODECS:
+        # zlib, base64_codec, rot13, unicode_escape: Python codecs, not MIME charsets
         return data.decode("utf-8", "replace"), f"jeu de caractères inconnu : {charset!r}"
     try:
         return data.decode(codec.name, "strict"), ""
