@@ -249,21 +249,32 @@ def _summarise_run(report_dir: Path, pytest_code: int, elapsed: float, lang: str
         return EXIT_USAGE if pytest_code == 5 else EXIT_FAIL
     results = json.loads(results_path.read_text(encoding="utf-8"))
     summary = results["summary"]
-    labels = {"passed": "conformes", "failed": "non conformes", "error": "non évaluées",
-              "not_run": "non testées", "manual": "preuve manuelle"}
-    if lang == "en":
-        labels = {"passed": "passed", "failed": "failed", "error": "not evaluated", "not_run": "not run",
-                  "manual": "manual evidence"}
+    en = lang == "en"
+    labels = {"passed": "conformes", "reserved": "conformes avec réserves", "failed": "non conformes",
+              "error": "non évaluées", "not_run": "non testées", "manual": "preuve manuelle"}
+    if en:
+        labels = {"passed": "passed", "reserved": "passed with reservations", "failed": "failed",
+                  "error": "not evaluated", "not_run": "not run", "manual": "manual evidence"}
     print()
-    total_label = "requirements in" if lang == "en" else "exigences en"
+    checks = [c for c in results.get("harness_checks") or [] if c.get("verdict") in ("failed", "error")]
+    for check in checks:  # the campaign's preconditions first: every verdict below depends on them
+        title = check.get("title_en") if en else check.get("title")
+        print(f"   {str(check.get('verdict')).upper():7} {check.get('id')}  {title}")
+        print(f"           {(check.get('reason_en') if en else check.get('reason')) or ''}"[:300])
+    total_label = "requirements in" if en else "exigences en"
     print(f"== {results['run']['profile']} : {summary['total']} {total_label} {elapsed:.1f} s ==")
-    print("   " + " · ".join(f"{labels[k]} {summary[k]}" for k in labels))
+    print("   " + " · ".join(f"{labels[k]} {summary.get(k, 0)}" for k in labels))
     bad = [r for r in results["requirements"] if r["verdict"] in ("failed", "error")]
     for entry in bad[:20]:
-        flag = ("SHALL" if lang == "en" else "DOIT") if entry.get("mandatory") else ("MAY" if lang == "en" else "PEUT")
+        flag = ("SHALL" if en else "DOIT") if entry.get("mandatory") else ("MAY" if en else "PEUT")
         print(f"   {entry['verdict'].upper():7} {flag} {entry['id']:<22} {entry['title'][:70]}")
+        proofs = {p.get("id"): p for s in entry.get("scenarios", []) for p in s.get("proofs", [])}
+        for pid in entry.get("failing_proofs", [])[:6]:
+            proof = proofs.get(pid, {})
+            reason = (proof.get("reason_en") if en else proof.get("reason")) or ""
+            print(f"       {proof.get('verdict', '?'):7} {pid}: {reason[:200]}")
     if len(bad) > 20:
-        print(f"   … {'and' if lang == 'en' else 'et'} {len(bad) - 20} {'more' if lang == 'en' else 'autres'}")
+        print(f"   … {'and' if en else 'et'} {len(bad) - 20} {'more' if en else 'autres'}")
     html = report_dir / "report.html"
     print(f"   {'report' if lang == 'en' else 'rapport'} : {html if html.exists() else results_path}")
     if results["run"].get("interrupted"):
@@ -278,7 +289,9 @@ def _summarise_run(report_dir: Path, pytest_code: int, elapsed: float, lang: str
         print(f"   {'candidate problem' if lang == 'en' else 'problème du candidat'} : {problem}")
     if results["run"].get("interrupted"):
         return EXIT_INTERRUPTED
-    if problem:
+    if any(c.get("id") == "HARNESS.PREFLIGHT" for c in checks):
+        return EXIT_USAGE  # the sandbox was not usable: a configuration error, results.json says why
+    if problem or checks:
         return EXIT_FAIL
     if summary.get("mandatory_failed") or summary.get("mandatory_error"):
         return EXIT_FAIL

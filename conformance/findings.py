@@ -43,6 +43,9 @@ class Finding:
     found: str = ""
     requirements: tuple[str, ...] = ()
     evidence: str = ""
+    #: the proof ids (``DUI.DMP.01.04.01``) this finding is evidence for; filled by the plugin from the
+    #: test's marker and profiles/traceability.yaml when the check does not name them itself
+    proofs: tuple[str, ...] = ()
     evidence_sha256: str = ""
 
     @property
@@ -59,6 +62,7 @@ class Finding:
         data = asdict(self)
         data["severity"] = self.severity.value
         data["requirements"] = list(self.requirements)
+        data["proofs"] = list(self.proofs)
         return data
 
     @classmethod
@@ -67,6 +71,7 @@ class Finding:
         kwargs = {k: v for k, v in data.items() if k in known}
         kwargs["severity"] = Severity(kwargs.get("severity", "error"))
         kwargs["requirements"] = tuple(kwargs.get("requirements", ()))
+        kwargs["proofs"] = tuple(kwargs.get("proofs", ()))
         return cls(**kwargs)
 
 

@@ -26,6 +26,7 @@ from conformance.results import TestRecord, aggregate, build_results, write_resu
 from conformance.sandbox.client import SandboxError, SandboxUnsupported
 
 MARKER = "requirement"
+HARNESS_MARKER = "harness_check"
 OPTIONS: dict[str, tuple[str, str, str | None]] = {
     # dest: (command-line flag, environment variable, default)
     "segur_profile": ("--segur-profile", "SEGUR_PROFILE", "MS1"),
@@ -145,6 +146,9 @@ class SegurState:
     kit_info: dict[str, Any] | None = None
     candidate_problem: str = ""
     selection: str = ""
+    proof_index: Any = None
+    rule_map: Any = None
+    harness: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def ensure_loaded(self) -> None:
         """Load catalogue and profile once, turning data errors into one clear usage error."""
@@ -152,12 +156,19 @@ class SegurState:
             return
         from conformance.profiles import ProfileError, load_profile
         from conformance.requirements import CatalogueError, load_catalogue
+        from conformance.traceability import ProofIndex, TraceabilityError, check_rule_map, load_rule_map
 
         try:
-            self.catalogue = load_catalogue()
-            self.profile = load_profile(self.config.profile_name, self.catalogue)
-        except (CatalogueError, ProfileError) as exc:
+            catalogue = load_catalogue()
+            self.profile = load_profile(self.config.profile_name, catalogue)
+            self.proof_index = ProofIndex.build(catalogue)
+            self.rule_map = load_rule_map()
+        except (CatalogueError, ProfileError, TraceabilityError) as exc:
             raise ConfigurationError(str(exc)) from None
+        problems = check_rule_map(self.rule_map, self.proof_index)
+        if problems:
+            raise ConfigurationError("\n".join(problems))
+        self.catalogue = catalogue
 
 
 def _is_worker(config: pytest.Config) -> bool:
@@ -167,7 +178,13 @@ def _is_worker(config: pytest.Config) -> bool:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        f"{MARKER}(*ids): the REM requirement ids (e.g. DUI.MSS.07) this test verifies",
+        f"{MARKER}(*ids): the REM requirement, scenario or proof ids (e.g. DUI.MSS.07, DUI.DMP.01.04.01) "
+        "this test verifies",
+    )
+    config.addinivalue_line(
+        "markers",
+        f"{HARNESS_MARKER}(id, title_fr, title_en): a campaign precondition (candidate capabilities), shown "
+        "first and counted in the exit code",
     )
     seg = resolve_config(config)
     state = SegurState(config=seg)
@@ -192,6 +209,18 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         return
     problem = sandbox_preflight(url)
     if problem:
+        state.harness["HARNESS.PREFLIGHT"] = harness_entry(
+            "HARNESS.PREFLIGHT", "Bac à sable du candidat joignable et au contrat v1",
+            "Candidate sandbox reachable and speaking contract v1", "failed", problem)
+        if state.config.report_dir:
+            state.active = True
+            try:
+                results = _write(state, final=True, exitstatus=int(pytest.ExitCode.USAGE_ERROR))
+                _write_report(state, results)
+            except ConfigurationError:
+                raise
+            except Exception as exc:  # the one-line problem below matters more than a report crash
+                sys.stderr.write(f"segur-conformance: results not written ({type(exc).__name__}: {exc})\n")
         raise ConfigurationError(problem)
 
 
@@ -224,13 +253,17 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     markexpr = str(config.getoption("markexpr", "") or "")
     state.selection = " ; ".join(x for x in (f"-k {keyword}" if keyword else "", f"-m {markexpr}" if markexpr else "") if x)
     problems: list[str] = []
+    index = state.proof_index
     for item in marked:
         for mark in item.iter_markers(MARKER):
             if not mark.args:
                 problems.append(f"{item.nodeid}: @pytest.mark.requirement needs at least one id")
             for rid in mark.args:
-                if rid not in state.catalogue:
-                    problems.append(f"{item.nodeid}: unknown requirement id {rid!r} (not in the catalogue)")
+                if not index.knows(str(rid)):
+                    problems.append(f"{item.nodeid}: unknown requirement, scenario or proof id {rid!r} "
+                                    "(not in the catalogue)")
+                elif str(rid) in index.manual:
+                    problems.append(f"{item.nodeid}: {rid!r} is a manual proof: no test can verify it")
     if problems:
         raise pytest.UsageError("\n".join(problems))
     in_profile = set(state.profile.requirement_ids)
@@ -247,11 +280,39 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         items[:] = keep
 
 
-def requirement_ids(item: pytest.Item) -> tuple[str, ...]:
+def marker_ids(item: pytest.Item) -> tuple[str, ...]:
+    """The ids written in the test's markers: requirement, scenario or proof ids."""
     ids: list[str] = []
     for mark in item.iter_markers(MARKER):
         ids.extend(str(a) for a in mark.args)
     return tuple(dict.fromkeys(ids))
+
+
+def requirement_ids(item: pytest.Item) -> tuple[str, ...]:
+    """The requirements the test verifies (a scenario or proof id stands for its requirement)."""
+    ids = marker_ids(item)
+    if not ids:
+        return ()
+    state = item.config.stash.get(state_key, None)
+    index = state.proof_index if state is not None else None
+    if index is None:
+        return ids
+    return tuple(dict.fromkeys(index.requirement(i) for i in ids))
+
+
+def proof_ids(item: pytest.Item) -> tuple[str, ...]:
+    """The automated proofs the test verifies."""
+    ids = marker_ids(item)
+    state = item.config.stash.get(state_key, None)
+    if not ids or state is None or state.proof_index is None:
+        return ()
+    return tuple(state.proof_index.proofs_of(ids))
+
+
+def harness_entry(check_id: str, title: str, title_en: str, verdict: str, reason: str,
+                  reason_en: str = "", findings: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {"id": check_id, "title": title, "title_en": title_en, "verdict": verdict, "reason": reason,
+            "reason_en": reason_en or reason, "findings": findings or []}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -266,6 +327,9 @@ class Recorder:
         self.findings: list[Finding] = []
         self.evidence_refs: list[EvidenceRef] = []
         self.requirements = requirement_ids(item)
+        self.proofs = proof_ids(item)
+        #: (check, proof) -> how many times a check evaluated on real input held for that proof
+        self.held: dict[tuple[str, str], int] = {}
 
     @property
     def lang(self) -> str:
@@ -281,10 +345,69 @@ class Recorder:
         self._state.ensure_loaded()
         return self._state.catalogue
 
-    def record(self, findings: Iterable[Finding] | Finding) -> list[Finding]:
+    def record(self, findings: Iterable[Finding] | Finding, *, check: str = "",
+               proofs: Iterable[str] = ()) -> list[Finding]:
+        """Record what a check saw.
+
+        A single Finding is an observation made by the test itself. An iterable is the result of a check
+        evaluated on the candidate's input: for each proof it covers (``proofs``, else the test's) where it
+        recorded no ERROR and not only warnings, it also counts as a point of verification that held
+        (an INFO finding named ``check``, by default after the test). Each finding gets the proofs it is
+        evidence for (profiles/traceability.yaml, docs/architecture.md).
+        """
+        single = isinstance(findings, Finding)
         batch = [findings] if isinstance(findings, Finding) else list(findings)
-        self.findings.extend(batch)
-        return batch
+        scope = self._scope(proofs)
+        out = [self._attribute(f, scope) for f in batch]
+        self.findings.extend(out)
+        if not single:
+            name = check or f"TEST.{getattr(self.item, 'originalname', self.item.name)}"
+            for pid in scope:
+                mine = [f for f in out if pid in f.proofs]
+                if any(f.is_error for f in mine):
+                    continue
+                rule_map = self._state.rule_map
+                if mine and all(f.severity is Severity.WARNING or (rule_map is not None and not rule_map.can_fail(f.rule))
+                                for f in mine):
+                    continue  # only warnings, or only checks that cannot fail: a reservation, not a hold
+                self.held[(name, pid)] = self.held.get((name, pid), 0) + 1
+        return out
+
+    def held_check(self, check: str, what: str, what_en: str = "", *, proofs: Iterable[str] = (),
+                   **kw: Any) -> None:
+        """A point of verification the test itself evaluated and saw hold (an INFO finding)."""
+        self.record(info(what, what_en or what, rule=check, proofs=tuple(proofs), **kw))
+
+    def _scope(self, proofs: Iterable[str]) -> tuple[str, ...]:
+        asked = tuple(proofs)
+        index = self._state.proof_index
+        if not asked or index is None:
+            return self.proofs
+        expanded = index.proofs_of(asked)
+        outside = [p for p in expanded if p not in self.proofs]
+        if outside or not expanded:
+            raise ValueError(f"{self.item.nodeid}: proofs {list(asked)} are not verified by this test "
+                             f"(its marker covers {list(self.proofs)})")
+        return expanded
+
+    def _attribute(self, finding: Finding, scope: tuple[str, ...]) -> Finding:
+        from dataclasses import replace
+
+        from conformance.traceability import attribute
+
+        state = self._state
+        if state.proof_index is None or state.rule_map is None:
+            return finding
+        return replace(finding, proofs=attribute(finding, scope, state.proof_index, state.rule_map))
+
+    def held_findings(self) -> list[Finding]:
+        out = []
+        for (check, pid), count in self.held.items():
+            times = f" ({count} fois)" if count > 1 else ""
+            times_en = f" ({count} times)" if count > 1 else ""
+            out.append(info(f"vérification satisfaite : {check}{times}", f"check held: {check}{times_en}",
+                            rule=check, proofs=(pid,)))
+        return out
 
     def evidence(self, name: str, data: bytes | str, kind: str = "Log", description: str = "") -> EvidenceRef:
         assert self._state.store is not None
@@ -309,6 +432,13 @@ class Recorder:
     @property
     def errors(self) -> list[Finding]:
         return [f for f in self.findings if f.severity is Severity.ERROR]
+
+    @property
+    def counted_errors(self) -> list[Finding]:
+        """ERROR findings that count against one of this test's proofs (others are another test's)."""
+        if self._state.proof_index is None:
+            return self.errors
+        return [f for f in self.errors if f.proofs]
 
 
 @pytest.fixture
@@ -390,14 +520,15 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     try:
         result = yield
     except (SandboxUnsupported, NotEvaluated) as exc:
-        # errors already recorded are a verdict: a later "cannot go on" must not hide them
-        if recorder is not None and recorder.errors:
-            raise FindingsFailure(recorder.errors, recorder.lang) from None
+        # errors already recorded are a verdict: a later "cannot go on" must not hide them. A NotEvaluated
+        # keeps its reason: the proofs with errors fail, the others are "not evaluated because …"
         if isinstance(exc, SandboxUnsupported):
+            if recorder is not None and recorder.counted_errors:
+                raise FindingsFailure(recorder.counted_errors, recorder.lang) from None
             pytest.skip(f"non pris en charge par le candidat : {exc.message}")
         raise
-    if recorder is not None and recorder.errors:
-        raise FindingsFailure(recorder.errors, recorder.lang)
+    if recorder is not None and recorder.counted_errors:
+        raise FindingsFailure(recorder.counted_errors, recorder.lang)
     return result
 
 
@@ -421,6 +552,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     if call.excinfo is not None and isinstance(call.excinfo.value, FindingsFailure):
         report.longrepr = str(call.excinfo.value)  # the findings are the message; no plugin traceback
+    harness = item.get_closest_marker(HARNESS_MARKER)
+    if harness is not None:
+        _harness_report(item, report, call, harness)
+        return report
     ids = requirement_ids(item)
     if not ids:
         return report
@@ -429,17 +564,31 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return report
     recorder = item.stash.get(recorder_key, None)
     findings = [f.to_dict() for f in recorder.findings] if recorder else []
+    if recorder is not None and report.when == "call":
+        findings += [f.to_dict() for f in recorder.held_findings()]
     evidence = [e.to_dict() for e in recorder.evidence_refs] if recorder else []
-    if call.excinfo is not None and outcome in ("error", "not_evaluated"):
-        findings.append(error(f"non évalué : {message}", f"not evaluated: {message}",
-                              rule="HARNESS.NOT_EVALUATED").to_dict())
+    findings_failure = call.excinfo is not None and isinstance(call.excinfo.value, FindingsFailure)
     report.user_properties.append(("segur", {
-        "requirements": list(ids), "outcome": outcome, "message": message, "phase": report.when,
-        "findings": findings, "evidence": evidence,
+        "requirements": list(ids), "proofs": list(proof_ids(item)), "outcome": outcome, "message": message,
+        "phase": report.when, "findings": findings, "evidence": evidence, "findings_failure": findings_failure,
     }))
     if outcome == "not_evaluated" and report.when == "call":
         report.outcome = "failed"  # visible in vendor CI: a check that did not run is not a pass
     return report
+
+
+def _harness_report(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo[None],
+                    mark: pytest.Mark) -> None:
+    args = [str(a) for a in mark.args] + ["", "", ""]
+    check_id, title, title_en = args[0] or item.name, args[1] or item.name, args[2] or args[1] or item.name
+    outcome, message = _classify(report, call)
+    if outcome is None:
+        return
+    verdict = {"passed": "passed", "failed": "failed", "skipped": "not_run"}.get(outcome, "error")
+    if call.excinfo is not None and isinstance(call.excinfo.value, AssertionError):
+        message = str(call.excinfo.value).split("\nassert ")[0]
+    report.user_properties.append(("segur_harness", harness_entry(check_id, title, title_en, verdict,
+                                                                 _short(message, 1000))))
 
 
 def _classify(report: pytest.TestReport, call: pytest.CallInfo[None]) -> tuple[str | None, str]:
@@ -467,7 +616,7 @@ def _short(text: str, limit: int = 1500) -> str:
     return text if len(text) <= limit else text[:limit] + " …"
 
 
-_RANK = {"passed": 0, "skipped": 1, "not_evaluated": 2, "error": 3, "failed": 4}
+_RANK = {"passed": 0, "skipped": 1, "not_run": 1, "not_evaluated": 2, "error": 3, "failed": 4}
 
 
 def _merge_phase(record: TestRecord, value: dict[str, Any], duration: float) -> None:
@@ -481,6 +630,7 @@ def _merge_phase(record: TestRecord, value: dict[str, Any], duration: float) -> 
         if not (current == "failed" and outcome != "failed"):
             record.outcome = outcome
             record.message = value.get("message", "") or record.message
+            record.findings_failure = bool(value.get("findings_failure"))
     record.duration += duration
     for f in value.get("findings", []):
         finding = Finding.from_dict(f)
@@ -501,12 +651,18 @@ class SessionReporter:
             return
         state = self.state
         for name, raw in report.user_properties:
+            if name == "segur_harness" and isinstance(raw, dict):
+                previous = state.harness.get(raw["id"])
+                if previous is None or _RANK.get(raw["verdict"], 0) >= _RANK.get(previous["verdict"], 0):
+                    state.harness[raw["id"]] = raw
+                continue
             if name != "segur" or not isinstance(raw, dict):
                 continue
             value: dict[str, Any] = raw
             record = state.records.get(report.nodeid)
             if record is None:
-                record = TestRecord(nodeid=report.nodeid, requirements=tuple(value["requirements"]))
+                record = TestRecord(nodeid=report.nodeid, requirements=tuple(value["requirements"]),
+                                    proofs=tuple(value.get("proofs", ())))
                 state.records[report.nodeid] = record
             _merge_phase(record, value, report.duration)
             for ev in value.get("evidence", []):
@@ -600,11 +756,23 @@ def _write(state: SegurState, *, final: bool, exitstatus: int | None = None) -> 
     requirements = [state.catalogue[rid] for rid in state.profile.requirement_ids]
     order = {r.id: i for i, r in enumerate(state.catalogue)}
     requirements.sort(key=lambda r: order.get(r.id, 0))
-    entries = aggregate(requirements, state.records.values())
-    results = build_results(run_metadata(state, final=final, exitstatus=exitstatus), entries, state.evidence)
+    entries = aggregate(requirements, state.records.values(), state.rule_map)
+    results = build_results(run_metadata(state, final=final, exitstatus=exitstatus), entries, state.evidence,
+                            harness_checks(state))
     write_results(state.config.report_dir / "results.json", results)
     state.last_flush = time.time()
     return results
+
+
+def harness_checks(state: SegurState) -> list[dict[str, Any]]:
+    """The campaign preconditions, in a stable order: preflight, then the marked checks, then problems."""
+    checks = dict(state.harness)
+    if state.candidate_problem and not any(c["verdict"] in ("failed", "error") for c in checks.values()):
+        checks["HARNESS.CANDIDATE"] = harness_entry(
+            "HARNESS.CANDIDATE", "Capacités déclarées par le candidat", "Capabilities declared by the candidate",
+            "failed", state.candidate_problem)
+    order = {"HARNESS.PREFLIGHT": 0}
+    return [checks[k] for k in sorted(checks, key=lambda k: (order.get(k, 1), k))]
 
 
 def _write_report(state: SegurState, results: dict[str, Any]) -> None:
@@ -620,22 +788,45 @@ def _write_report(state: SegurState, results: dict[str, Any]) -> None:
 
 
 def _terminal_summary(state: SegurState, terminalreporter: Any) -> None:
-    if not state.active or state.catalogue is None or not state.records:
+    if not state.active or state.catalogue is None or not (state.records or state.harness):
         return
     requirements = [state.catalogue[rid] for rid in state.profile.requirement_ids]
-    entries = aggregate(requirements, state.records.values())
+    entries = aggregate(requirements, state.records.values(), state.rule_map)
+    en = state.config.lang == "en"
+    terminalreporter.section(f"segur-conformance — {state.profile.id}")
+    for check in harness_checks(state):
+        if check["verdict"] in ("failed", "error"):
+            title = check["title_en"] if en else check["title"]
+            reason = check["reason_en"] if en else check["reason"]
+            terminalreporter.write_line(f"  {check['verdict'].upper():7} {check['id']}  {title}", red=True)
+            terminalreporter.write_line(f"          {reason[:300]}")
     counts: dict[str, int] = {}
     for entry in entries:
         counts[entry["verdict"]] = counts.get(entry["verdict"], 0) + 1
-    terminalreporter.section(f"segur-conformance — {state.profile.id}")
-    en = state.config.lang == "en"
     terminalreporter.write_line(
         ("requirements: " if en else "exigences : ") + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
-    for entry in entries:
-        if entry["verdict"] in ("failed", "error"):
-            terminalreporter.write_line(f"  {entry['verdict'].upper():7} {entry['id']}  {entry['title']}")
+    for line in failing_proof_lines(entries, en):
+        terminalreporter.write_line(line)
     if state.config.report_dir:
         terminalreporter.write_line(f"{'report:' if en else 'rapport :'} {state.config.report_dir}")
+
+
+def failing_proof_lines(entries: list[dict[str, Any]], en: bool, limit: int = 40) -> list[str]:
+    """One line per FAILED/ERROR requirement, then one per failing proof with its reason."""
+    lines: list[str] = []
+    for entry in entries:
+        if entry["verdict"] not in ("failed", "error"):
+            continue
+        lines.append(f"  {entry['verdict'].upper():7} {entry['id']}  {entry['title']}")
+        proofs = {p["id"]: p for s in entry.get("scenarios", []) for p in s.get("proofs", [])}
+        for pid in entry.get("failing_proofs", []):
+            proof = proofs.get(pid, {})
+            reason = (proof.get("reason_en") if en else proof.get("reason")) or ""
+            lines.append(f"      {proof.get('verdict', '?'):7} {pid}: {reason[:220]}")
+        if len(lines) >= limit:
+            lines.append("  …")
+            break
+    return lines
 
 
 def _now() -> str:

@@ -15,17 +15,23 @@ from pathlib import Path
 from typing import Any
 
 from conformance.evidence import atomic_write
-from conformance.findings import Finding
+from conformance.findings import Finding, Severity
+from conformance.traceability import RuleMap
 
 FORMAT = "segur-conformance-results"
-FORMAT_VERSION = "1.0"
-VERDICTS = ("passed", "failed", "error", "not_run", "manual")
+FORMAT_VERSION = "2.0"
+#: "reserved" = passed with reservations: the only checks evaluated on the proof can only warn
+VERDICTS = ("passed", "reserved", "failed", "error", "not_run", "manual")
 TEST_OUTCOMES = ("passed", "failed", "error", "skipped", "not_evaluated")
+#: "unchecked" is internal: the test claims the proof but evaluated nothing on it (error if no other test did)
+_PROOF_RANK = {"not_run": 0, "unchecked": 1, "reserved": 2, "passed": 3, "error": 4, "failed": 5}
+_UNCHECKED = ("non évalué : aucune vérification n'a porté sur cette preuve",
+              "not evaluated: no check was evaluated on this proof")
 
 
 @dataclass
 class TestRecord:
-    """What one pytest test contributed: its outcome and findings, for each requirement it marks."""
+    """What one pytest test contributed: its outcome and findings, for each proof it verifies."""
 
     nodeid: str
     requirements: tuple[str, ...]
@@ -34,14 +40,88 @@ class TestRecord:
     message: str = ""
     findings: list[Finding] = field(default_factory=list)
     evidence: list[dict[str, Any]] = field(default_factory=list)
+    proofs: tuple[str, ...] = ()
+    #: the test failed only because it recorded ERROR findings: each proof is judged by its own findings
+    findings_failure: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {"nodeid": self.nodeid, "outcome": self.outcome, "duration": round(self.duration, 4),
-                "message": self.message}
+                "message": self.message, "proofs": list(self.proofs)}
+
+
+@dataclass(frozen=True)
+class ProofVerdict:
+    verdict: str
+    reason: str = ""
+    reason_en: str = ""
+
+
+def _lines(findings: list[Finding], lang: str, limit: int = 3) -> str:
+    texts = list(dict.fromkeys(f"[{f.rule}] {f.text(lang)}" if f.rule else f.text(lang) for f in findings))
+    out = texts[:limit]
+    if len(texts) > limit:
+        out.append(f"… +{len(texts) - limit}")
+    return " ; ".join(out)[:1000]
+
+
+def proof_verdict_in(record: TestRecord, proof: str, rule_map: RuleMap) -> ProofVerdict:
+    """What one test says of one of its proofs (docs/architecture.md, "Verdicts")."""
+    mine = [f for f in record.findings if proof in f.proofs]
+    errors = [f for f in mine if f.is_error]
+    if errors:
+        errors.sort(key=lambda f: rule_map.consequence(f.rule))  # cause before consequence
+        return ProofVerdict("failed", _lines(errors, "fr"), _lines(errors, "en"))
+    if record.outcome in ("error", "not_evaluated"):
+        failed_here = sorted({p for f in record.findings if f.is_error for p in f.proofs} - {proof})
+        if failed_here:
+            return ProofVerdict(
+                "error", f"non évalué : prérequis en échec ({', '.join(failed_here)}) — {record.message}"[:1000],
+                f"not evaluated: failed prerequisite ({', '.join(failed_here)}) — {record.message}"[:1000])
+        return ProofVerdict("error", f"non évalué : {record.message}"[:1000],
+                            f"not evaluated: {record.message}"[:1000])
+    if record.outcome == "skipped":
+        return ProofVerdict("not_run", record.message[:1000], record.message[:1000])
+    if record.outcome == "failed" and not record.findings_failure:
+        return ProofVerdict("failed", record.message[:1000], record.message[:1000])
+    held = [f for f in mine if f.severity is Severity.INFO and rule_map.can_fail(f.rule)]
+    if held:
+        return ProofVerdict("passed")
+    weak = [f for f in mine if f.severity is not Severity.ERROR]
+    if weak:
+        rules = sorted({f.rule for f in weak if f.rule})
+        why = "; ".join(dict.fromkeys(rule_map.reason(r) for r in rules if rule_map.reason(r)))
+        return ProofVerdict(
+            "reserved",
+            f"seules des vérifications non confirmées (avertissements) ont porté sur cette preuve : "
+            f"{', '.join(rules) or '-'}{' — ' + why if why else ''}"[:1000],
+            f"only unconfirmed checks (warnings) were evaluated on this proof: {', '.join(rules) or '-'}"
+            f"{' — ' + why if why else ''}"[:1000])
+    return ProofVerdict("unchecked", *_UNCHECKED)
+
+
+def combine(verdicts: list[ProofVerdict]) -> ProofVerdict:
+    """Several tests on one proof: failed > error > passed > reserved > not_run (a test that evaluated
+    nothing on the proof does not count, unless no test did: then the proof is not evaluated)."""
+    if not verdicts:
+        return ProofVerdict("not_run", "aucun test exécuté pour cette preuve", "no test was run for this proof")
+    worst = max(_PROOF_RANK[v.verdict] for v in verdicts)
+    same = [v for v in verdicts if _PROOF_RANK[v.verdict] == worst]
+    if same[0].verdict == "unchecked":
+        return ProofVerdict("error", *_UNCHECKED)
+    return ProofVerdict(same[0].verdict, "; ".join(dict.fromkeys(v.reason for v in same if v.reason))[:2000],
+                        "; ".join(dict.fromkeys(v.reason_en for v in same if v.reason_en))[:2000])
+
+
+def requirement_verdict(proof_verdicts: list[str], manual_only: bool) -> str:
+    """A requirement from its automated proofs: failed > error > reserved > passed; else manual / not_run."""
+    for verdict in ("failed", "error", "reserved", "passed"):
+        if verdict in proof_verdicts:
+            return verdict
+    return "manual" if manual_only else "not_run"
 
 
 def verdict_for(outcomes: list[str], manual_only: bool) -> tuple[str, str]:
-    """Aggregate test outcomes into (verdict, reason)."""
+    """Test outcomes to a verdict, for callers that have no proof-level data (synthetic results, merge)."""
     if "failed" in outcomes:
         return "failed", ""
     if "error" in outcomes or "not_evaluated" in outcomes:
@@ -55,42 +135,87 @@ def verdict_for(outcomes: list[str], manual_only: bool) -> tuple[str, str]:
     return "not_run", "aucun test exécuté pour cette exigence"
 
 
-def aggregate(requirements: Iterable[Any], records: Iterable[TestRecord]) -> list[dict[str, Any]]:
-    """One results entry per requirement (catalogue objects with ``to_dict()``), in catalogue order."""
+def _sort_findings(findings: list[Finding], rule_map: RuleMap) -> list[Finding]:
+    order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+    return sorted(findings, key=lambda f: (order[f.severity], rule_map.consequence(f.rule)))
+
+
+def aggregate(requirements: Iterable[Any], records: Iterable[TestRecord], rule_map: RuleMap | None = None
+              ) -> list[dict[str, Any]]:
+    """One results entry per requirement (catalogue objects with ``to_dict()``), in catalogue order.
+
+    Each automated proof gets its own verdict from the tests that verify it and the findings attributed
+    to it; the requirement aggregates its proofs.
+    """
+    rule_map = rule_map or RuleMap()
+    records = list(records)
     by_req: dict[str, list[TestRecord]] = {}
+    by_proof: dict[str, list[TestRecord]] = {}
     for record in records:
         for rid in record.requirements:
             by_req.setdefault(rid, []).append(record)
+        for pid in record.proofs:
+            by_proof.setdefault(pid, []).append(record)
     entries: list[dict[str, Any]] = []
     for req in requirements:
         linked = by_req.get(req.id, [])
-        outcomes = [r.outcome for r in linked]
-        verdict, reason = verdict_for(outcomes, req.manual_only)
-        if verdict in ("not_run", "error"):
-            reasons = [r.message for r in linked if r.outcome in ("skipped", "error", "not_evaluated") and r.message]
-            if reasons:
-                reason = "; ".join(dict.fromkeys(reasons))[:2000]
-        findings: list[dict[str, Any]] = []
+        entry = req.to_dict()
+        own_proofs = {p.id for p in req.proofs}
+        proof_results: dict[str, ProofVerdict] = {}
+        for proof in req.proofs:
+            if proof.manual:
+                continue
+            tests = by_proof.get(proof.id, [])
+            proof_results[proof.id] = combine([proof_verdict_in(r, proof.id, rule_map) for r in tests])
+        verdict = requirement_verdict([v.verdict for v in proof_results.values()], req.manual_only)
+        failing = [(pid, v) for pid, v in proof_results.items() if v.verdict in ("failed", "error")]
+        if verdict in ("failed", "error"):
+            reason = " | ".join(f"{pid} : {v.reason}" for pid, v in failing if v.verdict == verdict)[:2000]
+        elif verdict == "reserved":
+            reason = " | ".join(f"{pid} : {v.reason}" for pid, v in proof_results.items()
+                                if v.verdict == "reserved")[:2000]
+        elif verdict == "manual":
+            reason = "preuve manuelle à fournir par l'éditeur"
+        elif verdict == "not_run":
+            reasons = [r.message for r in linked if r.outcome == "skipped" and r.message]
+            reason = "; ".join(dict.fromkeys(reasons))[:2000] or "aucun test exécuté pour cette exigence"
+        else:
+            reason = ""
+        findings: list[Finding] = []
         seen: set[tuple[Any, ...]] = set()
         for record in linked:
             for finding in record.findings:
-                key = (finding.rule, finding.artefact, finding.xpath, finding.message, finding.found)
+                if finding.proofs and not (set(finding.proofs) & own_proofs):
+                    continue  # evidence for another requirement verified by the same test
+                if not finding.proofs and finding.requirements and req.id not in finding.requirements:
+                    continue
+                key = (finding.rule, finding.artefact, finding.xpath, finding.message, finding.found,
+                       finding.severity, finding.proofs)
                 if key in seen:
                     continue
                 seen.add(key)
-                findings.append(finding.to_dict())
-        entry = req.to_dict()
+                findings.append(finding)
         entry.update({
             "mandatory": req.mandatory,
             "manual_only": req.manual_only,
             "verdict": verdict,
             "reason": reason,
+            "failing_proofs": [pid for pid, _v in sorted(
+                failing, key=lambda item: all(rule_map.consequence(f.rule) for r in by_proof.get(item[0], [])
+                                              for f in r.findings if f.is_error and item[0] in f.proofs))],
             "tests": [r.to_dict() for r in linked],
-            "findings": findings,
+            "findings": [f.to_dict() for f in _sort_findings(findings, rule_map)],
         })
         for scenario in entry.get("scenarios", []):
-            for proof in scenario.get("proofs", []):
-                proof["verdict"] = "manual" if proof.get("method") == "manual" else verdict
+            for proof_dict in scenario.get("proofs", []):
+                if proof_dict.get("method") == "manual":
+                    proof_dict["verdict"] = "manual"
+                    continue
+                pv = proof_results.get(proof_dict["id"], ProofVerdict("not_run"))
+                proof_dict["verdict"] = pv.verdict
+                proof_dict["reason"] = pv.reason
+                proof_dict["reason_en"] = pv.reason_en
+                proof_dict["tests"] = [r.nodeid for r in by_proof.get(proof_dict["id"], [])]
         entries.append(entry)
     return entries
 
@@ -100,6 +225,8 @@ def summarise(entries: list[dict[str, Any]]) -> dict[str, Any]:
     summary["total"] = len(entries)
     summary["mandatory_failed"] = 0
     summary["mandatory_error"] = 0
+    summary["mandatory_reserved"] = 0
+    summary["proofs"] = {v: 0 for v in VERDICTS}
     by_section: dict[str, dict[str, int]] = {}
     for entry in entries:
         verdict = entry["verdict"]
@@ -108,6 +235,12 @@ def summarise(entries: list[dict[str, Any]]) -> dict[str, Any]:
             summary["mandatory_failed"] += 1
         if entry.get("mandatory") and verdict == "error":
             summary["mandatory_error"] += 1
+        if entry.get("mandatory") and verdict == "reserved":
+            summary["mandatory_reserved"] += 1
+        for scenario in entry.get("scenarios", []):
+            for proof in scenario.get("proofs", []):
+                if proof.get("verdict") in VERDICTS:
+                    summary["proofs"][proof["verdict"]] += 1
         section = by_section.setdefault(entry["section"], {v: 0 for v in VERDICTS} | {"total": 0})
         section[verdict] += 1
         section["total"] += 1
@@ -115,13 +248,17 @@ def summarise(entries: list[dict[str, Any]]) -> dict[str, Any]:
     return summary
 
 
-def build_results(run: dict[str, Any], entries: list[dict[str, Any]], evidence: list[dict[str, Any]]
-                  ) -> dict[str, Any]:
+def build_results(run: dict[str, Any], entries: list[dict[str, Any]], evidence: list[dict[str, Any]],
+                  harness_checks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    checks = list(harness_checks or [])
+    summary = summarise(entries)
+    summary["harness_failed"] = sum(1 for c in checks if c.get("verdict") in ("failed", "error"))
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "run": run,
-        "summary": summarise(entries),
+        "harness_checks": checks,
+        "summary": summary,
         "requirements": entries,
         "evidence": evidence,
     }

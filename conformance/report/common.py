@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-VERDICTS = ("passed", "failed", "error", "not_run", "manual")
+VERDICTS = ("passed", "reserved", "failed", "error", "not_run", "manual")
 SEVERITIES = ("error", "warning", "info")
 # rem.md §1.3: the ANS exports sort sections in this order, then the rest.
 SECTION_ORDER = ("INS", "DMP", "MSS", "PSC", "ANN", "TBB", "HOP", "DOC", "PORT", "EPR")
@@ -77,7 +77,8 @@ def requirements_of(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def proof_verdict(proof: dict[str, Any], requirement_verdict: str) -> str:
-    """A manual proof is never ``passed``, whatever the file says; an automated one follows its requirement."""
+    """A manual proof is never ``passed``, whatever the file says; an automated one has its own verdict
+    (results format 2), or follows its requirement in a format-1 file."""
     if proof.get("method") == "manual":
         return "manual"
     return verdict_of(proof.get("verdict") or requirement_verdict)

@@ -30,7 +30,7 @@ from conformance.report.view import ReportView, SectionView, build_view
 
 TEMPLATES = Path(__file__).with_name("templates")
 BAR_WIDTH = 240
-COLOURS = {"passed": "#1a7f37", "failed": "#c62828", "error": "#b35c00", "not_run": "#8a8f98",
+COLOURS = {"passed": "#1a7f37", "reserved": "#6a8f1a", "failed": "#c62828", "error": "#b35c00", "not_run": "#8a8f98",
            "manual": "#3056b3"}
 
 
@@ -98,7 +98,8 @@ def header(view: ReportView, public_key: dict[str, str] | None) -> dict[str, Any
         "finished": text(run.get("finished_at"), 40),
         "duration": t("hdr.seconds", lang, n=f"{as_float(run.get('duration_s')):.1f}"),
         "mode": t("hdr.mode_artefacts", lang) if mode == "artefacts" else
-        t("hdr.mode_reference", lang) if run.get("reference_sandbox") else t("hdr.mode_sandbox", lang),
+        t("hdr.mode_reference" if run.get("reference_sandbox") else "hdr.mode_sandbox", lang,
+          contract=text(as_dict(run.get("candidate")).get("contract"), 20) or "?"),
         "target": target or "—",
         "platform": _platform(run),
         "reference": bool(run.get("reference_sandbox")),

@@ -43,6 +43,7 @@ class FindingView:
     expected: str
     found: str
     evidence: EvidenceView | None
+    proofs: tuple[str, ...] = ()
 
     @property
     def where(self) -> str:
@@ -60,6 +61,7 @@ class ProofView:
     manual: bool
     manual_reason: str
     verdict: str
+    reason: str = ""
     findings: list[FindingView] = field(default_factory=list)
     evidence: list[EvidenceView] = field(default_factory=list)
 
@@ -135,6 +137,7 @@ class ReportView:
     findings_total: dict[str, int]
     status: str
     evidence: list[EvidenceView]
+    harness_checks: list[dict[str, str]] = field(default_factory=list)
 
 
 def anchor(prefix: str, ident: str) -> str:
@@ -154,6 +157,7 @@ def _finding(raw: dict[str, Any], lang: str, index: EvidenceIndex, report_dir: P
         expected=text(raw.get("expected"), 1000),
         found=text(raw.get("found"), 1000),
         evidence=index.for_finding(raw, report_dir),
+        proofs=tuple(text(p, 200) for p in as_list(raw.get("proofs"))[:50]),
     )
 
 
@@ -193,7 +197,8 @@ def _requirement(raw: dict[str, Any], lang: str, index: EvidenceIndex, report_di
                 description=text(p.get("description"), 2000),
                 verification=[text(v, 1000) for v in as_list(p.get("verification"))],
                 manual=manual, manual_reason=text(p.get("manual_reason"), 2000),
-                verdict=proof_verdict(p, verdict))
+                verdict=proof_verdict(p, verdict),
+                reason=text(p.get("reason_en") if lang == "en" and p.get("reason_en") else p.get("reason"), 1500))
             proofs.append(proof)
             if not manual:
                 automated.append(proof)
@@ -241,7 +246,13 @@ def _place(findings: list[FindingView], evidence: list[EvidenceView], automated:
             home.evidence.append(ev)
             placed.add(ev.path)
     common: list[FindingView] = []
+    by_id = {p.id: p for p in automated}
     for finding in findings:
+        homes = [by_id[p] for p in finding.proofs if p in by_id]
+        if homes:  # results format 2: the finding names its proofs
+            for home in homes:
+                home.findings.append(finding)
+            continue
         home = target(finding.evidence.kind) if finding.evidence is not None else (
             automated[0] if len(automated) == 1 else None)
         if home is None:
@@ -256,6 +267,8 @@ def overall_status(requirements: list[RequirementView]) -> str:
     verdicts = {r.verdict for r in mandatory}
     if verdicts & {"failed", "error"}:
         return "failed"
+    if "reserved" in verdicts:
+        return "reserved"
     if "not_run" in verdicts:
         return "incomplete"
     if "manual" in verdicts or any(p.manual for r in mandatory for s in r.scenarios for p in s.proofs):
@@ -285,6 +298,17 @@ def build_view(results: dict[str, Any], lang: str, report_dir: Path | None) -> R
     cand = as_dict(run.get("candidate"))
     unknown = t("hdr.unknown", lang)
     candidate = {k: text(cand.get(k), 200) or unknown for k in ("product", "version", "vendor")}
+    checks = []
+    for c in as_list(results.get("harness_checks")):
+        if isinstance(c, dict):
+            en = lang == "en"
+            checks.append({"id": text(c.get("id"), 100), "verdict": verdict_of(c.get("verdict")),
+                           "title": text(c.get("title_en") if en and c.get("title_en") else c.get("title"), 300),
+                           "reason": text(c.get("reason_en") if en and c.get("reason_en") else c.get("reason"),
+                                          1500)})
+    status = overall_status(reqs)
+    if any(c["verdict"] in ("failed", "error") for c in checks):
+        status = "failed"
     return ReportView(lang=lang, run=run, candidate=candidate, sections=sections, totals=totals,
-                      mandatory=mandatory, findings_total=findings_total, status=overall_status(reqs),
-                      evidence=index.items)
+                      mandatory=mandatory, findings_total=findings_total, status=status,
+                      evidence=index.items, harness_checks=checks)

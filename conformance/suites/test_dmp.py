@@ -80,7 +80,7 @@ def _log(segur: Any, name: str, payload: dict[str, Any]) -> None:
 # ---------------------------------------------------------------------------------------------
 # every submission, both modes
 # ---------------------------------------------------------------------------------------------
-@pytest.mark.requirement(FEED)
+@pytest.mark.requirement("DUI.DMP.01.01.01")
 def test_every_document_reaches_the_dmp(dmp_submissions: list[DmpSubmission], segur: Any) -> None:
     for sub in dmp_submissions:
         _evidence(segur, sub)
@@ -104,30 +104,30 @@ def test_every_document_reaches_the_dmp(dmp_submissions: list[DmpSubmission], se
                           artefact=sub.name, requirements=(FEED,)))
 
 
-@pytest.mark.requirement(FEED)
+@pytest.mark.requirement("DUI.DMP.01.02.01")
 def test_iti41_transport_and_addressing(dmp_submissions: list[DmpSubmission], segur: Any) -> None:
     _each(segur, dmp_submissions, lambda r, _c: checks.check_transport(r) + checks.check_addressing(r),
           with_problems=True)
 
 
-@pytest.mark.requirement(FEED)
+@pytest.mark.requirement("DUI.DMP.01.03.01")
 def test_vihf_signed_and_complete(dmp_submissions: list[DmpSubmission], segur: Any) -> None:
     _each(segur, dmp_submissions, lambda r, c: checks.check_vihf(r, c) + checks.check_patient_ids(r, c)
           + checks.check_authorship(r))
 
 
-@pytest.mark.requirement(FEED)
+@pytest.mark.requirement("DUI.DMP.01.04.01")
 def test_xds_metadata(dmp_submissions: list[DmpSubmission], segur: Any) -> None:
     _each(segur, dmp_submissions, lambda r, c: checks.check_metadata(r, c) + checks.check_hash_size(r)
           + checks.check_associations(r))
 
 
-@pytest.mark.requirement(FEED)
+@pytest.mark.requirement("DUI.DMP.01.05.01")
 def test_metadata_agree_with_the_cda_header(dmp_submissions: list[DmpSubmission], segur: Any) -> None:
     _each(segur, dmp_submissions, lambda r, _c: checks.check_against_cda(r))
 
 
-@pytest.mark.requirement(FEED)
+@pytest.mark.requirement("DUI.DMP.01.06.01")
 def test_xades_signature_document(dmp_submissions: list[DmpSubmission], segur: Any) -> None:
     _each(segur, dmp_submissions, lambda r, c: checks.check_signature(r, c))
 
@@ -177,11 +177,13 @@ def test_dmp_existence_checked_before_feeding(candidate: Any, dmp_submissions: l
             segur.record(info("appel TD0.2 avant l'alimentation", "TD0.2 call before feeding", rule="DMP.TD02.ok",
                               artefact=sub.name, requirements=(TD02,)))
         else:
-            segur.record(warning(
-                "aucun appel d'existence du DMP (TD0.2) reçu avant la requête ITI-41 (format du message TD0.2 "
-                "non public : le simulateur attend <url>/td02)",
-                "no DMP existence call (TD0.2) received before the ITI-41 request (TD0.2 format not public: "
-                "the simulator expects <url>/td02)", rule="DMP.TD02.missing", artefact=sub.name,
+            # SC.DMP/CONF.01 [Vd] itself requires the TD0.2 call before feeding; only its message format is
+            # not public (the simulator's stand-in is <url>/td02, docs/sandbox-api.yaml)
+            segur.record(error(
+                "aucun appel d'existence du DMP (TD0.2) reçu avant la requête ITI-41 (exigé par SC.DMP/CONF.01 ; "
+                "le simulateur l'attend sur <url>/td02)",
+                "no DMP existence call (TD0.2) received before the ITI-41 request (required by SC.DMP/CONF.01; "
+                "the simulator expects it at <url>/td02)", rule="DMP.TD02.missing", artefact=sub.name,
                 requirements=(TD02,), expected="TD0.2 puis ITI-41", found="ITI-41 seul"))
 
 
@@ -228,7 +230,7 @@ ERROR_SCENARIOS = {
 }
 
 
-@pytest.mark.requirement(ERRORS)
+@pytest.mark.requirement("DUI.DMP.03.01.01")
 @pytest.mark.parametrize("scenario", list(ERROR_SCENARIOS))
 def test_dmp_error_is_shown_and_document_not_sent(scenario: str, candidate: Any, dmp_simulator: DmpSimulator,
                                                   qualified_resident: dict[str, Any], dmp_document_type: str,
@@ -260,7 +262,7 @@ def test_dmp_error_is_shown_and_document_not_sent(scenario: str, candidate: Any,
                           "document not marked sent", rule="DMP.ERROR.ok", **where))
 
 
-@pytest.mark.requirement(ERRORS, BACKGROUND)
+@pytest.mark.requirement("DUI.DMP.03.02.01", BACKGROUND)
 @pytest.mark.parametrize("scenario", ["http_500", "timeout"])
 def test_unavailable_dmp_keeps_the_document(scenario: str, candidate: Any, dmp_simulator: DmpSimulator,
                                             qualified_resident: dict[str, Any], dmp_document_type: str,

@@ -231,7 +231,7 @@ def test_body_content_type(segur: Any, mss_messages: list[MssCapture]) -> None:
     _each(segur, mss_messages, mc.check_body_type, mc.R_BODY)
 
 
-@pytest.mark.requirement("DUI.MSS.11", "SC.MSS/UX.32")
+@pytest.mark.requirement("DUI.MSS.11.01.01", "SC.MSS/UX.32")
 def test_patient_address_from_qualified_ins(segur: Any, mss_messages: list[MssCapture], candidate: Any) -> None:
     """M6: the patient send of the qualified resident goes to <matricule INS>@patient.mssante.fr."""
     _need_messages(mss_messages)
@@ -251,7 +251,7 @@ def test_patient_address_from_qualified_ins(segur: Any, mss_messages: list[MssCa
 # transport (sandbox: the simulator saw the connections)
 # ---------------------------------------------------------------------------------------------
 def _transport(segur: Any, candidate: Any, captures: list[MssCapture], requirement: str,
-               check: Callable[[dict[str, Any], str], list[Finding]]) -> None:
+               check: Callable[[dict[str, Any], str], list[Finding]], name: str) -> None:
     _sandbox(candidate)
     conns = _connections(captures)
     if not conns:
@@ -260,7 +260,7 @@ def _transport(segur: Any, candidate: Any, captures: list[MssCapture], requireme
     segur.evidence("connexions-smtp.json", json.dumps(conns, ensure_ascii=False, indent=1, default=str), kind="Log",
                    description="sessions SMTP vues par le simulateur")
     for conn in conns:
-        segur.record(_only(check(conn, f"smtp/connexion-{conn['id']}"), requirement))
+        segur.record(_only(check(conn, f"smtp/connexion-{conn['id']}"), requirement), check=name)
 
 
 @pytest.mark.requirement("DUI.MSS.01", "SC.MSS/CONF.05")
@@ -287,17 +287,18 @@ def test_tls_always(segur: Any, candidate: Any, mss_messages: list[MssCapture], 
 
 @pytest.mark.requirement("SC.MSS/CONF.01")
 def test_tls_version(segur: Any, candidate: Any, mss_messages: list[MssCapture]) -> None:
-    _transport(segur, candidate, mss_messages, "SC.MSS/CONF.01", mc.check_transport)
+    _transport(segur, candidate, mss_messages, "SC.MSS/CONF.01", mc.check_transport, "MSS.TLS.VERSION")
 
 
 @pytest.mark.requirement("SC.MSS/CONF.03")
 def test_cipher_suites(segur: Any, candidate: Any, mss_messages: list[MssCapture]) -> None:
-    _transport(segur, candidate, mss_messages, "SC.MSS/CONF.03", mc.check_transport)
+    _transport(segur, candidate, mss_messages, "SC.MSS/CONF.03", mc.check_transport, "MSS.TLS.CIPHER")
 
 
 @pytest.mark.requirement("SC.MSS/CONF.12")
 def test_applicative_mailbox_client_certificate(segur: Any, candidate: Any, mss_messages: list[MssCapture]) -> None:
-    _transport(segur, candidate, mss_messages, "SC.MSS/CONF.12", mc.check_client_certificate)
+    _transport(segur, candidate, mss_messages, "SC.MSS/CONF.12", mc.check_client_certificate,
+               "MSS.AUTH.CLIENT_CERT")
 
 
 @pytest.mark.requirement("SC.MSS/CONF.06")
@@ -327,7 +328,7 @@ def test_imap_starttls(segur: Any, candidate: Any, mss_simulator: MssSimulator, 
 # ---------------------------------------------------------------------------------------------
 # server certificates (DUI.MSS.04 / .05 / .06)
 # ---------------------------------------------------------------------------------------------
-@pytest.mark.requirement("DUI.MSS.04")
+@pytest.mark.requirement("DUI.MSS.04.01.01")
 def test_igc_sante_server_certificate_accepted(segur: Any, candidate: Any, mss_messages: list[MssCapture]) -> None:
     _sandbox(candidate)
     delivered = [c for c in mss_messages if c.received is not None and c.outcome.get("status") == "sent"]
@@ -374,7 +375,7 @@ def _bad_certificate(segur: Any, request: pytest.FixtureRequest, candidate: Any,
                            rule="MSS.TLS.SERVER_CERT", expected="failed", found="sent", **where))
 
 
-@pytest.mark.requirement("DUI.MSS.04")
+@pytest.mark.requirement("DUI.MSS.04.02.01")
 def test_untrusted_server_certificate_refused(segur: Any, request: pytest.FixtureRequest, candidate: Any,
                                              mss_simulator: MssSimulator) -> None:
     _bad_certificate(segur, request, candidate, mss_simulator, "untrusted", "DUI.MSS.04",
@@ -396,7 +397,7 @@ def test_revoked_server_certificate_refused(segur: Any, request: pytest.FixtureR
 # ---------------------------------------------------------------------------------------------
 # operator refusals and notifications (M8, M9)
 # ---------------------------------------------------------------------------------------------
-@pytest.mark.requirement("SC.MSS/UX.30")
+@pytest.mark.requirement("SC.MSS/UX.30.01.01")
 @pytest.mark.parametrize("code", REJECT_CODES)
 def test_rejected_recipient_shown_and_message_kept(segur: Any, request: pytest.FixtureRequest, candidate: Any,
                                                    mss_simulator: MssSimulator, code: int) -> None:
@@ -411,7 +412,7 @@ def test_rejected_recipient_shown_and_message_kept(segur: Any, request: pytest.F
     _reported_failure(segur, client, doc_id, outcome, str(code))
 
 
-@pytest.mark.requirement("SC.MSS/UX.30")
+@pytest.mark.requirement("SC.MSS/UX.30.02.01")
 def test_dropped_connection_shown(segur: Any, request: pytest.FixtureRequest, candidate: Any,
                                   mss_simulator: MssSimulator) -> None:
     """The operator drops the connection after DATA without answering: never "sent"."""
@@ -454,8 +455,9 @@ def _reported_failure(segur: Any, client: Any, doc_id: str, outcome: dict[str, A
                           rule="MSS.UX.NON_DELIVERY", **where))
 
 
-@pytest.mark.requirement("SC.MSS/UX.35")
-@pytest.mark.parametrize("notify", ["error", "success"])
+@pytest.mark.parametrize("notify", [
+    pytest.param("error", marks=pytest.mark.requirement("SC.MSS/UX.35.01.01")),
+    pytest.param("success", marks=pytest.mark.requirement("SC.MSS/UX.35.02.01"))])
 def test_mdn_linked_to_message(segur: Any, request: pytest.FixtureRequest, candidate: Any,
                                mss_simulator: MssSimulator, notify: str) -> None:
     """M9: the operator answers with an MDN (processed, or processed/Error: 902^…); the candidate links it
@@ -513,7 +515,7 @@ def _patient_messages(sim: MssSimulator, since: int) -> list[str]:
     return [r for m in sim.messages[since:] for r in m.rcpt_tos if r.lower().endswith("@patient.mssante.fr")]
 
 
-@pytest.mark.requirement("DUI.MSS.11")
+@pytest.mark.requirement("DUI.MSS.11.02.01")
 @pytest.mark.parametrize("status", ["PROV", "RECUP"])
 def test_no_patient_send_without_qualified_ins(segur: Any, request: pytest.FixtureRequest, candidate: Any,
                                                mss_simulator: MssSimulator, status: str) -> None:

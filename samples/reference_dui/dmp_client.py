@@ -55,6 +55,7 @@ DEFECTS = {
     "no_signature_document": "N'ajoute pas le document de signature XAdES à la soumission",
     "wrong_rplc_target": "Remplace un document en visant une entryUUID qui n'est pas celle trouvée par ITI-18",
     "submits_unqualified": "Alimente le DMP pour un usager dont l'INS n'est pas qualifiée",
+    "no_td02": "N'appelle pas TD0.2 (existence du DMP) avant d'alimenter",
     "marks_sent_after_failure": "Marque le document « envoyé » même quand le DMP a refusé ou n'a pas répondu",
 }
 
@@ -495,7 +496,7 @@ def submit(document: Any, resident: Any, endpoint: dict[str, Any], defects: froz
     keypair = cachet_for(identity.structure_id)
     document.dmp_status = "queued"
     try:
-        status = _td02(endpoint, identity, keypair, defects, patient_cx)
+        status = None if "no_td02" in defects else _td02(endpoint, identity, keypair, defects, patient_cx)
         if status and status != "ACTIF":
             return _result(document, "failed", f"pas de DMP actif pour ce patient (TD0.2 : {status})", defects)
         target = None
