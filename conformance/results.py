@@ -160,13 +160,14 @@ def aggregate(requirements: Iterable[Any], records: Iterable[TestRecord], rule_m
     for req in requirements:
         linked = by_req.get(req.id, [])
         entry = req.to_dict()
-        own_proofs = {p.id for p in req.proofs}
+        declared = [p for s in entry.get("scenarios", []) for p in s.get("proofs", [])]
+        own_proofs = {str(p.get("id")) for p in declared}
         proof_results: dict[str, ProofVerdict] = {}
-        for proof in req.proofs:
-            if proof.manual:
+        for proof in declared:
+            if proof.get("method") == "manual":
                 continue
-            tests = by_proof.get(proof.id, [])
-            proof_results[proof.id] = combine([proof_verdict_in(r, proof.id, rule_map) for r in tests])
+            pid = str(proof.get("id"))
+            proof_results[pid] = combine([proof_verdict_in(r, pid, rule_map) for r in by_proof.get(pid, [])])
         verdict = requirement_verdict([v.verdict for v in proof_results.values()], req.manual_only)
         failing = [(pid, v) for pid, v in proof_results.items() if v.verdict in ("failed", "error")]
         if verdict in ("failed", "error"):
@@ -237,9 +238,11 @@ def summarise(entries: list[dict[str, Any]]) -> dict[str, Any]:
             summary["mandatory_error"] += 1
         if entry.get("mandatory") and verdict == "reserved":
             summary["mandatory_reserved"] += 1
-        for scenario in entry.get("scenarios", []):
-            for proof in scenario.get("proofs", []):
-                if proof.get("verdict") in VERDICTS:
+        scenarios = entry.get("scenarios")
+        for scenario in scenarios if isinstance(scenarios, list) else []:
+            proofs = scenario.get("proofs") if isinstance(scenario, dict) else None
+            for proof in proofs if isinstance(proofs, list) else []:
+                if isinstance(proof, dict) and proof.get("verdict") in VERDICTS:
                     summary["proofs"][proof["verdict"]] += 1
         section = by_section.setdefault(entry["section"], {v: 0 for v in VERDICTS} | {"total": 0})
         section[verdict] += 1
@@ -283,7 +286,7 @@ def load_results(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ResultsFileError(f"{path}: not a segur-conformance results file")
     major = str(data.get("format_version", "")).split(".")[0]
-    if major != FORMAT_VERSION.split(".")[0]:
+    if major not in ("1", FORMAT_VERSION.split(".")[0]):  # format 1: proofs follow their requirement
         raise ResultsFileError(f"{path}: unsupported format_version {data.get('format_version')!r}")
     problems = structure_problems(data)
     if problems:

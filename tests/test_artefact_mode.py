@@ -239,6 +239,15 @@ def test_sample_folders_are_small_and_complete() -> None:
         "run python samples/make_artefacts.py")
 
 
+def _warning_only(requirement_id: str) -> bool:
+    """Whether every rule family that can decide this requirement only warns (profiles/traceability.yaml)."""
+    from conformance.traceability import load_rule_map
+
+    warn_only = {"MSS/CORPS.01": "MSS.BODY.TYPE", "DUI.MSS.13": "MSS.DSN.REQUEST", "SC.MSS/CONF.03": "MSS.TLS.CIPHER"}
+    rule = warn_only.get(requirement_id)
+    return rule is not None and not load_rule_map().can_fail(rule)
+
+
 def test_good_folder_passes_in_artefact_mode(folder_runs: dict[str, Run]) -> None:
     run = folder_runs["good"]
     assert run.results["run"]["mode"] == "artefacts", run.context()
@@ -249,7 +258,10 @@ def test_good_folder_passes_in_artefact_mode(folder_runs: dict[str, Run]) -> Non
     broken = {n: t["message"][:300] for n, t in run.tests.items() if t["outcome"] not in ("passed", "skipped")}
     assert not broken, broken
     for domain, ids in ARTEFACT_CHECKS.items():
-        not_passed = {rid: run.verdicts[rid] for rid in ids if run.verdicts[rid] != "passed"}
+        # "reserved" (passed with reservations) is the honest verdict of a check that can only warn
+        reserved_ok = {rid for rid in ids if _warning_only(rid)}
+        not_passed = {rid: run.verdicts[rid] for rid in ids
+                      if run.verdicts[rid] != "passed" and not (rid in reserved_ok and run.verdicts[rid] == "reserved")}
         assert not not_passed, f"{domain} artefact checks did not pass: {not_passed}\n{run.context()}"
 
 

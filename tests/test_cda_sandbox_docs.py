@@ -187,6 +187,6 @@ def test_artefact_mode_checks_every_file_and_goes_on_after_bad_ones(pytester: py
     assert content["verdict"] == "failed"
     failing = {f["artefact"]: f["rule"] for f in content["findings"] if f["severity"] == "error"}
     assert failing == {"cda/b_dlu_missing_section.xml": "CDA.DLU.section.3.19", "cda/c_hostile.xml": "CDA.XML"}
-    checked = {f["artefact"] for f in content["findings"] if f["rule"] == "CDA.DETECT"}
+    checked = {f["artefact"] for r in results["requirements"] for f in r["findings"] if f["rule"] == "CDA.DETECT"}
     assert {"cda/a_ppa.xml", "cda/d_vsm.xml"} <= checked  # the files after the hostile one were checked too
     assert by_id["DOC/AUTO.06"]["verdict"] == "not_run"  # replacement needs a live sandbox

@@ -63,6 +63,7 @@ DEFECTS = {
     "no_signature_document": ("test_xades_signature_document", "DMP.DSG.missing"),
     "wrong_rplc_target": ("test_replacement_targets_the_current_entry", "DMP.RPLC.unknown_target"),
     "submits_unqualified": ("test_refuses_to_feed_without_a_qualified_ins", "DMP.INS.unqualified"),
+    "no_td02": ("test_dmp_existence_checked_before_feeding", "DMP.TD02.missing"),
     "marks_sent_after_failure": ("test_dmp_error_is_shown_and_document_not_sent[metadata_error]",
                                  "DMP.ERROR.marked_sent"),
 }
@@ -71,7 +72,7 @@ DEFECTS = {
 # Defects that do not hide one another run together (each in-process run costs seconds of start-up):
 # the first group spoils every submission's content, the second only behaviours around it.
 GROUPS = (("hash_mismatch", "vihf_unsigned", "vihf_missing_attribute", "metadata_mismatch", "no_signature_document"),
-          ("wrong_rplc_target", "submits_unqualified", "marks_sent_after_failure"))
+          ("wrong_rplc_target", "submits_unqualified", "marks_sent_after_failure", "no_td02"))
 
 
 def test_defect_groups_cover_every_reference_dmp_defect() -> None:

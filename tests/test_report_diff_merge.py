@@ -57,7 +57,7 @@ def test_cmd_diff_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 
 # ------------------------------------------------------------------------------------------ merge
 def test_precedence_order() -> None:
-    assert PRECEDENCE == ("failed", "error", "passed", "manual", "not_run")
+    assert PRECEDENCE == ("failed", "error", "passed", "reserved", "manual", "not_run")
     assert stronger("passed", "failed") == "failed"
     assert stronger("error", "passed") == "error"
     assert stronger("manual", "passed") == "passed"

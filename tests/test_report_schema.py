@@ -68,7 +68,7 @@ def test_synthetic_and_merged_results_validate(validator: jsonschema.protocols.V
 
 @pytest.mark.parametrize("breakage", [
     lambda r: r.update(format="something-else"),
-    lambda r: r.update(format_version="2.0"),
+    lambda r: r.update(format_version="3.0"),
     lambda r: r["requirements"][0].update(verdict="ok"),
     lambda r: r["requirements"][0]["findings"][0].update(severity="fatal"),
     lambda r: r["requirements"][0]["scenarios"][0]["proofs"][1].update(verdict="passed"),  # manual never passed

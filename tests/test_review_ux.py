@@ -39,7 +39,12 @@ def test_unreachable_sandbox_is_one_clear_line_and_exit_2(tmp_path: Path) -> Non
     assert proc.returncode == 2, out[-2000:]
     assert "injoignable" in out and "unreachable" in out
     assert "Traceback" not in out and "EEEE" not in out  # not one error per test
-    assert not report.exists()  # no empty report folder left behind
+    # the dossier still says why: results.json and report.html with the failed preflight, first
+    results = json.loads((report / "results.json").read_text(encoding="utf-8"))
+    assert results["harness_checks"][0]["id"] == "HARNESS.PREFLIGHT"
+    assert results["harness_checks"][0]["verdict"] == "failed"
+    assert "injoignable" in results["harness_checks"][0]["reason"]
+    assert (report / "report.html").is_file()
 
 
 def test_wrong_contract_version_is_refused_before_any_test(tmp_path: Path) -> None:

@@ -33,7 +33,7 @@ class FakeSegur:
         self.findings: list[Finding] = []
         self.lang = "fr"
 
-    def record(self, findings: Any) -> list[Finding]:
+    def record(self, findings: Any, **_kw: Any) -> list[Finding]:
         batch = [findings] if isinstance(findings, Finding) else list(findings)
         self.findings.extend(batch)
         return batch

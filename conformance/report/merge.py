@@ -20,9 +20,9 @@ from typing import Any
 from conformance.report.common import as_dict, as_float, as_list, requirements_of, text, verdict_of
 from conformance.report.evidence import safe_relpath
 
-PRECEDENCE = ("failed", "error", "passed", "manual", "not_run")
+PRECEDENCE = ("failed", "error", "passed", "reserved", "manual", "not_run")
 RESULTS_FORMAT = "segur-conformance-results"
-RESULTS_VERSION = "1.0"
+RESULTS_VERSION = "2.0"
 
 
 @dataclass(frozen=True)
@@ -146,6 +146,7 @@ def merge_results(inputs: list[dict[str, Any]]) -> MergeOutcome:
     evidence_paths: set[str] = set()
     seen_findings: dict[str, set[tuple[str, ...]]] = {}
     seen_tests: dict[str, set[tuple[str, ...]]] = {}
+    proof_verdicts: dict[str, dict[str, dict[str, Any]]] = {}  # requirement -> proof id -> strongest proof
     kits = {text(as_dict(as_dict(r.get("run")).get("cisis_kit")).get("sha256"), 64) for r in inputs} - {""}
     if len(kits) > 1:
         outcome.warnings.append(("les campagnes fusionnées n'ont pas utilisé le même kit CI-SIS",
@@ -160,6 +161,7 @@ def merge_results(inputs: list[dict[str, Any]]) -> MergeOutcome:
             req = copy.deepcopy(raw)
             _remap_findings(req, mapping)
             rid = text(req["id"], 200)
+            _fold_proofs(proof_verdicts.setdefault(rid, {}), req)
             current = merged.get(rid)
             if current is None:
                 req["id"], req["verdict"] = rid, verdict_of(req.get("verdict"))
@@ -175,15 +177,50 @@ def merge_results(inputs: list[dict[str, Any]]) -> MergeOutcome:
                 continue
             _fold(current, req, seen_findings[rid], seen_tests[rid])
     entries_out = list(merged.values())
+    from conformance.results import requirement_verdict
+
     for req in entries_out:
+        best = proof_verdicts.get(req["id"], {})
+        automated: list[str] = []
         for scenario in as_list(req.get("scenarios")):
             for proof in as_list(as_dict(scenario).get("proofs")):
-                if isinstance(proof, dict):
-                    proof["verdict"] = "manual" if proof.get("method") == "manual" else req["verdict"]
+                if not isinstance(proof, dict):
+                    continue
+                if proof.get("method") == "manual":
+                    proof["verdict"] = "manual"
+                    continue
+                seen = best.get(text(proof.get("id"), 200))
+                if seen is not None:
+                    proof.update(verdict=seen["verdict"], reason=seen.get("reason", ""),
+                                 reason_en=seen.get("reason_en", ""))
+                else:
+                    proof["verdict"] = req["verdict"]
+                automated.append(proof["verdict"])
+        if best:  # results format 2: the requirement follows its proofs, as in a single run
+            req["verdict"] = requirement_verdict(automated, bool(req.get("manual_only")))
     run = _merge_run([as_dict(r.get("run")) for r in inputs])
     outcome.results = {"format": RESULTS_FORMAT, "format_version": RESULTS_VERSION, "run": run,
                        "summary": summarise(entries_out), "requirements": entries_out, "evidence": evidence}
     return outcome
+
+
+_PROOF_PRECEDENCE = ("failed", "error", "passed", "reserved", "not_run")
+
+
+def _fold_proofs(best: dict[str, dict[str, Any]], req: dict[str, Any]) -> None:
+    """Per-proof verdicts across runs: failed > error > passed > reserved > not_run (format 2 inputs)."""
+    for scenario in as_list(req.get("scenarios")):
+        for proof in as_list(as_dict(scenario).get("proofs")):
+            if not isinstance(proof, dict) or proof.get("method") == "manual" or "reason" not in proof:
+                continue  # a format-1 proof carries its requirement's verdict, not its own
+            verdict = proof.get("verdict")
+            if verdict not in _PROOF_PRECEDENCE:
+                verdict = "error"
+            pid = text(proof.get("id"), 200)
+            current = best.get(pid)
+            if current is None or _PROOF_PRECEDENCE.index(verdict) < _PROOF_PRECEDENCE.index(current["verdict"]):
+                best[pid] = {"verdict": verdict, "reason": text(proof.get("reason"), 2000),
+                             "reason_en": text(proof.get("reason_en"), 2000)}
 
 
 def _fold(current: dict[str, Any], other: dict[str, Any], findings_seen: set[tuple[str, ...]],

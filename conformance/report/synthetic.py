@@ -83,7 +83,7 @@ def summary_of(entries: list[dict[str, Any]]) -> dict[str, Any]:
 
 def results(entries: list[dict[str, Any]], evidence: list[dict[str, Any]] | None = None,
             **run_overrides: Any) -> dict[str, Any]:
-    return {"format": "segur-conformance-results", "format_version": "1.0", "run": run_block(**run_overrides),
+    return {"format": "segur-conformance-results", "format_version": "2.0", "run": run_block(**run_overrides),
             "summary": summary_of(entries), "requirements": entries, "evidence": evidence or []}
 
 
@@ -102,7 +102,7 @@ def large(n_findings: int = 10_000, per_requirement: int = 10, seed: int = 7,
     for i in range(n_reqs):
         section = SECTIONS[i % len(SECTIONS)]
         rid = f"DUI.{section}.{i:04d}"
-        verdict = rng.choices(VERDICTS, weights=(50, 25, 5, 10, 10))[0]
+        verdict = rng.choices(VERDICTS, weights=(45, 5, 25, 5, 10, 10))[0]
         manual_only = verdict == "manual"
         nodeid = f"tests/test_{section.lower()}.py::test_{i:04d}"
         ev_path = f"evidence/test_{i:04d}/artefact-{i:04d}.xml"
