@@ -262,6 +262,7 @@ class _Handler:
             return refused
         sc = self.sim.scenario
         if sc.reject_code and sc.reject_stage == "rcpt" and self._targeted(address):
+            self.sim.rejects_issued += 1
             return REJECT_TEXTS.get(sc.reject_code, f"{sc.reject_code} 5.0.0 refus")
         envelope.rcpt_tos.append(address)
         server.rcpt_params[address] = list(server._pending_rcpt_params)
@@ -277,6 +278,7 @@ class _Handler:
         reply = "250 2.0.0 OK message accepte"
         accepted = True
         if sc.reject_code and sc.reject_stage == "data" and any(self._targeted(a) for a in envelope.rcpt_tos):
+            self.sim.rejects_issued += 1
             reply, accepted = REJECT_TEXTS.get(sc.reject_code, f"{sc.reject_code} 5.0.0 refus"), False
         if sc.close_connection:
             reply, accepted = "(connexion fermée sans réponse)", False
@@ -380,6 +382,9 @@ class MssSimulator:
             raise ValueError("the MSSanté simulator binds to the loopback interface only")
         self.host = host
         self.scenario = scenario or Scenario()
+        #: how many refusals the reject scenario really issued: a scenario the candidate never reached
+        #: (no RCPT, e.g. STARTTLS refused first) was not played and proves nothing
+        self.rejects_issued = 0
         self.size_limit = size_limit
         self.bearer_check = bearer_check
         self.smtp_timeout = smtp_timeout

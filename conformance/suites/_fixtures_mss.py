@@ -42,6 +42,7 @@ class MssCapture:
     outcome: dict[str, Any] = field(default_factory=dict)
     received: ReceivedMessage | None = None
     problem: str = ""
+    problem_en: str = ""
 
     @property
     def connection(self) -> dict[str, Any] | None:
@@ -103,14 +104,17 @@ def mss_send_and_capture(client: Any, sim: MssSimulator, doc_id: str, options: d
     except SandboxUnsupported:
         raise
     except SandboxError as exc:
-        return MssCapture(name, b"", ctx, kind, doc_id, problem=f"envoi impossible : {exc.message}")
+        return MssCapture(name, b"", ctx, kind, doc_id, problem=f"envoi impossible : {exc.message}",
+                          problem_en=f"send impossible: {exc.message_en}")
     message_id = str(outcome.get("message_id") or "")
     if outcome.get("status") in ("sent", "queued"):  # a candidate that queues may deliver a moment later
         sim.wait_for(lambda s: bool(s.find(message_id)) or len(s.messages) > before, timeout=2.0)
     received = sim.find(message_id) or sim.messages[before:]
     if not received:
         return MssCapture(name, b"", ctx, kind, doc_id, outcome, problem=(
-            f"aucun message reçu par l'opérateur (statut {outcome.get('status')!r}, erreur {outcome.get('error')!r})"))
+            f"aucun message reçu par l'opérateur (statut {outcome.get('status')!r}, erreur {outcome.get('error')!r})"),
+            problem_en=(f"no message reached the operator (status {outcome.get('status')!r}, "
+                        f"error {outcome.get('error')!r})"))
     msg = received[-1]
     ctx = MessageContext(options=ctx.options, resident=resident, sender=MSS_SENDER, applicative=True, replaces=replaces,
                          envelope=msg.envelope_json())

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from conformance.findings import Finding, NotEvaluated, error, info
+from conformance.findings import Finding, NotEvaluated, error, info, warning
 from conformance.mss import checks as mc
 from conformance.mss.checks import Inspected, MessageContext, inspect
 from conformance.mss.mdn import parse_notification
@@ -42,30 +42,57 @@ def _evidence(segur: Any, capture: MssCapture) -> None:
 
 
 def _problem(segur: Any, capture: MssCapture, requirements: tuple[str, ...]) -> bool:
-    """Record why a capture has nothing to check; True when it has nothing."""
+    """True when a capture has nothing to check (the send itself failed).
+
+    A message that never reached the operator is the failure of the send (DUI.MSS.01, test_tls_always),
+    not of the message requirements: those are "not evaluated" for it (see ``_each``). A message received
+    while the candidate reports a failure is a finding here.
+    """
     if capture.problem and not capture.raw:
-        segur.record(error(f"{capture.name} : {capture.problem}", f"{capture.name}: {capture.problem}",
-                           rule="MSS.SEND", artefact=capture.name, requirements=requirements))
+        if capture.kind == "artefact":  # the candidate's own file is unreadable: that is its finding
+            segur.record(error(f"{capture.name} : {capture.problem}", f"{capture.name}: {capture.problem_en or capture.problem}",
+                               rule="MSS.ARTEFACT.unreadable", artefact=capture.name, requirements=requirements))
         return True
     if capture.problem:
-        segur.record(error(f"{capture.name} : {capture.problem}", f"{capture.name}: {capture.problem}",
-                           rule="MSS.SEND", artefact=capture.name, requirements=requirements,
+        segur.record(error(f"{capture.name} : {capture.problem}", f"{capture.name}: {capture.problem_en or capture.problem}",
+                           rule="MSS.SEND.status", artefact=capture.name, requirements=requirements,
                            found=json.dumps(capture.outcome, ensure_ascii=False)[:200]))
     return False
+
+
+def _not_sent(captures: list[MssCapture]) -> tuple[str, str]:
+    """Why no message could be checked, naming the failed prerequisite (the send, and STARTTLS when refused)."""
+    first = next((c for c in captures if c.problem and not c.raw), None)
+    problem = first.problem if first else "aucun envoi"
+    problem_en = (first.problem_en or first.problem) if first else "no send"
+    tls = "STARTTLS" in problem or "TLS" in problem
+    pre = "prérequis en échec : envoi du message (DUI.MSS.01" + (", STARTTLS" if tls else "") + ")"
+    pre_en = "failed prerequisite: sending the message (DUI.MSS.01" + (", STARTTLS" if tls else "") + ")"
+    return (f"aucun message reçu à vérifier — {pre} ; {first.name if first else ''} : {problem}",
+            f"no received message to check — {pre_en}; {first.name if first else ''}: {problem_en}")
 
 
 def _each(segur: Any, captures: list[MssCapture], check: Callable[[Inspected], list[Finding]],
           requirements: tuple[str, ...], *, kinds: tuple[str, ...] = ("pro", "patient", "artefact")) -> int:
     """Run one message check on every capture of the given kinds; return how many were checked."""
     checked = 0
+    missing: list[MssCapture] = []
     for capture in captures:
         if capture.kind not in kinds:
             continue
         _evidence(segur, capture)
         if _problem(segur, capture, requirements):
+            if capture.kind != "artefact":
+                missing.append(capture)
             continue
         segur.record(check(inspect(capture.raw, capture.name, capture.ctx)))
         checked += 1
+    if missing and not checked:
+        raise NotEvaluated(*_not_sent(missing))
+    for capture in missing:
+        segur.record(warning(f"{capture.name} : non vérifié, message non reçu ({capture.problem})",
+                             f"{capture.name}: not checked, message not received ({capture.problem_en or capture.problem})",
+                             rule="MSS.SEND.missing", artefact=capture.name, requirements=requirements))
     return checked
 
 
@@ -255,8 +282,7 @@ def _transport(segur: Any, candidate: Any, captures: list[MssCapture], requireme
     _sandbox(candidate)
     conns = _connections(captures)
     if not conns:
-        raise NotEvaluated("aucune connexion SMTP du candidat n'a abouti à un message", "no candidate SMTP connection "
-                           "delivered a message")
+        raise NotEvaluated(*_not_sent(captures))
     segur.evidence("connexions-smtp.json", json.dumps(conns, ensure_ascii=False, indent=1, default=str), kind="Log",
                    description="sessions SMTP vues par le simulateur")
     for conn in conns:
@@ -275,6 +301,11 @@ def test_tls_always(segur: Any, candidate: Any, mss_messages: list[MssCapture], 
     segur.evidence("connexions-smtp.json", json.dumps(conns, ensure_ascii=False, indent=1, default=str), kind="Log",
                    description="sessions SMTP vues par le simulateur")
     delivered = {c["id"] for c in _connections(mss_messages)}
+    for capture in mss_messages:  # this test owns the send itself: a message that never arrived fails here
+        if capture.kind != "artefact" and capture.problem and not capture.raw:
+            segur.record(error(f"{capture.name} : {capture.problem}", f"{capture.name}: {capture.problem_en or capture.problem}",
+                               rule="MSS.SEND", artefact=capture.name, requirements=("DUI.MSS.01",),
+                               expected="message remis à l'opérateur", found=capture.problem[:200]))
     checked = 0
     for conn in conns:
         if conn["plaintext_commands"] or conn["id"] in delivered:
@@ -329,9 +360,14 @@ def test_imap_starttls(segur: Any, candidate: Any, mss_simulator: MssSimulator, 
 # server certificates (DUI.MSS.04 / .05 / .06)
 # ---------------------------------------------------------------------------------------------
 @pytest.mark.requirement("DUI.MSS.04.01.01")
-def test_igc_sante_server_certificate_accepted(segur: Any, candidate: Any, mss_messages: list[MssCapture]) -> None:
+def test_igc_sante_server_certificate_accepted(segur: Any, candidate: Any, mss_messages: list[MssCapture],
+                                              mss_simulator: MssSimulator) -> None:
     _sandbox(candidate)
     delivered = [c for c in mss_messages if c.received is not None and c.outcome.get("status") == "sent"]
+    tried_tls = any(c.starttls or c.tls_error for c in mss_simulator.connections)
+    if not delivered and not tried_tls:
+        # the certificate was never presented: the failure belongs to STARTTLS (DUI.MSS.01 / SC.MSS/CONF.05)
+        raise NotEvaluated(*_not_sent(mss_messages))
     if not delivered:
         segur.record(error("aucun envoi n'a abouti avec le certificat IGC-Santé (AC de test) de l'opérateur",
                            "no send succeeded with the operator's IGC-Santé (test CA) certificate",
@@ -405,10 +441,18 @@ def test_rejected_recipient_shown_and_message_kept(segur: Any, request: pytest.F
     client = _sandbox(candidate)
     doc_id, _ = _doc_for(request, candidate, client)
     since = len(mss_simulator.connections)
+    issued = mss_simulator.rejects_issued
     with mss_simulator.use(reject_code=code):
         outcome = client.send_mss(doc_id, recipients=[MSS_PRO_RECIPIENT], to_patient=False, read_receipt=False,
                                   no_reply=False)
     _sim_log(segur, mss_simulator, f"simulateur-refus-{code}.json", since)
+    if mss_simulator.rejects_issued == issued:
+        events = [e for c in mss_simulator.connections[since:] for e in c.events][-4:]
+        raise NotEvaluated(
+            f"scénario non joué : le candidat n'a pas atteint RCPT TO, l'opérateur n'a pas pu refuser le destinataire "
+            f"par {code} (prérequis en échec : session SMTP, STARTTLS — DUI.MSS.01) ; fin de session : {events}",
+            f"scenario not played: the candidate never reached RCPT TO, the operator could not refuse the recipient "
+            f"with {code} (failed prerequisite: SMTP session, STARTTLS — DUI.MSS.01); end of session: {events}")
     _reported_failure(segur, client, doc_id, outcome, str(code))
 
 
@@ -605,7 +649,7 @@ def test_replacement_is_annule_et_remplace(segur: Any, request: pytest.FixtureRe
                                     "no_reply": False}, kind="pro", resident=resident, replaces=replaces)
     _evidence(segur, capture)
     if _problem(segur, capture, mc.R_RPLC):
-        return
+        raise NotEvaluated(*_not_sent([capture]))
     segur.record(mc.check_replacement(inspect(capture.raw, capture.name, capture.ctx)))
 
 
