@@ -516,6 +516,13 @@ def test_mdn_linked_to_message(segur: Any, request: pytest.FixtureRequest, candi
         if outcome.get("status") in ("sent", "queued"):
             mss_simulator.wait_for(lambda s: any(o.in_reply_to == message_id for o in s.outbox), timeout=3.0)
     sent_back = [o for o in mss_simulator.outbox if message_id and o.in_reply_to == message_id]
+    received = mss_simulator.find(message_id) if message_id else []
+    if received and not inspect(received[-1].raw, f"mss/mdn-{doc_id}.eml").msg.header("Disposition-Notification-To"):
+        # the scenario answers a read-receipt request the candidate did not make: its failure is SC.MSS/UX.33's
+        raise NotEvaluated("prérequis en échec : le message ne demande pas d'accusé (Disposition-Notification-To "
+                           "absent, SC.MSS/UX.33) ; rapprochement de l'accusé non vérifiable",
+                           "failed prerequisite: the message asks for no receipt (no Disposition-Notification-To, "
+                           "SC.MSS/UX.33); the notification matching cannot be checked")
     if not sent_back:
         raise NotEvaluated("le simulateur n'a pas émis d'accusé (message non reçu ou sans demande d'accusé)",
                            "the simulator sent no notification (message not received or no receipt asked)")
