@@ -49,8 +49,11 @@ def main(argv: list[str]) -> int:
     for name in names:
         code, results = run_defect(name)
         f = failing(results)
-        print(f"{name}:  # exit {code}; error: {', '.join(f['error']) or '-'}")
-        print(f"  fails: [{', '.join(f['failed'])}]", flush=True)
+        print(f"  {name}:  # exit {code}")
+        print(f"    fails: [{', '.join(f['failed'])}]")
+        if f["error"]:
+            print(f"    not_evaluated: [{', '.join(f['error'])}]")
+        sys.stdout.flush()
     return 0
 
 

@@ -476,7 +476,8 @@ def submit(document: Any, resident: Any, endpoint: dict[str, Any], defects: froz
            replaces: Any = None) -> dict[str, Any]:
     """Send one document to the DMP; returns {"status": "sent"|"queued"|"failed"|"refused", "error"}."""
     defects = frozenset(defects)
-    if getattr(resident, "status", "") != "QUAL" and "submits_unqualified" not in defects:
+    # ins_shared_unqualified (insi_client.py) is the same fault on every channel: CDA, DMP and MSSanté
+    if getattr(resident, "status", "") != "QUAL" and not defects & {"submits_unqualified", "ins_shared_unqualified"}:
         return _result(document, "refused", "INS non qualifiée : alimentation du DMP impossible tant que l'identité "
                        "n'est pas qualifiée (INS, Règle 28)", defects)
     try:

@@ -30,6 +30,13 @@ DEFECTS = {
     "traits_recased": "Réécrit la casse des traits renvoyés par l'INSi au lieu de les stocker tels quels",
     "ins_shared_unqualified": "Transmet l'INS (CDA, DMP, MSSanté) pour une identité non qualifiée",
     "historical_matricule_used": "Retient le matricule historique (INSHISTO) au lieu de l'INSACTIF",
+    "insi_no_message_id": "Envoie la requête INSi sans en-tête WS-Addressing MessageID",
+    "insi_called_for_doubtful": "Appelle l'INSi pour une identité douteuse ou fictive (Règle 25)",
+    "partial_date_imported": "Importe l'INS quand l'INSi renvoie une date de naissance partielle (Règle 11)",
+    "empty_traits_imported": "Importe l'INS et écrase le nom quand l'INSi renvoie un trait vide (Règle 12)",
+    "cni_not_high_trust": "Ne reconnaît pas la CNI comme pièce à haut niveau de confiance : jamais VALI ni QUAL avec "
+                          "elle (Règle 20)",
+    "status_changed_on_error": "Passe l'identité en « récupérée » quand l'INSi répond une erreur ou ne répond pas",
 }
 
 SOAP = "http://www.w3.org/2003/05/soap-envelope"
@@ -55,13 +62,14 @@ def _el(parent: etree._Element, ns: str, name: str, text: str | None = None, **a
     return el
 
 
-def build_request(traits: dict[str, Any], message_id: str) -> bytes:
+def build_request(traits: dict[str, Any], message_id: str, defects: set[str] | frozenset[str] = frozenset()) -> bytes:
     """SOAP 1.2 + WS-Addressing + ContexteBAM/ContexteLPS around RECSANSVITALE, traits in INSi format."""
     env = etree.Element(f"{{{SOAP}}}Envelope", nsmap={"soap": SOAP, "wsa": WSA, "ctxbam": BAM, "ctxlps": LPS,
                                                      "insi_recsans_ins": RECSANS})
     header = _el(env, SOAP, "Header")
     _el(header, WSA, "Action", ACTION)
-    _el(header, WSA, "MessageID", message_id)
+    if "insi_no_message_id" not in defects:
+        _el(header, WSA, "MessageID", message_id)
     bam = _el(header, BAM, "ContexteBAM", Version="01_02")
     _el(bam, BAM, "Id", str(uuid.uuid4()))
     _el(bam, BAM, "Temps", _now())
@@ -121,8 +129,11 @@ def _key_ok(matricule: str) -> bool:
     return len(matricule) == 15 and matricule == matricule.strip().upper() and nir.is_valid(matricule)
 
 
-def _fail(resident: Any, outcome: str, message: str) -> dict[str, str]:
+def _fail(resident: Any, outcome: str, message: str, defects: set[str] | frozenset[str] = frozenset()
+          ) -> dict[str, str]:
     resident.last_error = message if outcome == "error" else None
+    if outcome == "error" and "status_changed_on_error" in defects:
+        resident.status = "RECUP"
     _audit(resident, outcome, message)
     return {"outcome": outcome, "message": message}
 
@@ -142,7 +153,7 @@ def _status_without_ins(resident: Any) -> str:
 def qualify(resident: Any, endpoint: dict[str, Any], defects: set[str] | frozenset[str]) -> dict[str, str]:
     """Search INSi by the resident's traits and apply the answer; returns {"outcome", "message"}."""
     blocked = {"douteuse", "fictive"} & set(resident.attributes or ())
-    if blocked:
+    if blocked and "insi_called_for_doubtful" not in defects:
         resident.status = "PROV"
         return _fail(resident, "error", f"identité {', '.join(sorted(blocked))} : appel au téléservice INSi "
                                         "interdit, le statut reste provisoire (Règle 25)")
@@ -152,11 +163,11 @@ def qualify(resident: Any, endpoint: dict[str, Any], defects: set[str] | frozens
     timeout = float(endpoint.get("timeout_s") or DEFAULT_TIMEOUT_S)
     message_id = f"uuid:{uuid.uuid4()}"
     try:
-        resp = requests.post(url, data=build_request(resident.traits, message_id), timeout=timeout,
+        resp = requests.post(url, data=build_request(resident.traits, message_id, defects), timeout=timeout,
                              headers={"Content-Type": f'application/soap+xml; charset=utf-8; action="{ACTION}"'})
     except requests.Timeout:
         return _fail(resident, "error", "le téléservice INSi n'a pas répondu dans le délai : réessayez plus tard ; "
-                                        "l'identité n'est pas modifiée")
+                                        "l'identité n'est pas modifiée", defects)
     except requests.RequestException as exc:
         return _fail(resident, "error", f"téléservice INSi injoignable ({exc.__class__.__name__}) : "
                                         "l'identité n'est pas modifiée")
@@ -172,7 +183,7 @@ def qualify(resident: Any, endpoint: dict[str, Any], defects: set[str] | frozens
         code = err.get("code", "") if err is not None else ""
         reason = _text(_find(fault, "Reason", "Text")).strip()
         return _fail(resident, "error", f"erreur du téléservice INSi {sub} / {code} : {reason} ; "
-                                        "l'identité n'est pas modifiée")
+                                        "l'identité n'est pas modifiée", defects)
     result = _find(body, "RESULTAT") if body is not None else None
     code = _text(_find(result, "CR", "CodeCR")).strip() if result is not None else ""
     if code == "01":
@@ -205,14 +216,15 @@ def _apply_found(resident: Any, result: etree._Element, defects: set[str] | froz
                                         "contactez le support")
     values = {name: _text(_find(tiq, name)) for name in ("NomNaissance", "ListePrenom", "Sexe", "DateNaissance",
                                                           "LieuNaissance")}
-    if not values["NomNaissance"].strip() or not values["ListePrenom"].strip() or not values["Sexe"].strip():
+    if (not values["NomNaissance"].strip() or not values["ListePrenom"].strip() or not values["Sexe"].strip()) \
+            and "empty_traits_imported" not in defects:
         return _fail(resident, "error", "l'INSi a renvoyé un nom, des prénoms ou un sexe vides : INS non importé "
                                         "(Règle 12)")
     date = values["DateNaissance"]
-    if len(date) == 10 and (date[5:7] == "00" or date[8:10] == "00"):
+    if len(date) == 10 and (date[5:7] == "00" or date[8:10] == "00") and "partial_date_imported" not in defects:
         return _fail(resident, "error", "date de naissance partielle renvoyée par l'INSi (jour ou mois 00) : "
                                         "INS non importé (Règle 11)")
-    given = values["ListePrenom"].split(" ")
+    given = values["ListePrenom"].split(" ") or [""]
     traits: dict[str, Any] = {"birth_name": values["NomNaissance"], "given_names": given, "first_given_name": given[0],
               "birth_date": date, "sex": values["Sexe"], "birthplace_code": values["LieuNaissance"]}
     if "traits_recased" in defects:
@@ -221,7 +233,9 @@ def _apply_found(resident: Any, result: etree._Element, defects: set[str] | froz
     resident.traits = traits
     resident.ins = {"matricule": chosen["matricule"], "oid": chosen["oid"]}
     resident.history = [h for h in histo if h != chosen]
-    resident.status = "QUAL" if resident.identity_document in HIGH_TRUST else "RECUP"
+    high_trust = resident.identity_document in HIGH_TRUST and not (
+        resident.identity_document == "cni" and "cni_not_high_trust" in defects)
+    resident.status = "QUAL" if high_trust else "RECUP"
     resident.last_error = None
     message = ("identité qualifiée : INS récupéré et pièce d'identité à haut niveau de confiance enregistrée"
                if resident.status == "QUAL" else "identité récupérée : INS enregistré (pièce d'identité à vérifier "

@@ -83,7 +83,8 @@ def patient_address(resident: Any, defects: frozenset[str] | set[str]) -> str:
     ins = _attr(resident, "ins") or {}
     matricule = ins.get("matricule") if isinstance(ins, dict) else None
     qualified = _attr(resident, "status") == "QUAL"
-    if not matricule or (not qualified and "patient_address_unqualified" not in defects):
+    lenient = bool(set(defects) & {"patient_address_unqualified", "ins_shared_unqualified"})  # see insi_client.py
+    if not matricule or (not qualified and not lenient):
         raise _Refused("envoi au patient impossible : identité INS non qualifiée (DUI.MSS.11)")
     return f"{matricule}@{PATIENT_DOMAIN}"
 

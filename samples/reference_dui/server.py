@@ -34,6 +34,7 @@ MAX_BODY = 2 * 1024 * 1024
 DEFECTS = {
     "contract_v0": "Déclare la version 0 du contrat au lieu de la version 1",
     "no_corridor": "Ne déclare aucun couloir dans ses capacités",
+    "creates_without_traits": "Crée un résident sans nom de naissance, prénoms, date de naissance ou sexe (Règle 5)",
 }
 
 TRAIT_FIELDS = ("birth_name", "given_names", "first_given_name", "birth_date", "sex", "birthplace_code")
@@ -132,7 +133,7 @@ class SandboxApp:
         if not isinstance(traits, dict):
             raise HttpError(400, "traits manquants", "bad_request")
         missing = [f for f in TRAIT_FIELDS if traits.get(f) in (None, "", [])]
-        if missing:
+        if missing and "creates_without_traits" not in self.defects:
             raise HttpError(422, f"traits stricts manquants : {', '.join(missing)}", "missing_traits")
         resident = Resident(
             id=new_id("R"),
@@ -142,7 +143,9 @@ class SandboxApp:
             attributes=[str(a) for a in body.get("attributes") or []],
             identity_document=body.get("identity_document"),
         )
-        if resident.identity_document in ("passeport", "cni") and not {"douteuse", "fictive"} & set(
+        if resident.identity_document == "cni" and "cni_not_high_trust" in self.defects:
+            pass  # insi_client.py's defect: the CNI is not taken for a high-trust document
+        elif resident.identity_document in ("passeport", "cni") and not {"douteuse", "fictive"} & set(
                 resident.attributes):
             resident.status = "VALI"  # identity checked on a high-trust document (INS Règle 20)
         with self.state.lock:
