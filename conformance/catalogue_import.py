@@ -1,15 +1,30 @@
-"""Import ANS's official REM spreadsheet into our catalogue format.
+"""Import ANS's REM spreadsheets into our catalogue format.
 
-Why: our catalogue is mostly paraphrased or inferred (rem.md §0). When a vendor or ANS hands us the
-official REM export (Squash "segur-rapport" layout, rem.md §4.3), this turns it into catalogue YAML
-with ``verified: V`` so the real texts replace ours without code changes, while ``merge_into`` keeps
-what only we know: which proofs the harness automates, and why the others stay manual.
+Why: our catalogue is mostly paraphrased or inferred (rem.md §0). When a vendor or ANS hands us a
+REM export, this turns it into catalogue YAML so the real texts replace ours without code changes,
+while ``merge_into`` keeps what only we know: which proofs the harness automates, and why the others
+stay manual.
 
-Layout read (header row found by name, anywhere in the first rows, accents/case/spaces ignored):
-Exigence conditionnelle · Profil · ID Section · Section · Bloc · Fonction · Nature de l'exigence ·
-N° exigence · Énoncé · N° scénario · Scénario de conformité · N° preuve 1..10 / Preuve 1..10, and
-optionally Criticité, points de vérification, référence exigence socle. One requirement may span
-several rows (one per scenario); continuation rows repeat the id or leave it blank.
+Two layouts, told apart by the header row (found by name in the first rows of each sheet):
+
+- **published REM table** (Squash "segur-rapport" export, rem.md §4.3; accents/case/spaces ignored):
+  Exigence conditionnelle · Profil · ID Section · Section · Bloc · Fonction · Nature de l'exigence ·
+  N° exigence · Énoncé · N° scénario · Scénario de conformité · N° preuve 1..10 / Preuve 1..10, and
+  optionally Criticité, points de vérification, référence exigence socle. One requirement may span
+  several rows (one per scenario); continuation rows repeat the id or leave it blank. ``verified: V``.
+- **Squash TM requirement export** (ANS's own tool, ``ansforge/segur-squash-plugins`` ``macros/``): a
+  sheet with ``REQ_VERSION_REFERENCE``, ``REQ_VERSION_NAME``, ``REQ_VERSION_DESCRIPTION`` (HTML, cleaned
+  to text with lxml.html), ``REQ_VERSION_CATEGORY`` (CRI / PRECO: the nature), ``REQ_VERSION_CRITICALITY``
+  (MINOR / MAJOR / CRITICAL), ``REQ_VERSION_STATUS``, custom fields ``REQ_VERSION_CUF_SECTION`` (``<ID
+  section>_<label>``), ``_BLOC``, ``_FONCTION``, ``_PROFIL``; optional sheets ``LINK_REQ_REQ`` (a REM
+  requirement and its socle parent, ``SEGUR_PARENT``) and ``LINK_REQ_TC`` (its test cases, i.e. its
+  scenarios). Such an export carries no proofs: each requirement gets one manual proof per linked test
+  case (or one placeholder scenario), and a merge keeps our own scenarios. Status APPROVED gives
+  ``verified: V``; WORK_IN_PROGRESS / UNDER_REVIEW (drafts) give ``Vd``; OBSOLETE rows are skipped.
+
+``import_rem_spreadsheet`` is strict (any bad row: one ``SpreadsheetError`` listing them all);
+``read_rem_workbook`` and ``import-rem`` import the rows that map and name every other row in one line
+(file, sheet, row, why).
 """
 
 from __future__ import annotations
@@ -17,8 +32,8 @@ from __future__ import annotations
 import re
 import sys
 import unicodedata
-import zipfile
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +41,7 @@ import yaml
 
 from conformance.requirements import (
     CORRIDORS,
+    VERIFIED,
     PROOF_FIELDS,
     REQUIREMENT_FIELDS,
     SCENARIO_FIELDS,
@@ -165,9 +181,14 @@ class _SheetReader:
         self.errors = errors
         self.current: dict[str, Any] | None = None
         self.skipping = False  # after a rejected requirement row, its continuation rows are ignored
+        self.tainted: set[str] = set()  # requirements with a rejected scenario or proof row
+        self.first_row: dict[str, int] = {}
+        self.context = ""
 
     def error(self, row: int, message: str) -> None:
         self.errors.append((self.sheet, row, message))
+        if self.context:
+            self.tainted.add(self.context)
 
     def read(self, rows: list[tuple[Any, ...]], header_row: int, columns: dict[str, int]) -> None:
         missing = [k for k in REQUIRED_COLUMNS if k not in columns]
@@ -194,6 +215,7 @@ class _SheetReader:
                 if entry is None:
                     return
                 self.entries[rid] = entry
+                self.first_row[rid] = number
             self.current, self.skipping = entry, False
         elif self.skipping:
             return
@@ -274,6 +296,13 @@ class _SheetReader:
         return section, sub
 
     def scenario(self, number: int, entry: dict[str, Any], row: dict[str, str]) -> None:
+        self.context = entry["id"]
+        try:
+            self._scenario(number, entry, row)
+        finally:
+            self.context = ""
+
+    def _scenario(self, number: int, entry: dict[str, Any], row: dict[str, str]) -> None:
         rid = entry["id"]
         sid = row.get("scen_id", "")
         proofs = [(n, row.get(f"proof_id_{n}", ""), row.get(f"proof_{n}", "")) for n in range(1, MAX_PROOFS + 1)]
@@ -333,15 +362,299 @@ def _shorten(text: str, limit: int = 90) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# Squash TM requirement export
+# ---------------------------------------------------------------------------------------------
+SQUASH_COLUMNS: dict[str, str] = {   # canonical key -> Squash column (normalised with normalise_header)
+    "req_id": "REQ_VERSION_REFERENCE", "name": "REQ_VERSION_NAME", "statement": "REQ_VERSION_DESCRIPTION",
+    "category": "REQ_VERSION_CATEGORY", "criticality": "REQ_VERSION_CRITICALITY", "status": "REQ_VERSION_STATUS",
+    "section": "REQ_VERSION_CUF_SECTION", "bloc": "REQ_VERSION_CUF_BLOC", "fonction": "REQ_VERSION_CUF_FONCTION",
+    "profile": "REQ_VERSION_CUF_PROFIL", "path": "REQ_PATH", "version": "REQ_VERSION_NUM",
+    "project": "PROJECT_NAME", "modified": "REQ_VERSION_LAST_MODIFIED_ON", "action": "ACTION",
+}
+SQUASH_REQUIRED = ("req_id", "statement")
+SQUASH_STATUS_GRADE = {"APPROVED": "V", "UNDER_REVIEW": "Vd", "WORK_IN_PROGRESS": "Vd"}
+SQUASH_PARENT_ROLE = "SEGUR_PARENT"
+SQUASH_NO_SCENARIO = "Scénario de conformité absent de l'export Squash"
+MAX_ROWS = 100_000          # rows read per sheet (ANS's largest public sheet has < 7,000)
+MAX_STATEMENT = 20_000      # characters of one cleaned description
+_GENERAL_PROFILE = re.compile(r"(?:va\d+ )?general")
+
+
+def _squash_columns(row: Sequence[Any]) -> dict[str, int]:
+    wanted = {normalise_header(column): key for key, column in SQUASH_COLUMNS.items()}
+    found: dict[str, int] = {}
+    for index, value in enumerate(row):
+        key = wanted.get(normalise_header(value))
+        if key:
+            found.setdefault(key, index)
+    return found
+
+
+def _find_squash_header(rows: list[tuple[Any, ...]]) -> tuple[int, dict[str, int]] | None:
+    for number, row in enumerate(rows[:HEADER_SEARCH_ROWS], 1):
+        columns = _squash_columns(row)
+        if "req_id" in columns:
+            return number, columns
+    return None
+
+
+_BLOCK_TAGS = ("p", "div", "li", "tr", "table", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote")
+
+
+def html_to_text(fragment: Any) -> str:
+    """A Squash rich-text description as plain text: tags dropped, entities decoded, one line per
+    paragraph, ``<br>`` or list item, blanks collapsed (lxml.html, never regular expressions on HTML)."""
+    from lxml import etree
+    from lxml import html as lxml_html
+
+    text = _cell(fragment)
+    if not text:
+        return ""
+    if "<" in text or "&" in text:
+        try:
+            root = lxml_html.fragment_fromstring(text, create_parent="div")
+        except (etree.ParserError, ValueError):
+            root = None
+        if root is not None:
+            for element in [e for e in root.iter("script", "style")]:
+                element.drop_tree()
+            for element in root.iter("br"):
+                element.tail = "\n" + (element.tail or "")
+            for element in root.iter(*_BLOCK_TAGS):
+                element.text = ("\n- " if element.tag == "li" else "\n") + (element.text or "")
+                element.tail = "\n" + (element.tail or "")
+            text = root.text_content()
+    lines = (" ".join(line.split()) for line in text.replace("\r", "\n").splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+class _SquashReader:
+    """Turns the REQUIREMENT sheet (and its link sheets) of a Squash TM export into entries."""
+
+    def __init__(self, source: str, wave: int, corridors: list[str], entries: dict[str, dict[str, Any]],
+                 problems: list[tuple[str, int, str]]) -> None:
+        self.source = source
+        self.wave = wave
+        self.corridors = corridors
+        self.entries = entries
+        self.problems = problems
+        self.by_path: dict[tuple[str, str], str] = {}   # (REQ_PATH, version) -> imported id
+        self.ref_of_path: dict[tuple[str, str], str] = {}  # (REQ_PATH, version) -> reference, even if skipped
+        self.first: dict[str, tuple[str, int]] = {}
+
+    def skip(self, sheet: str, row: int, message: str) -> None:
+        self.problems.append((sheet, row, message))
+
+    def read(self, sheet: str, rows: list[tuple[Any, ...]], header_row: int, columns: dict[str, int]) -> None:
+        missing = [SQUASH_COLUMNS[k] for k in SQUASH_REQUIRED if k not in columns]
+        if missing:
+            self.skip(sheet, header_row, f"colonnes Squash obligatoires absentes de l'en-tête : {', '.join(missing)}")
+            return
+        for number, raw in enumerate(rows[header_row:], header_row + 1):
+            row = {key: raw[i] if i < len(raw) else None for key, i in columns.items()}
+            if not any(_cell(v) for v in row.values()):
+                continue
+            self.row(sheet, number, row)
+
+    def row(self, sheet: str, number: int, raw: dict[str, Any]) -> None:
+        row = {k: _cell(v) for k, v in raw.items() if k != "statement"}
+        rid = row.get("req_id", "")
+        key = (row.get("path", ""), row.get("version", ""))
+        if key[0]:
+            self.ref_of_path[key] = rid
+        if not rid:
+            self.skip(sheet, number, "REQ_VERSION_REFERENCE vide : exigence sans identifiant")
+            return
+        if id_kind(rid) is None:
+            self.skip(sheet, number, f"{rid} : identifiant hors des schémas d'identifiants REM (DUI.<SEC>.<NN>, "
+                                     f"SC.<SEC>[/<SUB>].<NN>, <REM>.<SEC>[/<SUB>].<NN>, <SEC>[/<SUB>].<NN>)")
+            return
+        if _word(row.get("action", "")) in ("D", "DELETE", "SUPPRESSION"):
+            self.skip(sheet, number, f"{rid} : ligne de suppression (ACTION {row['action']!r}), rien à importer")
+            return
+        status = row.get("status", "").upper()
+        if status == "OBSOLETE":
+            self.skip(sheet, number, f"{rid} : statut Squash OBSOLETE (exigence retirée par l'ANS)")
+            return
+        grade = SQUASH_STATUS_GRADE.get(status, "Vd" if not status else "")
+        if not grade:
+            self.skip(sheet, number, f"{rid} : statut Squash inconnu {row['status']!r} "
+                                     f"(attendu APPROVED, UNDER_REVIEW, WORK_IN_PROGRESS ou OBSOLETE)")
+            return
+        if rid in self.entries or rid in self.first:
+            first_sheet, first_row = self.first.get(rid, ("", 0))
+            self.skip(sheet, number, f"{rid} : référence en double (déjà lue ligne {first_row}"
+                                     f"{'' if first_sheet == sheet else f', feuille {first_sheet!r}'})")
+            return
+        statement = html_to_text(raw.get("statement"))
+        if not statement:
+            self.skip(sheet, number, f"{rid} : REQ_VERSION_DESCRIPTION vide (pas d'énoncé)")
+            return
+        if len(statement) > MAX_STATEMENT:
+            self.skip(sheet, number, f"{rid} : énoncé de plus de {MAX_STATEMENT} caractères")
+            return
+        nature = NATURE_WORDS.get(_word(row.get("category", ""))) if row.get("category") else "EXIGENCE"
+        if nature is None:
+            self.skip(sheet, number, f"{rid} : REQ_VERSION_CATEGORY inconnue {row['category']!r} (attendu CRI ou PRECO)")
+            return
+        criticite = DEFAULT_CRITICITE
+        if row.get("criticality") and _word(row["criticality"]) != "UNDEFINED":
+            criticite = CRITICITE_WORDS.get(_word(row["criticality"]), "")
+            if not criticite:
+                self.skip(sheet, number, f"{rid} : REQ_VERSION_CRITICALITY inconnue {row['criticality']!r} "
+                                         f"(attendu MINOR, MAJOR ou CRITICAL)")
+                return
+        section, sub = self.section(rid, row.get("section", ""))
+        if not section:
+            self.skip(sheet, number, f"{rid} : section illisible (REQ_VERSION_CUF_SECTION "
+                                     f"{row.get('section', '')!r})")
+            return
+        profile = row.get("profile", "")
+        conditional = "" if not profile or _GENERAL_PROFILE.fullmatch(normalise_header(profile)) else profile
+        status_text = f", statut {status}" if status else ""
+        entry: dict[str, Any] = {"id": rid, "section": section}
+        if sub:
+            entry["sub_section"] = sub
+        entry.update({
+            "title": row.get("fonction") or row.get("bloc") or _squash_name(row.get("name", "")) or _shorten(statement),
+            "statement": statement,
+            "nature": nature,
+            "criticite": criticite,
+            "conditional_profile": conditional,
+            "wave": self.wave,
+            "corridors": list(self.corridors),
+            "verified": grade,
+            "source": f"Export Squash TM {self.source}, feuille {sheet!r}, ligne {number}{status_text}",
+            "scenarios": [],
+        })
+        self.entries[rid] = entry
+        self.first[rid] = (sheet, number)
+        if key[0]:
+            self.by_path[key] = rid
+
+    @staticmethod
+    def section(rid: str, cuf: str) -> tuple[str, str]:
+        """``MSS/CONF_Conformité …`` → (``MSS``, ``MSS/CONF``); without the field, from the id."""
+        ident = cuf.split("_", 1)[0].strip() if cuf else ""
+        if not ident:
+            kind = id_kind(rid)
+            body = rid.split(".", 1)[1] if kind in ("wave 1", "socle", "other REM") else rid
+            ident = body.rsplit(".", 1)[0]
+        section = ident.split("/", 1)[0]
+        if not re.fullmatch(r"[A-Z]{2,6}", section):
+            return "", ""
+        if "/" in ident and re.fullmatch(r"[A-Z]{2,6}(?:/[A-Za-z0-9]+)+", ident):
+            return section, ident
+        return section, ""
+
+    def links(self, sheet: str, rows: list[tuple[Any, ...]]) -> None:
+        """LINK_REQ_REQ: a REM requirement and its socle parent (either column may hold the socle)."""
+        header = [normalise_header(v) for v in rows[0]] if rows else []
+        need = ("req path", "req version num", "related req path", "related req version num")
+        if not all(n in header for n in need):
+            self.skip(sheet, 1, "en-tête LINK_REQ_REQ incomplet (REQ_PATH, REQ_VERSION_NUM, RELATED_REQ_PATH, "
+                                "RELATED_REQ_VERSION_NUM attendues) : liens ignorés")
+            return
+        at = {n: header.index(n) for n in need}
+        role_at = header.index("related req role") if "related req role" in header else None
+        for number, raw in enumerate(rows[1:MAX_ROWS], 2):
+            cells = [_cell(v) for v in raw]
+            if not any(cells):
+                continue
+            get = (lambda n: cells[at[n]] if at[n] < len(cells) else "")
+            role = cells[role_at] if role_at is not None and role_at < len(cells) else ""
+            if role and role != SQUASH_PARENT_ROLE:
+                self.skip(sheet, number, f"lien de rôle {role!r} ignoré (seul {SQUASH_PARENT_ROLE} relie une exigence "
+                                         f"à son socle)")
+                continue
+            a = (get("req path"), get("req version num"))
+            b = (get("related req path"), get("related req version num"))
+            ref_a, ref_b = self.ref_of_path.get(a, ""), self.ref_of_path.get(b, "")
+            socle = [ref for ref in (ref_a, ref_b) if id_kind(ref) == "socle"]
+            child = [(key, ref) for key, ref in ((a, ref_a), (b, ref_b)) if ref and id_kind(ref) != "socle"]
+            if len(socle) != 1 or len(child) != 1:
+                missing = [path for (path, _), ref in ((a, ref_a), (b, ref_b)) if not ref]
+                why = (f"exigence absente de la feuille REQUIREMENT : {missing[0]!r}" if missing else
+                       f"aucune des deux n'est une exigence socle SC.* importable ({ref_a!r}, {ref_b!r})"
+                       if not socle else f"les deux exigences sont des exigences socle ({ref_a!r}, {ref_b!r})")
+                self.skip(sheet, number, f"lien {SQUASH_PARENT_ROLE} ignoré : {why}")
+                continue
+            rid = self.by_path.get(child[0][0])
+            if rid is None:
+                self.skip(sheet, number, f"lien {SQUASH_PARENT_ROLE} ignoré : {child[0][1]} n'a pas été importée")
+                continue
+            self.entries[rid]["socle"] = socle[0]
+
+    def test_cases(self, sheet: str, rows: list[tuple[Any, ...]]) -> None:
+        """LINK_REQ_TC: each linked test case becomes a scenario (title = test case name)."""
+        header = [normalise_header(v) for v in rows[0]] if rows else []
+        need = ("req path", "req version num", "tc path")
+        if not all(n in header for n in need):
+            self.skip(sheet, 1, "en-tête LINK_REQ_TC incomplet (REQ_PATH, REQ_VERSION_NUM, TC_PATH attendues) : "
+                                "cas de test ignorés")
+            return
+        at = {n: header.index(n) for n in need}
+        for number, raw in enumerate(rows[1:MAX_ROWS], 2):
+            cells = [_cell(v) for v in raw]
+            if not any(cells):
+                continue
+            get = (lambda n: cells[at[n]] if at[n] < len(cells) else "")
+            rid = self.by_path.get((get("req path"), get("req version num")))
+            if rid is None:
+                self.skip(sheet, number, f"cas de test ignoré : exigence {get('req path')!r} non importée")
+                continue
+            entry = self.entries[rid]
+            if len(entry["scenarios"]) >= 99:
+                self.skip(sheet, number, f"{rid} : plus de 99 cas de test liés, celui-ci est ignoré")
+                continue
+            name = get("tc path").rstrip("/").rsplit("/", 1)[-1] or get("tc path")
+            entry["scenarios"].append(_placeholder_scenario(rid, len(entry["scenarios"]) + 1, name,
+                                                            f"Preuves du cas de test Squash {get('tc path')}"))
+
+    def finish(self) -> None:
+        for rid, entry in self.entries.items():
+            if entry.get("_squash") and not entry["scenarios"]:
+                entry["scenarios"].append(_placeholder_scenario(rid, 1, SQUASH_NO_SCENARIO,
+                                                                "Preuve à fournir selon le REM officiel"))
+
+
+def _squash_name(name: str) -> str:
+    """``Sécurisation - 002`` → ``Sécurisation`` (Squash numbers the names of one function)."""
+    return re.sub(r"\s*-\s*\d+$", "", name).strip()
+
+
+def _placeholder_scenario(rid: str, n: int, title: str, proof_text: str) -> dict[str, Any]:
+    sid = f"{rid}.{n:02d}"
+    return {"id": sid, "title": title, "proofs": [{
+        "id": f"{sid}.01", "kind": "Démonstration", "description": proof_text, "verification": [],
+        "method": "manual", "manual_reason": DEFAULT_MANUAL_REASON}]}
+
+
+# ---------------------------------------------------------------------------------------------
 # public API
 # ---------------------------------------------------------------------------------------------
-def import_rem_spreadsheet(xlsx_path: Path | str, *, wave: int, corridors: Iterable[str],
-                           sheet: str | None = None) -> list[dict[str, Any]]:
-    """Read an official REM workbook into catalogue entries (dicts in the YAML shape), in sheet order.
+@dataclass
+class RemImport:
+    """What a workbook held: the entries that map, and one ``(sheet, row, why)`` per row that did not."""
 
-    Every entry is ``verified: V``; every proof is ``manual`` with ``DEFAULT_MANUAL_REASON`` until
-    ``merge_into`` restores what the harness automates. All bad rows are reported in one
-    ``SpreadsheetError``.
+    entries: list[dict[str, Any]]
+    problems: list[tuple[str, int, str]] = field(default_factory=list)
+    dropped: list[tuple[str, int, str]] = field(default_factory=list)   # requirements left out because of those
+    layouts: dict[str, str] = field(default_factory=dict)   # sheet -> "REM" | "Squash"
+    source: str = ""
+
+    def lines(self) -> list[str]:
+        every = self.problems + self.dropped
+        return str(SpreadsheetError(self.source, every)).splitlines() if every else []
+
+
+def read_rem_workbook(xlsx_path: Path | str, *, wave: int, corridors: Iterable[str],
+                      sheet: str | None = None) -> RemImport:
+    """Read an REM workbook in either layout; rows that cannot be mapped are listed, not fatal.
+
+    Raises ``SpreadsheetError`` only for problems of the whole file (bad parameters, unreadable
+    workbook, missing sheet). A requirement with any rejected row is left out entirely (published
+    layout), so a partial requirement never reaches a catalogue.
     """
     from openpyxl import load_workbook  # heavy import, only for this command
 
@@ -357,30 +670,113 @@ def import_rem_spreadsheet(xlsx_path: Path | str, *, wave: int, corridors: Itera
         raise SpreadsheetError(path.name, problems)
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
-    except (OSError, zipfile.BadZipFile, KeyError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - openpyxl raises many types on a bad file; one line, no traceback
         raise SpreadsheetError(path.name, [("", 0, f"classeur illisible ({type(exc).__name__}: {exc})")]) from None
+    result = RemImport(entries=[], source=path.name)
+    entries: dict[str, dict[str, Any]] = {}
+    squash = _SquashReader(path.name, wave, corridors, entries, result.problems)
+    tainted: set[str] = set()
+    first_rows: dict[str, tuple[str, int]] = {}
+    empty: list[str] = []
     try:
         names = workbook.sheetnames
         if sheet is not None and sheet not in names:
             raise SpreadsheetError(path.name, [(sheet, 0, f"feuille absente (feuilles : {', '.join(names)})")])
-        entries: dict[str, dict[str, Any]] = {}
-        headers = 0
+        sheets: dict[str, list[tuple[Any, ...]]] = {}
         for name in [sheet] if sheet is not None else names:
-            rows = [tuple(r) for r in workbook[name].iter_rows(values_only=True)]
-            found = _find_header(rows)
-            if found is None:
+            try:
+                sheets[name] = _sheet_rows(workbook[name])
+            except Exception as exc:  # noqa: BLE001 - a corrupt sheet is one line, the others still count
+                result.problems.append((name, 0, f"feuille illisible ({type(exc).__name__}: {exc})"))
+        link_sheets: list[tuple[str, str]] = []
+        for name, rows in sheets.items():
+            if not rows:
+                empty.append(name)
                 continue
-            headers += 1
-            header_row, columns = found
-            _SheetReader(name, path.name, wave, corridors, entries, problems).read(rows, header_row, columns)
+            if len(rows) > MAX_ROWS:
+                result.problems.append((name, MAX_ROWS + 1, f"plus de {MAX_ROWS} lignes : la suite est ignorée"))
+                rows = rows[:MAX_ROWS]
+            found = _find_header(rows)
+            if found is not None:
+                result.layouts[name] = "REM"
+                reader = _SheetReader(name, path.name, wave, corridors, entries, result.problems)
+                reader.read(rows, *found)
+                tainted |= reader.tainted
+                first_rows.update({rid: (name, n) for rid, n in reader.first_row.items()})
+                continue
+            squash_found = _find_squash_header(rows)
+            if squash_found is not None:
+                result.layouts[name] = "Squash"
+                before = set(entries)
+                squash.read(name, rows, *squash_found)
+                for rid in set(entries) - before:
+                    entries[rid]["_squash"] = True
+                continue
+            kind = _link_kind(rows[0])
+            if kind:
+                link_sheets.append((kind, name))
+        for kind, name in sorted(link_sheets):   # LINK_REQ_REQ before LINK_REQ_TC, after every REQUIREMENT sheet
+            (squash.links if kind == "req" else squash.test_cases)(name, sheets[name])
     finally:
         workbook.close()
-    if not headers:
-        problems.append((sheet or "", 0, "aucune ligne d'en-tête REM trouvée (colonnes « N° exigence » et "
-                                         f"« Énoncé » dans les {HEADER_SEARCH_ROWS} premières lignes)"))
-    if problems:
-        raise SpreadsheetError(path.name, problems)
-    return list(entries.values())
+    squash.finish()
+    if not result.layouts:
+        where = sheet or ", ".join(repr(n) for n in sheets) or "?"
+        what = ("classeur vide : aucune cellule remplie" if len(empty) == len(sheets)
+                else f"aucune ligne d'en-tête REM trouvée (colonnes « N° exigence » et « Énoncé », ou "
+                     f"REQ_VERSION_REFERENCE d'un export Squash TM, dans les {HEADER_SEARCH_ROWS} premières lignes)")
+        result.problems.append((sheet or "", 0, f"{what} ; feuilles lues : {where}"))
+    for rid, entry in entries.items():
+        if entry.get("_squash"):
+            continue
+        if rid in tainted:
+            sheet_name, number = first_rows.get(rid, ("", 0))
+            result.dropped.append((sheet_name, number, f"{rid} : exigence non importée (une de ses lignes est "
+                                                       f"rejetée ci-dessus)"))
+        elif not entry["scenarios"]:
+            sheet_name, number = first_rows.get(rid, ("", 0))
+            result.problems.append((sheet_name, number, f"{rid} : aucun scénario de conformité, exigence non importée"))
+            tainted.add(rid)
+    result.entries = [e for rid, e in entries.items() if rid not in tainted]
+    return result
+
+
+def _link_kind(header: Sequence[Any]) -> str:
+    names = {normalise_header(v) for v in header}
+    if {"req path", "related req path"} <= names:
+        return "req"
+    if {"req path", "tc path"} <= names:
+        return "tc"
+    return ""
+
+
+def _sheet_rows(worksheet: Any) -> list[tuple[Any, ...]]:
+    """All rows of a sheet (bounded); read-only sheets without a dimension record are re-measured."""
+    if hasattr(worksheet, "reset_dimensions"):
+        worksheet.reset_dimensions()
+    rows: list[tuple[Any, ...]] = []
+    for raw in worksheet.iter_rows(values_only=True):
+        rows.append(tuple(raw))
+        if len(rows) > MAX_ROWS:
+            break
+    while rows and not any(_cell(v) for v in rows[-1]):
+        rows.pop()
+    return rows
+
+
+def import_rem_spreadsheet(xlsx_path: Path | str, *, wave: int, corridors: Iterable[str],
+                           sheet: str | None = None) -> list[dict[str, Any]]:
+    """Read an REM workbook (either layout) into catalogue entries (dicts in the YAML shape), strictly.
+
+    Published layout: every entry is ``verified: V`` and every proof ``manual`` with
+    ``DEFAULT_MANUAL_REASON`` until ``merge_into`` restores what the harness automates. Any row that
+    cannot be mapped makes one ``SpreadsheetError`` listing all of them (``read_rem_workbook`` is the
+    lenient form).
+    """
+    result = read_rem_workbook(xlsx_path, wave=wave, corridors=corridors, sheet=sheet)
+    if result.problems:
+        raise SpreadsheetError(result.source, result.problems)
+    return result.entries
 
 
 def _clean(entry: dict[str, Any]) -> dict[str, Any]:
@@ -406,17 +802,22 @@ def merge_into(existing_entries: Iterable[dict[str, Any]], imported: Iterable[di
     scenarios, proofs, ``verified: V``) replaces ours, except that for every proof id found in both
     we keep our ``method``, ``manual_reason`` and ``kind`` (and our points of verification when the
     REM gave none); corridors and refs are united; our ``socle`` stays when the REM names none.
-    Requirements only in ``existing_entries`` stay as they are; new ones are appended.
+    Requirements only in ``existing_entries`` stay as they are; new ones are appended. An entry read
+    from a Squash TM export (no proofs in it) keeps our scenarios whole.
     """
     merged: list[dict[str, Any]] = [_clean(e) for e in existing_entries]
     index = {e["id"]: i for i, e in enumerate(merged)}
-    for official in (_clean(e) for e in imported):
+    for raw in imported:
+        official = _clean(raw)
         position = index.get(official["id"])
         if position is None:
             index[official["id"]] = len(merged)
             merged.append(official)
             continue
         ours = merged[position]
+        if raw.get("_squash") and ours.get("scenarios"):
+            # a Squash export holds no proofs: our scenarios (and what we automate) stay
+            official["scenarios"] = ours["scenarios"]
         our_proofs = {p["id"]: p for s in ours.get("scenarios", []) for p in s.get("proofs", [])}
         for scenario in official["scenarios"]:
             for proof in scenario["proofs"]:
@@ -484,26 +885,46 @@ def read_entries(path: Path | str) -> list[dict[str, Any]]:
 
 
 def import_command(xlsx: Path | str, out: Path | str, wave: int, corridors: Sequence[str]) -> int:
-    """``segur-conformance import-rem``: import, merge into ``out`` when it exists, write. Exit code."""
+    """``segur-conformance import-rem``: import, merge into ``out`` when it exists, write. Exit code.
+
+    Rows that cannot be mapped are printed one per line (file, sheet, row, why) and left out; the
+    others are written. 0 when something was written, 2 when nothing could be (nothing written).
+    """
     out = Path(out)
+    name = Path(xlsx).name
     try:
-        imported = import_rem_spreadsheet(xlsx, wave=wave, corridors=corridors)
+        result = read_rem_workbook(xlsx, wave=wave, corridors=corridors)
+    except SpreadsheetError as exc:
+        print(f"import-rem : échec\n{exc}", file=sys.stderr)
+        return 2
+    imported = result.entries
+    layouts = ", ".join(f"{sheet} ({layout})" for sheet, layout in result.layouts.items()) or "aucune"
+    skipped = result.lines()
+    if skipped:
+        print("\n".join(skipped), file=sys.stderr)
+    if not imported:
+        print(f"import-rem : échec, 0 exigence importée de {name} ({len(skipped)} ligne(s) ci-dessus ; feuilles "
+              f"reconnues : {layouts}) ; {out} inchangé", file=sys.stderr)
+        return 2
+    origin = "du REM officiel" if set(result.layouts.values()) == {"REM"} else "de l'export Squash TM"
+    try:
         existing = read_entries(out) if out.exists() else []
         entries = merge_into(existing, imported) if existing else imported
         count = write_catalogue(entries, out, header=(
-            f"Importé du REM officiel {Path(xlsx).name} (vague {wave}, {', '.join(corridors)}) "
-            f"par segur-conformance import-rem.\nLes preuves restent manuelles sauf celles que le banc "
-            f"automatise (conservées lors de la fusion)."))
-    except (SpreadsheetError, CatalogueError) as exc:
+            f"Importé {origin} {name} (vague {wave}, {', '.join(corridors)}) par segur-conformance import-rem.\n"
+            f"Les preuves restent manuelles sauf celles que le banc automatise (conservées lors de la fusion)."))
+    except CatalogueError as exc:
         print(f"import-rem : échec\n{exc}", file=sys.stderr)
         return 2
     merged = len({e["id"] for e in existing} & {e["id"] for e in imported})
-    print(f"{len(imported)} exigences importées ({merged} fusionnées avec l'existant), "
-          f"{count} exigences écrites dans {out}")
+    ignored = f" ; {len(result.problems)} ligne(s) ignorée(s), détail ci-dessus" if result.problems else ""
+    print(f"{name} (feuilles {layouts}) : {len(imported)} exigences importées ({merged} fusionnées avec "
+          f"l'existant), {count} exigences écrites dans {out}{ignored}")
     return 0
 
 
 __all__ = [
-    "DEFAULT_MANUAL_REASON", "SpreadsheetError", "guess_kind", "import_command", "import_rem_spreadsheet",
-    "merge_into", "normalise_header", "read_entries", "write_catalogue",
+    "DEFAULT_MANUAL_REASON", "RemImport", "SpreadsheetError", "guess_kind", "html_to_text", "import_command",
+    "import_rem_spreadsheet", "merge_into", "normalise_header", "read_entries", "read_rem_workbook",
+    "write_catalogue",
 ]

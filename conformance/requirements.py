@@ -68,6 +68,8 @@ ID_PATTERNS = {
     "wave 1": re.compile(r"DUI\.[A-Z]{2,6}\.\d{2,3}"),
     "socle": re.compile(rf"SC\.[A-Z]{{2,6}}{_SUB}\.\d{{2,3}}"),
     "wave 2": re.compile(rf"[A-Z]{{2,6}}{_SUB}\.\d{{2,3}}"),
+    # another REM's own id (LGC.DMP.01, SGL.DMP/va1.23, DB.SO.100): what ANS's Squash exports hold
+    "other REM": re.compile(rf"(?!DUI\.|SC\.)[A-Z]{{2,6}}\.[A-Z]{{2,6}}{_SUB}\.\d{{2,3}}"),
 }
 _SECTION_RE = re.compile(r"[A-Z]{2,6}")
 _SUB_SECTION_RE = re.compile(rf"[A-Z]{{2,6}}{_SUB}")
@@ -408,7 +410,8 @@ class _CatalogueReader(NodeReader):
         if rid:
             if id_kind(rid) is None:
                 self.error(fields["id"], f"malformed requirement id {rid!r} (expected DUI.<SEC>.<NN>, "
-                                         f"SC.<SEC>[/<SUB>].<NN> or <SEC>[/<SUB>].<NN>)")
+                                         f"SC.<SEC>[/<SUB>].<NN>, <SEC>[/<SUB>].<NN> or "
+                                         f"<REM>.<SEC>[/<SUB>].<NN>)")
             self.claim(rid, fields["id"], "requirement")
         what = f"requirement {rid or '?'}"
         if "section" in fields:
