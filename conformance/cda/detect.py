@@ -44,6 +44,13 @@ class Detection:
     model: str = ""
     format_code: str | None = None
     notes: tuple[str, ...] = field(default=())
+    model_versions: tuple[str, ...] = ()  # the volet versions the built-in model implements
+
+    @property
+    def version_unsupported(self) -> bool:
+        """The document declares a volet version the built-in model does not implement."""
+        return bool(self.model_versions and self.volet_extension
+                    and self.volet_extension not in self.model_versions)
 
     @property
     def known(self) -> bool:
@@ -57,6 +64,7 @@ class _VoletSpec:
     template: str
     codes: tuple[str, ...]
     format_code: str
+    versions: tuple[str, ...] = ()
 
 
 @functools.cache
@@ -67,7 +75,7 @@ def _volets() -> tuple[_VoletSpec, ...]:
     for m in ModelLibrary.default().models:
         for template in m.detect_templates:
             doc_type = m.doc_types[0] if m.doc_types and m.doc_types[0] != "*" else m.id
-            out.append(_VoletSpec(m.id, doc_type, template, m.detect_codes, m.format_code))
+            out.append(_VoletSpec(m.id, doc_type, template, m.detect_codes, m.format_code, m.versions))
     return tuple(out)
 
 
@@ -139,4 +147,4 @@ def detect(tree: etree._ElementTree | etree._Element) -> Detection:
         notes.append(f"code {code or '(absent)'} inattendu pour le volet {spec.model} "
                      f"(attendu : {' | '.join(spec.codes)})")
     return Detection(spec.doc_type, True, code, system, spec.template, ext, spec.model,
-                     spec.format_code or None, tuple(notes))
+                     spec.format_code or None, tuple(notes), spec.versions)

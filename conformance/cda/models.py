@@ -55,10 +55,15 @@ FORMS = ("any", "structured", "n1")
 RULE_FIELDS = {
     "id", "kind", "message", "message_en", "context", "xpath", "when", "test", "values", "valueset",
     "pattern", "min", "max", "required", "allow_null_flavor", "check_system", "severity", "dui_severity",
-    "verified", "source", "requirements", "expected", "check", "rules",
+    "verified", "source", "requirements", "expected", "check", "rules", "basis", "scope",
 }
 MODEL_FIELDS = {"model", "title", "source", "verified", "applies_to", "requirements", "rules", "detect",
-                "format_code"}
+                "format_code", "basis", "scope", "n1_form"}
+# Why a rule exists (issue 12): ``official`` restates a rule of the official chain (the kit's XSD or
+# schematrons, named in ``source``); ``sourced`` is stricter than the official chain on the strength
+# of another primary text (REM, volet, DMP guide) that ``source`` cites, within ``scope``;
+# ``inferred`` is stricter with no such text: it never gives more than a WARNING.
+BASES = ("official", "sourced", "inferred")
 VALUESET_FIELDS = {"id", "oid", "name", "version", "complete", "source", "concepts"}
 _KIT_VS_LIMITS = Limits(max_bytes=32 * 1024 * 1024, max_depth=64)
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: 5-10x faster
@@ -101,6 +106,18 @@ class Rule:
     expected: str = ""
     check: str = ""
     rules: tuple[Rule, ...] = ()
+    basis: str = "official"
+    scope: str = ""
+
+
+@dataclass(frozen=True)
+class N1Form:
+    """Whether a document type that has a structured model may be produced as N1 in a corridor."""
+
+    acceptable: bool
+    verified: str
+    source: str
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -119,6 +136,12 @@ class Model:
     detect_codes: tuple[str, ...] = ()
     format_code: str = ""
     file: str = ""
+    versions: tuple[str, ...] = ()
+    n1_form: Mapping[str, N1Form] = field(default_factory=dict)
+
+    def n1_form_for(self, corridor: str | None) -> N1Form | None:
+        """The N1 judgement for ``corridor`` (its own entry, else ``default``)."""
+        return self.n1_form.get(corridor or "") or self.n1_form.get("default")
 
     def applies(self, doc_type: str, structured: bool) -> bool:
         if self.form == "structured" and not structured:
@@ -169,7 +192,8 @@ def _compile_xpath(expr: str, where: str, errors: list[str]) -> None:
         errors.append(f"{where}: bad XPath {expr!r}: {exc}")
 
 
-def _read_rule(data: Any, where: str, errors: list[str], seen: dict[str, str]) -> Rule | None:
+def _read_rule(data: Any, where: str, errors: list[str], seen: dict[str, str],
+               defaults: Mapping[str, str] | None = None) -> Rule | None:
     if not isinstance(data, dict):
         errors.append(f"{where}: a rule must be a mapping")
         return None
@@ -215,12 +239,25 @@ def _read_rule(data: Any, where: str, errors: list[str], seen: dict[str, str]) -
             re.compile(pattern)
         except re.error as exc:
             errors.append(f"{here}: bad pattern {pattern!r}: {exc}")
+    defaults = defaults or {}
+    basis = str(data.get("basis") or defaults.get("basis") or "")
+    scope = str(data.get("scope") or defaults.get("scope") or "")
+    source = str(data.get("source") or "")
+    if basis and basis not in BASES:
+        errors.append(f"{here}: bad basis {basis!r} (known: {', '.join(BASES)})")
+    if kind != "when" and defaults.get("strict"):
+        if basis not in BASES:
+            errors.append(f"{here}: basis {basis!r} must be one of {', '.join(BASES)} (on the rule or its model)")
+        if not scope.strip():
+            errors.append(f"{here}: missing scope (on the rule or its model)")
+        if not (source or defaults.get("source", "")).strip():
+            errors.append(f"{here}: missing source (on the rule or its model)")
     children: list[Rule] = []
     if kind == "when":
         if not data.get("when"):
             errors.append(f"{here}: kind when needs 'when'")
         for child in data.get("rules") or []:
-            rule = _read_rule(child, f"{where} > {rid}", errors, seen)
+            rule = _read_rule(child, f"{where} > {rid}", errors, seen, defaults)
             if rule is not None:
                 children.append(rule)
     return Rule(
@@ -231,14 +268,38 @@ def _read_rule(data: Any, where: str, errors: list[str], seen: dict[str, str]) -
         min=data.get("min"), max=data.get("max"), required=bool(data.get("required", False)),
         allow_null_flavor=bool(data.get("allow_null_flavor", False)),
         check_system=bool(data.get("check_system", True)), severity=severity, dui_severity=dui_severity,
-        verified=verified, source=str(data.get("source") or ""), requirements=_as_tuple(data.get("requirements")),
+        verified=verified, source=source or str(defaults.get("source") or ""),
+        requirements=_as_tuple(data.get("requirements")),
         expected=str(data.get("expected") or ""), check=str(data.get("check") or ""), rules=tuple(children),
+        basis=basis or "official", scope=scope,
     )
 
 
-def load_models(directory: Path | str | None = None) -> list[Model]:
-    """Read every ``*.yaml`` model file; raise ModelError listing all problems at once."""
+def _read_n1_form(data: Any, where: str, errors: list[str]) -> dict[str, N1Form]:
+    out: dict[str, N1Form] = {}
+    if data is None:
+        return out
+    if not isinstance(data, dict):
+        errors.append(f"{where}: n1_form must map a corridor (or default) to a judgement")
+        return out
+    for corridor, item in data.items():
+        if not isinstance(item, dict) or "acceptable" not in item or not str(item.get("source") or "").strip():
+            errors.append(f"{where}: n1_form.{corridor} needs acceptable and source")
+            continue
+        verified = str(item.get("verified") or "P")
+        if verified not in VERIFIED:
+            errors.append(f"{where}: n1_form.{corridor}: bad verified {verified!r}")
+        out[str(corridor)] = N1Form(bool(item["acceptable"]), verified, str(item["source"]),
+                                    str(item.get("reason") or ""))
+    return out
+
+
+def load_models(directory: Path | str | None = None, *, strict: bool | None = None) -> list[Model]:
+    """Read every ``*.yaml`` model file; raise ModelError listing all problems at once.
+
+    ``strict`` (default: for the built-in data) also demands of every rule its basis, source and scope."""
     folder = Path(directory) if directory else _data_dir("documents")
+    strict = directory is None if strict is None else strict
     errors: list[str] = []
     seen_rules: dict[str, str] = {}
     seen_models: dict[str, str] = {}
@@ -269,14 +330,17 @@ def load_models(directory: Path | str | None = None) -> list[Model]:
         if not doc_types:
             errors.append(f"{path.name}: applies_to.doc_types is empty")
         detect = data.get("detect") or {}
-        rules = [r for r in (_read_rule(item, path.name, errors, seen_rules) for item in data.get("rules") or [])
-                 if r is not None]
+        defaults = {"basis": str(data.get("basis") or ""), "scope": str(data.get("scope") or ""),
+                    "source": str(data.get("source") or ""), "strict": "1" if strict else ""}
+        rules = [r for r in (_read_rule(item, path.name, errors, seen_rules, defaults)
+                             for item in data.get("rules") or []) if r is not None]
         models.append(Model(
             id=mid, title=str(data.get("title") or mid), source=str(data.get("source") or ""),
             verified=str(data.get("verified") or "P"), doc_types=doc_types, form=form,
             requirements=_as_tuple(data.get("requirements")), rules=tuple(rules),
             detect_templates=_as_tuple(detect.get("template_ids")), detect_codes=_as_tuple(detect.get("codes")),
             format_code=str(data.get("format_code") or ""), file=path.name,
+            versions=_as_tuple(detect.get("versions")), n1_form=_read_n1_form(data.get("n1_form"), path.name, errors),
         ))
     if errors:
         raise ModelError(errors)
@@ -508,7 +572,7 @@ class _Emitter:
         self.ctx = ctx
         self.requirements = rule.requirements or requirements
         sev = rule.dui_severity if (ctx.dui and rule.dui_severity) else rule.severity
-        if rule.verified in UNCONFIRMED and sev == "error":
+        if (rule.verified in UNCONFIRMED or rule.basis == "inferred") and sev == "error":
             sev = "warning"
         self.severity = SEVERITIES[sev]
 
@@ -517,7 +581,7 @@ class _Emitter:
         rule = self.rule
         note = ""
         note_en = ""
-        if rule.verified in UNCONFIRMED:
+        if rule.verified in UNCONFIRMED or rule.basis == "inferred":
             note, note_en = " (règle déduite, non confirmée)", " (inferred rule, not confirmed)"
         return Finding(
             message=rule.message + suffix[0] + note, message_en=rule.message_en + suffix[1] + note_en,
@@ -707,14 +771,17 @@ def run_model(model: Model, root: etree._Element, ctx: EvalContext) -> list[Find
 
 def run_models(tree: etree._ElementTree | etree._Element, artefact: str, doc_type: str, structured: bool, *,
                library: ModelLibrary | None = None, dui: bool = False, resident: Mapping[str, Any] | None = None,
-               test_environment: bool = False) -> tuple[list[Finding], list[str]]:
-    """Run every model that applies to ``doc_type``; returns (findings, ids of the models run)."""
+               test_environment: bool = False, skip: Iterable[str] = ()) -> tuple[list[Finding], list[str]]:
+    """Run every model that applies to ``doc_type`` (but those in ``skip``); returns (findings, models run)."""
     lib = library or ModelLibrary.default()
     root = tree.getroot() if isinstance(tree, etree._ElementTree) else tree
     ctx = EvalContext(artefact=artefact, library=lib, dui=dui, resident=resident, test_environment=test_environment)
     findings: list[Finding] = []
     ran: list[str] = []
+    skipped = set(skip)
     for model in lib.models_for(doc_type, structured):
+        if model.id in skipped:
+            continue
         findings.extend(run_model(model, root, ctx))
         ran.append(model.id)
     return findings, ran
@@ -773,4 +840,88 @@ def _ins_structural(root: etree._Element, ctx: EvalContext, rule: Rule,
                                message_en=f"INS present but trait missing: {label_en}", rule="INS.CDA.trait",
                                artefact=ctx.artefact, xpath=readable_path(patient) + "/" + _strip_prefix(path),
                                line=patient.sourceline, expected="présent", found="absent", requirements=requirements))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# header data types (issue 12 item 14): a timestamp is a real date and time, a language tag exists
+# ---------------------------------------------------------------------------------------------
+_TS_RE = re.compile(r"(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\.\d{1,4})?(?:([+-])(\d+))?")
+_MAX_TS_CHECKED = 500
+
+
+def timestamp_problem(value: str) -> tuple[str, str, bool] | None:
+    """Why an HL7 TS value is not a real date/time: (fr, en, impossible) or None when it is fine.
+
+    ``impossible`` is True for a component out of range (month 13, 30 February, hour 24…): no
+    reading of the value is a moment. An offset of other than four digits (``+100``) is a malformed
+    offset, reported apart (``impossible`` False): the XSD pattern of the kit accepts it.
+    """
+    import calendar
+
+    m = _TS_RE.fullmatch(value.strip())
+    if m is None:
+        return ("valeur qui n'a pas la forme AAAA[MM[JJ[hh[mm[ss]]]]][.s][±hhmm]",
+                "value not of the form YYYY[MM[DD[hh[mm[ss]]]]][.s][±hhmm]", True)
+    year, month, day, hour, minute, second, _frac, sign, offset = m.groups()
+    if month is not None and not 1 <= int(month) <= 12:
+        return (f"mois {month} hors de 01..12", f"month {month} not in 01..12", True)
+    if day is not None:
+        last = calendar.monthrange(int(year), int(month))[1]
+        if not 1 <= int(day) <= last:
+            return (f"jour {day} hors de 01..{last}", f"day {day} not in 01..{last}", True)
+    if hour is not None and not int(hour) <= 23:
+        return (f"heure {hour} hors de 00..23", f"hour {hour} not in 00..23", True)
+    if minute is not None and not int(minute) <= 59:
+        return (f"minute {minute} hors de 00..59", f"minute {minute} not in 00..59", True)
+    if second is not None and not int(second) <= 60:
+        return (f"seconde {second} hors de 00..60", f"second {second} not in 00..60", True)
+    if sign is not None:
+        if len(offset) != 4:
+            return (f"décalage UTC {sign}{offset} : 4 chiffres ±hhmm attendus",
+                    f"UTC offset {sign}{offset}: four digits ±hhmm expected", False)
+        if int(offset[:2]) > 14 or int(offset[2:]) > 59:
+            return (f"décalage UTC {sign}{offset} hors de -1200..+1400", f"UTC offset {sign}{offset} out of range",
+                    True)
+    return None
+
+
+@register_check("header_timestamps")
+def _check_header_timestamps(root: etree._Element, ctx: EvalContext, rule: Rule,
+                             requirements: tuple[str, ...]) -> list[Finding]:
+    """Every ``@value`` the rule's XPath selects is a real date/time (HL7 V3 TS, ISO 8601)."""
+    emit = _Emitter(rule, ctx, requirements)
+    out: list[Finding] = []
+    for node in _as_list(_eval(rule.xpath, root))[:_MAX_TS_CHECKED]:
+        value = _value(node)
+        problem = timestamp_problem(value)
+        if problem is None:
+            continue
+        fr, en, impossible = problem
+        where, line = _locate(node, root)
+        out.append(emit.finding(xpath=where, line=line, expected="date et heure réelles (HL7 TS)", found=value,
+                                suffix=(f" : {fr}", f": {en}"),
+                                severity=None if impossible else min_severity(emit.severity, Severity.WARNING)))
+    return out
+
+
+@register_check("language_tag")
+def _check_language_tag(root: etree._Element, ctx: EvalContext, rule: Rule,
+                        requirements: tuple[str, ...]) -> list[Finding]:
+    """``languageCode/@code`` is a registered BCP 47 tag (IANA subtag registry, through langcodes)."""
+    emit = _Emitter(rule, ctx, requirements)
+    try:
+        import langcodes
+    except ImportError:  # declared dependency; a stripped install says so instead of passing
+        return [emit.finding(xpath="/ClinicalDocument/languageCode", line=None, found="non vérifié",
+                             suffix=(" — non vérifié : module langcodes absent", " — not checked: langcodes missing"),
+                             severity=Severity.INFO)]
+    out: list[Finding] = []
+    for node in _as_list(_eval(rule.xpath, root))[:10]:
+        value = _value(node)
+        if value and len(value) <= 64 and langcodes.tag_is_valid(value):
+            continue
+        where, line = _locate(node, root)
+        out.append(emit.finding(xpath=where, line=line, expected="étiquette BCP 47 enregistrée (fr-FR)",
+                                found=value or "(vide)"))
     return out

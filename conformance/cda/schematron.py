@@ -70,6 +70,7 @@ KIT_FIX = "CDA.SCH.KIT_FIX"
 NO_VOLET = "CDA.SCH.NO_VOLET"
 PI_IGNORED = "CDA.SCH.PI_UNKNOWN"
 PI_NARROWED = "CDA.SCH.PI_NARROWED"
+VOLET_VERSION = "CDA.SCH.VOLET_VERSION"
 EVALUATED = "CDA.SCH.EVALUATED"
 DEAD_RULE_PREFIX = svrl_mod.DEAD_RULE
 
@@ -235,8 +236,11 @@ class SchematronRunner:
             )
         pi_volets = [p for p in named if not _is_profile(p, sch_dir)]
         pi_profiles = [p for p in named if _is_profile(p, sch_dir)]
-        sel.volets = pi_volets or self._volets_by_template(tree)
-        if not sel.volets:
+        gap = None if pi_volets else self._version_gap(tree)
+        if gap is not None:  # never judge a volet version by another version's schematron (issue 12)
+            sel.notes.append(gap)
+        sel.volets = pi_volets or ([] if gap is not None else self._volets_by_template(tree))
+        if not sel.volets and gap is None:
             roots = _doc_template_roots(tree)
             sel.notes.append(
                 warning(
@@ -321,6 +325,26 @@ class SchematronRunner:
             _atomic_write(disk, json.dumps({k: [asdict(e) for e in v] for k, v in index.items()}, indent=1))
         _index_cache[key] = index
         return index
+
+    def _version_gap(self, tree: etree._ElementTree) -> Finding | None:
+        """"Not evaluated" when the document declares volet versions (templateId extensions) the kit has no
+        schematron for, while it has schematrons for those templateIds in other versions."""
+        index = self.volet_index()
+        declared = [(r, e) for r, e in _doc_template_roots(tree) if e and index.get(r)]
+        if not declared:
+            return None
+        if any(e in (entry.version, entry.extension) for r, e in declared for entry in index[r]):
+            return None
+        root, ext = max(declared, key=lambda d: d[0].count("."))
+        name = Path(index[root][0].schematron).stem.removeprefix("CI-SIS_")
+        volet = re.sub(r"_\d{4}\.\d{2}$", "", name)
+        versions = sorted({e.version for e in index[root] if e.version})
+        return error(
+            f"couche officielle non évaluée : volet {volet} version {ext} absente de ce kit "
+            f"(versions du kit : {', '.join(versions)})",
+            f"official layer not evaluated: volet {volet} version {ext} not in this kit "
+            f"(kit versions: {', '.join(versions)})",
+            rule=VOLET_VERSION, xpath="/cda:ClinicalDocument/cda:templateId", expected=", ".join(versions), found=ext)
 
     def _volets_by_template(self, tree: etree._ElementTree) -> list[Path]:
         """The one volet schematron that best matches the document's CI-SIS templateIds.

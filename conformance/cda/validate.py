@@ -137,7 +137,8 @@ def load(data: bytes, artefact: str) -> tuple[etree._ElementTree | None, list[Fi
 def validate_document(data: bytes, artefact: str, kit: Any = None, runner: Any = None, *,
                       layers: Sequence[str] = LAYERS, expected_type: str | None = None, dui: bool = False,
                       resident: Mapping[str, Any] | None = None, library: ModelLibrary | None = None,
-                      test_environment: bool = False, tree: etree._ElementTree | None = None) -> ValidationResult:
+                      test_environment: bool = False, tree: etree._ElementTree | None = None,
+                      corridor: str | None = None) -> ValidationResult:
     """Run the asked layers on one document.
 
     ``kit`` (a Kit or its path) enables layers 1 and 2; ``runner`` is a shared SchematronRunner (one
@@ -145,6 +146,7 @@ def validate_document(data: bytes, artefact: str, kit: Any = None, runner: Any =
     (sandbox mode): a different detected type is an error, and the expected type's model runs when
     the document itself cannot be recognised. ``dui`` says the document comes from a DUI (rules with a
     ``dui_severity`` apply it); ``resident`` (contract v1 JSON) enables the Règle 28 comparison.
+    ``corridor`` (MS1…) picks the N1-form judgement of a type that has a structured model.
     """
     if tree is None:
         tree, findings = load(data, artefact)
@@ -183,14 +185,71 @@ def validate_document(data: bytes, artefact: str, kit: Any = None, runner: Any =
         model_type = doc_type
         if expected_type and detection.doc_type in (UNKNOWN, N1_GENERIC):
             model_type = expected_type
+        findings.extend(_version_findings(detection, lib, artefact))
+        if not detection.structured:
+            findings.extend(n1_form_findings(model_type, corridor, lib, artefact))
+        skip = (detection.model,) if detection.version_unsupported else ()
         try:
             found, models = run_models(tree, artefact, model_type, detection.structured, library=lib, dui=dui,
-                                       resident=resident, test_environment=test_environment)
+                                       resident=resident, test_environment=test_environment, skip=skip)
             findings.extend(found)
             run.append("models")
         except Exception as exc:  # a model bug must not crash the run
             findings.append(_not_evaluated("models", exc, artefact))
     return ValidationResult(artefact, doc_type, findings, run, detection, models, tree)
+
+
+VERSION_UNSUPPORTED = "CDA.MODEL.VOLET_VERSION"
+N1_FORM = "CDA.N1.form"
+
+
+def _version_findings(detection: Detection, lib: ModelLibrary, artefact: str) -> list[Finding]:
+    """One finding when the document's volet version is not one the built-in model implements (issue 12):
+    its code and section rules are not applied, rather than judging it by another version's rules."""
+    if not detection.version_unsupported:
+        return []
+    try:
+        title = lib.model(detection.model).title
+    except KeyError:
+        title = detection.model
+    versions = ", ".join(detection.model_versions)
+    return [Finding(
+        f"modèle intégré non évalué : volet {detection.model} version {detection.volet_extension} non implémentée "
+        f"(« {title} » implémente {versions}) ; seul l'en-tête commun est vérifié",
+        f"built-in model not evaluated: volet {detection.model} version {detection.volet_extension} not implemented "
+        f"(\"{title}\" implements {versions}); only the common header is checked",
+        severity=Severity.WARNING, rule=VERSION_UNSUPPORTED, artefact=artefact, xpath="/ClinicalDocument/templateId",
+        expected=versions, found=detection.volet_extension, requirements=("DOC/AUTO.03",))]
+
+
+def n1_form_findings(doc_type: str, corridor: str | None, lib: ModelLibrary, artefact: str) -> list[Finding]:
+    """A non-structured document of a type that has a structured model: is N1 acceptable in this corridor?
+
+    The judgement is data (``n1_form`` of the model file, per corridor or ``default``): acceptable gives an
+    INFO naming its source; not acceptable an ERROR, or a WARNING when the judgement is only inferred."""
+    models = [m for m in lib.models if m.form == "structured" and doc_type in m.doc_types and m.n1_form]
+    if not models:
+        return []
+    model = models[0]
+    form = model.n1_form_for(corridor)
+    if form is None:
+        return []
+    where = f" (couloir {corridor})" if corridor else ""
+    where_en = f" (corridor {corridor})" if corridor else ""
+    base = {"rule": N1_FORM, "artefact": artefact, "xpath": "/ClinicalDocument/component/nonXMLBody",
+            "expected": f"{'N1 ou ' if form.acceptable else ''}{model.title}", "found": "N1 (nonXMLBody)",
+            "requirements": ("DOC/AUTO.03",)}
+    if form.acceptable:
+        return [info(f"{doc_type} produit en N1 : forme admise{where} ({form.source}) ; modèle structuré "
+                     f"« {model.title} » non appliqué", f"{doc_type} produced as N1: form accepted{where_en} "
+                     f"({form.source}); structured model \"{model.title}\" not applied", **base)]
+    severity = Severity.WARNING if form.verified in ("I", "?") else Severity.ERROR
+    note = " (jugement déduit, non confirmé)" if severity is Severity.WARNING else ""
+    note_en = " (inferred judgement, not confirmed)" if severity is Severity.WARNING else ""
+    return [Finding(f"{doc_type} produit en N1 alors qu'un modèle structuré est attendu{where} : {form.reason} "
+                    f"({form.source}){note}",
+                    f"{doc_type} produced as N1 although a structured model is expected{where_en}: "
+                    f"{form.reason} ({form.source}){note_en}", severity=severity, **base)]
 
 
 def _detection_findings(detection: Detection, expected_type: str | None, artefact: str) -> list[Finding]:

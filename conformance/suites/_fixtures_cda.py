@@ -118,7 +118,7 @@ def cda_kit(cisis_kit: Any) -> Any:
 
 
 @pytest.fixture(scope="session")
-def cda_model_results(cda_documents: list[Artefact], candidate: Any) -> dict[str, Any]:
+def cda_model_results(cda_documents: list[Artefact], candidate: Any, segur_profile: Any) -> dict[str, Any]:
     """Layer 3 (built-in models) on every collected document, computed once: name → ValidationResult."""
     from conformance.cda.validate import validate_document
 
@@ -131,7 +131,8 @@ def cda_model_results(cda_documents: list[Artefact], candidate: Any) -> dict[str
         expected = meta.get("type") if sandbox else type_hint_from_name(art.name)
         results[art.name] = validate_document(
             art.data, art.name, layers=("models",), expected_type=expected,
-            dui=True, resident=meta.get("resident"), test_environment=sandbox)
+            dui=True, resident=meta.get("resident"), test_environment=sandbox,
+            corridor=getattr(segur_profile, "id", None))
     return results
 
 

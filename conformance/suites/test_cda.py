@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from conformance.findings import Finding, NotEvaluated, Severity, error, info, warning
+from conformance.findings import Finding, NotEvaluated, Severity, error, info
 
 CONTENT = ("DOC/AUTO.03",)
 
@@ -80,14 +80,21 @@ def test_cda_official_schematrons(segur: Any, cda_documents: list[Any], cda_kit:
     """Layer 2: the official schematrons that apply to each document (compiled once per run)."""
     from conformance.cda.validate import schematron_runner, validate_document
 
+    from conformance.cda.schematron import VOLET_VERSION
+
     kit = _kit_or_skip(cda_kit, "schématrons")
     runner = schematron_runner(kit)
+    gaps: list[str] = []
     for art in _usable(segur, cda_documents, ("DOC/AUTO.02",)):
         result = validate_document(art.data, art.name, kit, runner, layers=("schematron",))
-        segur.record(result.findings)
+        # a volet version the kit lacks is "not evaluated" (issue 12), never judged by another version
+        gaps += [f"{art.name} : {f.message}" for f in result.findings if f.rule == VOLET_VERSION]
+        segur.record([f for f in result.findings if f.rule != VOLET_VERSION])
         report = "\n".join(f"{f.severity.value}\t{f.rule}\t{f.xpath}\t{f.message}" for f in result.findings)
         segur.evidence(f"{art.name.replace('/', '-')}.schematrons.txt", report, kind="Rapport de validation",
                        description=f"schématrons officiels sur {art.name}")
+    if gaps:
+        raise NotEvaluated("DOC/AUTO.02 : " + " ; ".join(gaps), "DOC/AUTO.02: " + "; ".join(gaps))
 
 
 @pytest.mark.requirement(*CONTENT)
@@ -147,11 +154,13 @@ def test_cda_title(segur: Any, cda_documents: list[Any], cda_model_results: dict
                               artefact=art.name, xpath="/ClinicalDocument/title", found=title[:120],
                               requirements=("SC.CDA/META.01",)))
         if title and label and title.casefold() == label.casefold():
-            segur.record(warning("le titre reprend seulement le libellé du type de document : il ne distingue pas "
+            # REM SC.CDA/META.01 [Vd]: the title follows the naming rule, so it is not the bare type label
+            segur.record(error("le titre reprend seulement le libellé du type de document : il ne distingue pas "
                                  "ce document des autres du même type",
                                  "the title only repeats the document type label: it does not tell this document "
                                  "from others of the same type", rule="CDA.TITLE.generic", artefact=art.name,
-                                 xpath="/ClinicalDocument/title", found=title, requirements=("SC.CDA/META.01",)))
+                                 xpath="/ClinicalDocument/title", expected="titre propre au document (règle de nommage)",
+                                 found=title, requirements=("SC.CDA/META.01",)))
     _not_evaluated_if(crashed, "SC.CDA/META.01")
 
 

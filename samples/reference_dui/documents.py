@@ -32,13 +32,17 @@ DEFECTS: dict[str, str] = {
     "wrong_code": "ClinicalDocument/code erroné (11488-4 au lieu du code du type demandé)",
     "ins_without_traits": "INS transmis sans les traits d'identité obligatoires (nom de naissance, lieu de naissance)",
     "ins_for_unqualified": "INS transmis dans le recordTarget pour une identité non qualifiée (Règle 28)",
-    "effective_time_no_tz": "Date du document (effectiveTime) sans décalage horaire (fuseau)",
+    "author_time_day_first": "Horodatage de l'auteur (author/time) écrit jour-mois-année (JJMMAAAAhhmmss) : date impossible",
     "wrong_facility_type": "Type d'établissement sanitaire (SA01) au lieu d'un code médico-social",
     "bad_n1_pdf": "PDF embarqué tronqué dans les documents non structurés (N1)",
     "n1_wrong_media_type": "Type MIME déclaré image/jpeg pour un PDF embarqué (N1)",
     "two_legal_authenticators": "Deux legalAuthenticator au lieu d'un seul",
     "gir_out_of_valueset": "Grille d'évaluation : GIR hors du JDV_GIR_CISIS",
     "replacement_without_link": "Document de remplacement sans relatedDocument RPLC vers la version remplacée",
+    "xsd_invalid_element": "Élément hors schéma CDA (segurNote) dans le texte de la première section (documents structurés)",
+    "schematron_violation": "Deux prénoms (given) dans le nom du legalAuthenticator : StrucMin en admet au plus un",
+    "missing_document_type": "Le PPA n'est ni déclaré (capabilities) ni produit",
+    "generic_title": "Titre du document réduit au libellé générique du type (ex. « Dossier de liaison d'urgence »)",
 }
 
 # The reference EHPAD and its people: invented identifiers (no real FINESS or RPPS).
@@ -101,6 +105,13 @@ STRUCTURED: dict[str, DocSpec] = {
 N1_TYPES: tuple[str, ...] = ("PPA", "BILAN-ENFANT", "CR-EXAMEN-ENFANT", "AUTORIS-SOINS", "PAI", "DOC-MS",
                              "ATTESTATION", "DOC-ADMIN", "BIL-AUTO", "PPP", "LETTRE-LIAISON")
 SUPPORTED_TYPES: tuple[str, ...] = ("PPA", *STRUCTURED, *N1_TYPES[1:])
+
+
+def declared_types(defects: Iterable[str] = ()) -> tuple[str, ...]:
+    """The types the sandbox declares and produces (``missing_document_type`` drops the PPA)."""
+    if "missing_document_type" in set(defects):
+        return tuple(t for t in SUPPORTED_TYPES if t != "PPA")
+    return SUPPORTED_TYPES
 
 WRONG_CODE = ("11488-4", LOINC, "CR ou fiche de consultation ou de visite")
 AGGIR_ANSWERS = (("MED-1307", "fait spontanément"), ("MED-1308", "fait totalement"),
@@ -199,7 +210,7 @@ def _previous(replaces: Any) -> dict[str, Any] | None:
 def render(doc_type: str, resident: Any, defects: Iterable[str] = (), *, replaces: Any = None) -> bytes:
     """The CDA R2 document of ``doc_type`` for ``resident``, with the given defects injected."""
     active = frozenset(defects)
-    if doc_type not in SUPPORTED_TYPES:
+    if doc_type not in declared_types(active):
         raise UnsupportedDocumentType(f"type de document non produit : {doc_type}")
     now = _now()
     previous = _previous(replaces)
@@ -220,14 +231,14 @@ def render(doc_type: str, resident: Any, defects: Iterable[str] = (), *, replace
                 "attending_physician": False}
     if "wrong_code" in active:
         code = WRONG_CODE
-    title = _title(doc_type, code[2], patient)
+    title = code[2] if "generic_title" in active else _title(doc_type, code[2], patient)
     doc = {
         "id_root": str(uuid.uuid4()).upper(),
         "set_id_root": previous["set_id_root"] if previous else str(uuid.uuid4()).upper(),
         "version": previous["version"] + 1 if previous else 1,
         "code": code[0], "code_system": code[1], "code_display": code[2],
         "title": title,
-        "effective_time": _ts(now, "effective_time_no_tz" not in active),
+        "effective_time": _ts(now),
         "stay_start": (now - timedelta(days=90)).strftime("%Y%m%d"),
         "treatment_end": (now + timedelta(days=30)).strftime("%Y%m%d"),
     }
@@ -243,7 +254,31 @@ def render(doc_type: str, resident: Any, defects: Iterable[str] = (), *, replace
         "attachment_b64": _attachment() if structured else "",
         "body": _n1_body(title, patient, org, now, active) if structured is None else None,
     }
-    return _environment().get_template(template).render(**context).encode("utf-8")
+    data = _environment().get_template(template).render(**context).encode("utf-8")
+    if active & {"xsd_invalid_element", "schematron_violation", "author_time_day_first"}:
+        data = _inject(data, active, now)
+    return data
+
+
+def _inject(data: bytes, active: frozenset[str], now: datetime) -> bytes:
+    """Faults only the official layers see: one outside the CDA schema, one only a schematron forbids."""
+    from lxml import etree
+
+    ns = "{urn:hl7-org:v3}"
+    root = etree.fromstring(data)
+    if "xsd_invalid_element" in active:
+        text = root.find(f"{ns}component/{ns}structuredBody/{ns}component/{ns}section/{ns}text")
+        if text is not None:
+            etree.SubElement(text, f"{ns}segurNote").text = "hors schéma"
+    if "author_time_day_first" in active:
+        for time in root.findall(f"{ns}author/{ns}time"):
+            time.set("value", now.strftime("%d%m%Y%H%M%S%z"))
+    if "schematron_violation" in active:
+        for given in root.findall(f"{ns}legalAuthenticator/{ns}assignedEntity/{ns}assignedPerson/{ns}name/{ns}given"):
+            twin = etree.Element(f"{ns}given")
+            twin.text = "Marie"
+            given.addnext(twin)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
 @functools.cache

@@ -93,12 +93,15 @@ class SandboxApp:
     def capabilities(self, req: Request) -> Any:
         documents = _domain("documents")
         doc_types = list(getattr(documents, "SUPPORTED_TYPES", ())) if documents else []
+        if documents is not None and hasattr(documents, "declared_types"):
+            doc_types = list(documents.declared_types(self.defects))
         features = {
             "ins": _domain("insi_client") is not None,
             "dmp": _domain("dmp_client") is not None,
             "mss": _domain("mss_client") is not None,
             "psc": _domain("psc_rp") is not None,
         }
+        features["mss_reply"] = features["mss"]  # optional: POST /documents/{id}/mss accepts in_reply_to
         return 200, {
             "contract": "0" if "contract_v0" in self.defects else "1",
             "product": PRODUCT,
@@ -186,7 +189,10 @@ class SandboxApp:
         doc_type = body.get("type")
         if not isinstance(doc_type, str):
             raise HttpError(400, "type de document manquant", "bad_request")
-        supported = getattr(_domain("documents"), "SUPPORTED_TYPES", ())
+        documents = _domain("documents")
+        supported = getattr(documents, "SUPPORTED_TYPES", ())
+        if documents is not None and hasattr(documents, "declared_types"):
+            supported = documents.declared_types(self.defects)
         if supported and doc_type not in supported:
             raise HttpError(501, f"type de document non produit : {doc_type}", "unsupported")
         resident = self._resident(rid)
