@@ -98,10 +98,13 @@ def test_each_reference_defect_is_caught(pytester: pytest.Pytester, group: tuple
 # ---------------------------------------------------------------------------------------------
 # artefact mode
 # ---------------------------------------------------------------------------------------------
-def _captures(folder: Path) -> None:
+def _captures(folder: Path, *, anchors: bool = True) -> None:
     from segur_reference_dui import dmp_client
 
     (folder / "dmp").mkdir(parents=True)
+    if anchors:  # the candidate declares its test trust anchors in the folder
+        (folder / "dmp" / "trust").mkdir()
+        (folder / "dmp" / "trust" / "test-ca.pem").write_bytes(dmp_client.trust_anchors_pem())
     cda = synthetic_cda()
     facts = dmp_client.read_cda(cda)
     ident = dmp_client.vihf_identity(facts, PATIENT_CX)
@@ -125,6 +128,15 @@ def test_artefact_mode_judges_the_captures(pytester: pytest.Pytester, tmp_path: 
                  "test_metadata_agree_with_the_cda_header", "test_documents_are_sent_as_cda_r2"):
         assert results[test]["outcome"] == "passed", (test, results[test])
     assert results["test_refuses_to_feed_without_a_qualified_ins"]["outcome"] == "skipped"
+
+
+def test_artefact_mode_without_trust_anchors_does_not_pass_the_signature_proofs(pytester: pytest.Pytester,
+                                                                              tmp_path: Path) -> None:
+    _captures(tmp_path, anchors=False)
+    results = _run(pytester, "--artefacts", str(tmp_path))
+    assert results["test_xades_signature_document"]["outcome"] == "not_evaluated", results["test_xades_signature_document"]
+    assert results["test_vihf_signed_and_complete"]["outcome"] == "failed"  # the unsigned capture still fails
+    assert results["test_xds_metadata"]["outcome"] == "passed"
 
 
 def test_artefact_mode_survives_a_hostile_capture(pytester: pytest.Pytester, tmp_path: Path) -> None:

@@ -92,7 +92,9 @@ def test_untrusted_and_expired_certificates(pki) -> None:
     other = TestPki("another CA").cachet()
     assert errors(check_vihf(build_vihf(identity(), other), trust=[pki.ca.cert])) == {"DMP.VIHF.untrusted"}
     no_trust = check_vihf(build_vihf(identity(), other))
-    assert not errors(no_trust) and "DMP.VIHF.trust_not_checked" in {f.rule for f in no_trust}
+    not_evaluated = [f for f in no_trust if f.rule == "DMP.VIHF.trust_not_evaluated"]
+    assert not errors(no_trust) and not_evaluated and "--dmp-trust" in not_evaluated[0].message
+    assert errors(check_vihf(build_vihf(identity(), pki.cachet()), trust=[pki.ca.cert])) == set()
     expired = pki.expired_cachet()
     assert errors(check_vihf(build_vihf(identity(), expired), trust=[pki.ca.cert])) == {"DMP.VIHF.cert_validity"}
     later = dt.datetime.now(dt.UTC) + dt.timedelta(days=400)

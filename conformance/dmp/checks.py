@@ -22,6 +22,7 @@ from conformance.dmp import ns, vihf, xades
 from conformance.dmp.iti41 import Iti41Request
 from conformance.dmp.metadata_vs_cda import compare_metadata_with_cda, unique_id_of
 from conformance.dmp.mtom import parse_content_type
+from conformance.dmp.soap import read_envelope
 from conformance.dmp.valuesets import (
     CLASS_SYSTEM,
     FORMAT_SYSTEMS,
@@ -283,13 +284,13 @@ def check_metadata(req: Iti41Request, ctx: CheckContext) -> list[Finding]:
                             xpath=f"{ROL}/ExtrinsicObject", expected="≥ 1", found="0"))
     ss = sub.submission_set
     if ss is not None:
-        out.extend(_submission_set(req, ss))
+        out.extend(_submission_set(req, ss, vs))
     for entry in sub.documents:
         out.extend(_entry(req, entry, vs))
     return out
 
 
-def _submission_set(req: Iti41Request, ss: Any) -> list[Finding]:
+def _submission_set(req: Iti41Request, ss: Any, vs: ValueSets) -> list[Finding]:
     out: list[Finding] = []
     xp = f"{ROL}/RegistryPackage[@id='{ss.id}']"
     for name in ("uniqueId", "sourceId"):
@@ -308,6 +309,14 @@ def _submission_set(req: Iti41Request, ss: Any) -> list[Finding]:
     if not ss.codes.get("contentTypeCode"):
         out.append(_finding(True, "SubmissionSet.contentTypeCode absent", "SubmissionSet.contentTypeCode missing",
                             req, "DMP.XDS.ss_content_type", xpath=xp, line=ss.line))
+    for c in ss.codes.get("contentTypeCode") or []:
+        if vs.contains("contentTypeCode", c.code, c.scheme) is False:
+            authoritative = vs.authoritative("contentTypeCode")
+            out.append(_finding(authoritative, f"SubmissionSet.contentTypeCode {c.code} ({c.scheme}) hors du jeu de "
+                                f"valeurs ({vs.source.get('contentTypeCode', '')})", f"SubmissionSet.contentTypeCode "
+                                f"{c.code} ({c.scheme}) outside the value set ({vs.source.get('contentTypeCode', '')})",
+                                req, "DMP.XDS.contentTypeCode_valueset", xpath=xp, line=ss.line,
+                                expected=vs.source.get("contentTypeCode", ""), found=f"{c.code}^{c.scheme}"))
     if not ss.authors:
         out.append(_finding(True, "SubmissionSet.author absent", "SubmissionSet.author missing", req,
                             "DMP.XDS.ss_author", xpath=xp, line=ss.line))
@@ -383,10 +392,8 @@ def _entry(req: Iti41Request, e: DocumentEntry, vs: ValueSets) -> list[Finding]:
             if known is False:
                 authoritative = vs.authoritative(name)
                 add(authoritative, f"DMP.XDS.{name}_valueset",
-                    f"{name} {c.code} ({c.scheme}) hors du jeu de valeurs" + ("" if authoritative else
-                                                                             " connu (sous-ensemble intégré)"),
-                    f"{name} {c.code} ({c.scheme}) outside the value set" + ("" if authoritative else
-                                                                            " we know (built-in subset)"),
+                    f"{name} {c.code} ({c.scheme}) hors du jeu de valeurs ({vs.source.get(name, '')})",
+                    f"{name} {c.code} ({c.scheme}) outside the value set ({vs.source.get(name, '')})",
                     expected=vs.source.get(name, ""), found=f"{c.code}^{c.scheme}")
     confs = e.codes.get("confidentialityCode") or []
     if confs and (confs[0].code, confs[0].scheme) not in {(c, "2.16.840.1.113883.5.25") for c in "NRV"}:
@@ -481,9 +488,10 @@ def check_associations(req: Iti41Request) -> list[Finding]:
                                 expected="Original", found=assoc.slot("SubmissionSetStatus") or "absent"))
     known = {e.id for e in sub.entries} | {ss_id}
     for assoc in sub.associations:
-        if assoc.type == ns.ASSOC_RPLC:
-            continue  # the target is in the registry, not in the submission (D9)
-        for end in (assoc.source, assoc.target):
+        # a document relationship (RPLC, APND, XFRM, XFRM_RPLC, IsSnapshotOf) targets an entry of the registry,
+        # not of the submission (ITI TF-3 §4.2.2); its source is a document of this submission all the same
+        ends = (assoc.source,) if assoc.type in ns.ASSOC_REGISTRY_TARGET else (assoc.source, assoc.target)
+        for end in ends:
             if end not in known:
                 out.append(_finding(True, f"association {assoc.id} vers un objet absent de la soumission : {end}",
                                     f"association {assoc.id} names an object missing from the submission: {end}", req,
@@ -605,7 +613,7 @@ def check_signature(req: Iti41Request, ctx: CheckContext) -> list[Finding]:
                                     f"signature document {sig.id}: {name} expected {code} ({scheme})", req,
                                     f"DMP.DSG.{name}", xpath=xp, expected=f"{code}^{scheme}",
                                     found=", ".join(f"{c}^{s}" for c, s in values) or "absent"))
-        if sig.slot("languageCode") != ns.DSG_LANGUAGE:
+        if sig.slot("languageCode").casefold() != ns.DSG_LANGUAGE:  # BCP 47 tags are case-insensitive
             out.append(_finding(False, f"document de signature {sig.id} : languageCode « art » attendu",
                                 f"signature document {sig.id}: languageCode 'art' expected", req, "DMP.DSG.language",
                                 xpath=xp, expected=ns.DSG_LANGUAGE, found=sig.slot("languageCode") or "absent"))
@@ -746,3 +754,54 @@ def registry_error_for(findings: list[Finding]) -> tuple[str, str] | None:
             if f.rule == rule:
                 return code, f.message
     return "XDSRegistryMetadataError", errors[0].message
+
+
+# ---------------------------------------------------------------------------------------------
+# TD0.2 (existence of the patient's DMP), SC.DMP/CONF.01
+# ---------------------------------------------------------------------------------------------
+def check_td02(body: bytes, content_type: str, patient_id: str, *, artefact: str = "",
+               requirements: tuple[str, ...] = ("SC.DMP/CONF.01",)) -> list[Finding]:
+    """The TD0.2 call asks about the DMP of the patient being fed: a readable SOAP request carrying a VIHF
+    whose patient (the stand-in's ``TD02Request/@ins``, else the VIHF resource-id) is the INS of the ITI-41
+    that follows. The real TD0.2 message format is not public: only what any format must carry is checked
+    (the VIHF itself is judged on the ITI-41, DUI.DMP.01.03)."""
+    from conformance.dmp.mtom import MtomRejected, parse_mtom
+    from conformance.safexml import parse_bytes
+
+    where: dict[str, Any] = {"artefact": artefact, "requirements": requirements}
+    xml = body
+    mime, _ = parse_content_type(content_type) if content_type else ("", {})
+    try:
+        if mime.startswith("multipart/"):
+            xml = parse_mtom(content_type, body).root.body
+        root = parse_bytes(xml).getroot()
+    except (MtomRejected, XmlRejected) as exc:
+        return [error(f"requête TD0.2 illisible : {getattr(exc, 'reason', exc)}",
+                      f"unreadable TD0.2 request: {getattr(exc, 'reason_en', exc)}", rule="DMP.TD02.unreadable",
+                      expected="enveloppe SOAP 1.2", found="illisible", **where)]
+    head = read_envelope(root)
+    out: list[Finding] = []
+    if head.soap_ns != ns.SOAP12 or head.body_child is None:
+        out.append(error("requête TD0.2 : enveloppe SOAP 1.2 avec un corps attendue", "TD0.2 request: a SOAP 1.2 "
+                         "envelope with a body expected", rule="DMP.TD02.envelope", expected=ns.SOAP12,
+                         found=head.soap_ns or "aucun", **where))
+    if head.assertion is None:
+        out.append(error("requête TD0.2 sans VIHF (saml:Assertion dans wsse:Security)", "TD0.2 request without a "
+                         "VIHF (saml:Assertion in wsse:Security)", rule="DMP.TD02.no_vihf",
+                         xpath="/Envelope/Header/Security", expected="saml:Assertion", found="absente", **where))
+    child = head.body_child
+    asked = (child.get("ins") or "") if child is not None and child.tag == f"{{{ns.DMP_SIM}}}TD02Request" else ""
+    if not asked and head.assertion is not None:
+        asked = vihf.read_vihf(head.assertion).value(vihf.A_RESOURCE)
+    if not asked:
+        out.append(error("requête TD0.2 sans INS du patient (ni TD02Request/@ins ni resource-id du VIHF)",
+                         "TD0.2 request without the patient's INS", rule="DMP.TD02.patient",
+                         expected=patient_id or "INS du patient", found="absent", **where))
+    elif patient_id and _cx_key(asked) != _cx_key(patient_id):
+        out.append(error("la requête TD0.2 interroge le DMP d'un autre patient que celui alimenté ensuite",
+                         "the TD0.2 request asks about another patient's DMP than the one fed next",
+                         rule="DMP.TD02.patient", expected=patient_id, found=asked, **where))
+    if not out:
+        out.append(info("requête TD0.2 lisible, avec VIHF, pour le patient alimenté", "TD0.2 request readable, with "
+                        "a VIHF, for the patient fed", rule="DMP.TD02.body_ok", **where))
+    return out

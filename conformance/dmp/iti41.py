@@ -153,6 +153,15 @@ def load_artefact(name: str, data: bytes) -> Iti41Request:
         return req
     req = parse_request(body, headers.get("content-type", ""), artefact=name, http_headers=headers)
     req.method, req.path = method, path
+    declared = headers.get("content-length", "").strip()
+    if "chunked" not in headers.get("transfer-encoding", "").lower() and declared.isdigit() \
+            and int(declared) > len(body):
+        # RFC 9112 §6.3: the message is incomplete (the connection closed before Content-Length octets came)
+        req.problems.insert(0, error(
+            f"capture HTTP tronquée : Content-Length annonce {declared} octets, le corps n'en a que {len(body)}",
+            f"truncated HTTP capture: Content-Length announces {declared} bytes, the body has only {len(body)}",
+            rule="DMP.HTTP.content_length", artefact=name, requirements=REQ, xpath="HTTP Content-Length",
+            expected=str(len(body)), found=declared))
     return req
 
 

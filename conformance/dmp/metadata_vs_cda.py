@@ -167,7 +167,8 @@ def compare_metadata_with_cda(entry: Mapping[str, Any], header: Any, *, artefact
                 f"{h_ext}^^^&{h_root}&ISO^NH", str(entry.get("patientId") or ""))
     # languageCode
     h_lang = _norm(_get(header, "language", "language_code"))
-    if h_lang and entry.get("languageCode") and _norm(entry.get("languageCode")) != h_lang:
+    # BCP 47 (RFC 5646 §2.1.1): language tags are case-insensitive, en-us and en-US are the same tag
+    if h_lang and entry.get("languageCode") and _norm(entry.get("languageCode")).casefold() != h_lang.casefold():
         bad("languageCode", "différent du languageCode du CDA", "differs from the CDA languageCode", h_lang,
             _norm(entry.get("languageCode")))
     _authors(entry, header, bad)

@@ -78,6 +78,13 @@ ASSOC_HAS_MEMBER = "urn:oasis:names:tc:ebxml-regrep:AssociationType:HasMember"
 ASSOC_RPLC = "urn:ihe:iti:2007:AssociationType:RPLC"
 ASSOC_SIGNS = "urn:ihe:iti:2007:AssociationType:signs"
 ASSOC_UPDATE_STATUS = "urn:ihe:iti:2010:AssociationType:UpdateAvailabilityStatus"
+ASSOC_APND = "urn:ihe:iti:2007:AssociationType:APND"
+ASSOC_XFRM = "urn:ihe:iti:2007:AssociationType:XFRM"
+ASSOC_XFRM_RPLC = "urn:ihe:iti:2007:AssociationType:XFRM_RPLC"
+ASSOC_SNAPSHOT = "urn:ihe:iti:2010:AssociationType:IsSnapshotOf"
+#: document relationships whose target is an entry already in the registry, not in the submission
+#: (IHE ITI TF-3 §4.2.2: RPLC, XFRM, APND, XFRM_RPLC; IsSnapshotOf targets an existing On-Demand entry)
+ASSOC_REGISTRY_TARGET = (ASSOC_RPLC, ASSOC_APND, ASSOC_XFRM, ASSOC_XFRM_RPLC, ASSOC_SNAPSHOT)
 STATUS_APPROVED = "urn:oasis:names:tc:ebxml-regrep:StatusType:Approved"
 STATUS_DEPRECATED = "urn:oasis:names:tc:ebxml-regrep:StatusType:Deprecated"
 STATUS_ARCHIVED = "urn:asip:ci-sis:2010:StatusType:Archived"

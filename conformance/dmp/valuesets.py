@@ -16,13 +16,29 @@ from pathlib import Path
 from conformance.safexml import XmlRejected, parse_file
 
 SVS = "urn:ihe:iti:svs:2008"
-KIT_FILES = {
+KIT_FILES: dict[str, str | tuple[str, ...]] = {
     "healthcareFacilityTypeCode": "JDV_J02_XdsHealthcareFacilityTypeCode_CISIS.xml",
     "practiceSettingCode": "JDV_J04_XdsPracticeSettingCode_CISIS.xml",
     "typeCode": "JDV_J07_XdsTypeCode_CISIS.xml",
     "confidentialityCode": "JDV_J08_XdsConfidentialityCode_CISIS.xml",
     "authorSpecialty": "JDV_J01_XdsAuthorSpecialty_CISIS.xml",
+    # the DMP's own subsets first (J57, J59, J60), then the CI-SIS sets the ANS guides allow "en l'absence
+    # de spécifications complémentaires" (J06, J03, J10); the kit as published may hold none of them
+    "classCode": ("JDV_J57_ClassCode_DMP.xml", "JDV_J06_XdsClassCode_CISIS.xml"),
+    "contentTypeCode": ("JDV_J59_ContentTypeCode_DMP.xml", "JDV_J03_XdsContentTypeCode_CISIS.xml"),
+    "formatCode": ("JDV_J60_FormatCode_DMP.xml", "JDV_J10_XdsFormatCode_CISIS.xml"),
 }
+#: what each built-in set is, said in the findings when the kit does not provide the set
+BUILTIN_SOURCE = {
+    "classCode": "intégré : JDV_J06_XdsClassCode_CISIS v20230922 (TRE_A03, 12 codes)",
+    "contentTypeCode": "intégré : systèmes de JDV_J03_XdsContentTypeCode_CISIS (TRE_A00 1.2.250.1.213.1.1.4.6, "
+                       "TRE_R209 1.2.250.1.213.2.2, TRE_R02 1.2.250.1.71.4.2.4), codes non vérifiés",
+    "practiceSettingCode": "intégré : sous-ensemble de JDV_J04",
+    "confidentialityCode": "intégré : JDV_J08 (N, R, V ; MASQUE_PS, INVISIBLE_*)",
+    "healthcareFacilityTypeCode": "intégré : codes SA de TRE_R02 (motif SAnn), EXP_PATIENT, SNR",
+}
+#: JDV_J03 draws its codes from these systems (ANS terminology IG, JDV_J03 compose)
+CONTENT_TYPE_SYSTEMS = ("1.2.250.1.213.1.1.4.6", "1.2.250.1.213.2.2", "1.2.250.1.71.4.2.4")
 BUILTIN: dict[str, set[tuple[str, str]]] = {
     "practiceSettingCode": {(c, "1.2.250.1.213.1.1.4.9") for c in (
         "AMBULATOIRE", "AMO", "DEPISTAGE", "ESSMS", "ETABLISSEMENT", "HAD", "MAD", "PALLIATIF", "SAD", "SAMU_SMUR")}
@@ -59,6 +75,10 @@ class ValueSets:
         if name == "healthcareFacilityTypeCode" and not self.authoritative(name):
             if system == SA_SYSTEM:
                 return bool(SA_PATTERN.fullmatch(code))
+        if name == "contentTypeCode" and not self.authoritative(name):
+            if system not in CONTENT_TYPE_SYSTEMS:
+                return False
+            return bool(SA_PATTERN.fullmatch(code)) if system == SA_SYSTEM else None
         known = self.sets.get(name)
         if known is None:
             return None
@@ -95,22 +115,29 @@ def load_valuesets(kit: Path | str | None = None) -> ValueSets:
     with _lock:
         if key in _cache:
             return _cache[key]
-    vs = ValueSets({k: set(v) for k, v in BUILTIN.items()}, {k: "intégré" for k in BUILTIN})
+    vs = ValueSets({k: set(v) for k, v in BUILTIN.items()},
+                   {k: BUILTIN_SOURCE.get(k, "intégré") for k in (*BUILTIN, "contentTypeCode")})
     types = _document_types()
     if types:
         vs.sets["typeCode"] = types
         vs.source["typeCode"] = "intégré (profiles/corridors/_document_types.yaml)"
     if kit:
         folder = Path(kit) / "jeuxDeValeurs"
-        for name, filename in KIT_FILES.items():
-            path = folder / filename
-            if not path.is_file():
-                continue
-            try:
-                vs.sets[name] = _read_svs(path)
-                vs.source[name] = f"kit:{filename}"
-            except (XmlRejected, OSError):
-                continue
+        for name, files in KIT_FILES.items():
+            names = (files,) if isinstance(files, str) else files
+            for filename in names:
+                path = folder / filename
+                if not path.is_file():
+                    continue
+                try:
+                    vs.sets[name] = _read_svs(path)
+                    vs.source[name] = f"kit:{filename}"
+                    break
+                except (XmlRejected, OSError):
+                    continue
+            else:
+                if name in vs.source:
+                    vs.source[name] += f" — {' / '.join(names)} absent(s) du kit"
     with _lock:
         _cache[key] = vs
     return vs

@@ -25,7 +25,9 @@ from signxml.algorithms import DigestAlgorithm, SignatureMethod
 from signxml.exceptions import InvalidCertificate, InvalidDigest, SignXMLException
 
 from conformance.dmp import ns
-from conformance.dmp.pki import KeyPair, issued_by
+from conformance.dmp import trust as trust_module
+from conformance.dmp.pki import KeyPair
+from conformance.dmp.trust import trust_findings
 from conformance.dmp.soap import q
 from conformance.dmp.xds import is_oid, parse_cx
 from conformance.findings import Finding, error, info, warning
@@ -218,7 +220,8 @@ def _signature_findings(assertion: etree._Element, artefact: str, trust: Sequenc
                       "unsigned VIHF: the SAML assertion holds no ds:Signature", rule="DMP.VIHF.unsigned",
                       artefact=artefact, xpath=xp, line=assertion.sourceline, expected="ds:Signature (XML-DSig)",
                       found="absente", requirements=reqs)]
-    cert_el = sig.find(f"{q(ns.DS, 'KeyInfo')}/{q(ns.DS, 'X509Data')}/{q(ns.DS, 'X509Certificate')}")
+    cert_els = sig.findall(f"{q(ns.DS, 'KeyInfo')}/{q(ns.DS, 'X509Data')}/{q(ns.DS, 'X509Certificate')}")
+    cert_el = cert_els[0] if cert_els else None
     if cert_el is None or not (cert_el.text or "").strip():
         return [error("signature du VIHF sans certificat X.509 dans KeyInfo",
                       "VIHF signature without an X.509 certificate in KeyInfo", rule="DMP.VIHF.no_certificate",
@@ -260,16 +263,16 @@ def _signature_findings(assertion: etree._Element, artefact: str, trust: Sequenc
         out.append(warning("VIHF signé en SHA-1 : l'exemple ANS utilise RSA-SHA256", "VIHF signed with SHA-1: the "
                            "ANS example uses RSA-SHA256", rule="DMP.VIHF.weak_algorithm", artefact=artefact,
                            xpath=xp, expected="rsa-sha256", found=alg, requirements=reqs))
-    if trust:
-        if not issued_by(cert, list(trust)):
-            out.append(error("certificat du VIHF non émis par une autorité de confiance du DMP",
-                             "VIHF certificate not issued by a CA the DMP trusts", rule="DMP.VIHF.untrusted",
-                             artefact=artefact, xpath=xp, expected="chaîne IGC-Santé (AC de test du simulateur)",
-                             found=cert.issuer.rfc4514_string(), requirements=reqs))
-    else:
-        out.append(info("chaîne de confiance du certificat VIHF non vérifiée (aucune AC fournie)",
-                        "VIHF certificate chain not verified (no CA given)", rule="DMP.VIHF.trust_not_checked",
-                        artefact=artefact, requirements=reqs))
+    signed = next((r.signed_xml for r in results if r.signed_xml is not None
+                   and etree.QName(r.signed_xml).localname == "Assertion" and r.signed_xml.get("ID") == aid), None)
+    if signed is not None and not _same_content(signed, assertion):
+        out.append(error("le contenu de l'assertion lue diffère du contenu que couvre la signature",
+                         "the assertion content read differs from what the signature covers",
+                         rule="DMP.VIHF.signature_scope", artefact=artefact, xpath=xp, line=sig.sourceline,
+                         expected="assertion signée", found="contenu non signé", requirements=reqs))
+    out.extend(trust_findings(cert, trust_module.certificates_in([c.text or "" for c in cert_els[1:]]), trust, now,
+                              prefix="DMP.VIHF", what_fr="du VIHF", what_en="VIHF", artefact=artefact, xpath=xp,
+                              requirements=reqs))
     facts = read_vihf(assertion)
     if facts.issuer and not _same_dn(facts.issuer, cert.subject):
         out.append(warning("l'Issuer du VIHF ne correspond pas au DN du certificat de signature",
@@ -277,9 +280,22 @@ def _signature_findings(assertion: etree._Element, artefact: str, trust: Sequenc
                            rule="DMP.VIHF.issuer_dn", artefact=artefact, xpath="/Envelope/Header/Security/Assertion/Issuer",
                            expected=cert.subject.rfc4514_string(), found=facts.issuer, requirements=reqs))
     if not any(f.is_error for f in out):
-        out.append(info("signature du VIHF valide", "valid VIHF signature", rule="DMP.VIHF.signature_ok",
-                        artefact=artefact, requirements=reqs))
+        trusted = any(f.rule == "DMP.VIHF.trusted" for f in out)
+        out.append(info("signature du VIHF valide" + ("" if trusted else " (intégrité seule : confiance non évaluée)"),
+                        "valid VIHF signature" + ("" if trusted else " (integrity only: trust not evaluated)"),
+                        rule="DMP.VIHF.signature_ok", artefact=artefact, requirements=reqs))
     return out
+
+
+def _same_content(signed: etree._Element, assertion: etree._Element) -> bool:
+    """The signed data (enveloped: the assertion without its ds:Signature) is the assertion we read."""
+    import copy
+
+    mine = copy.deepcopy(assertion)
+    for s in mine.findall(q(ns.DS, "Signature")):
+        mine.remove(s)
+    c14n = dict(method="c14n", exclusive=True, with_comments=False)
+    return bool(etree.tostring(signed, **c14n) == etree.tostring(mine, **c14n))  # type: ignore[call-overload]
 
 
 def _b64(text: str) -> bytes:
@@ -325,6 +341,18 @@ def check_vihf(assertion: etree._Element | None, *, artefact: str = "",
         out.append(warning(fr, en, rule=rule, artefact=artefact, xpath=xpath, line=assertion.sourceline,
                            requirements=reqs, **kw))
 
+    header = next((a for a in assertion.iterancestors() if isinstance(a.tag, str)
+                   and etree.QName(a).localname == "Header"), None)
+    if header is not None:
+        count = sum(1 for _ in header.iter(q(ns.SAML, "Assertion")))
+        securities = sum(1 for _ in header.iter(q(ns.WSSE, "Security")))
+        if count > 1 or securities > 1:
+            # XML-signature wrapping: a reader may take another assertion than the one the signature covers
+            err("DMP.VIHF.multiple_assertions", f"en-tête SOAP avec {count} saml:Assertion et {securities} "
+                "wsse:Security : un seul VIHF (une seule assertion, signée) est attendu",
+                f"SOAP header with {count} saml:Assertion and {securities} wsse:Security: exactly one VIHF "
+                "(one signed assertion) expected", xpath="/Envelope/Header/Security",
+                expected="1 saml:Assertion", found=str(count))
     if assertion.get("Version") != "2.0":
         err("DMP.VIHF.version_saml", "Assertion/@Version doit valoir 2.0", "Assertion/@Version must be 2.0",
             expected="2.0", found=assertion.get("Version") or "absent")

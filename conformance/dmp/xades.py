@@ -29,7 +29,8 @@ from signxml.exceptions import InvalidCertificate, InvalidDigest, SignXMLExcepti
 from signxml.xades import XAdESDataObjectFormat, XAdESSigner
 
 from conformance.dmp import ns
-from conformance.dmp.pki import KeyPair, issued_by
+from conformance.dmp.pki import KeyPair
+from conformance.dmp.trust import certificates_in, trust_findings
 from conformance.dmp.soap import q
 from conformance.findings import Finding, error, info, warning
 from conformance.safexml import XmlRejected, parse_bytes
@@ -138,7 +139,8 @@ def check_signature_document(content: bytes | None, documents: Mapping[str, byte
                       "ds:Signature", rule="DMP.DSG.not_signature", xpath="/", expected="ds:Signature",
                       found=str(root.tag), **where)]
     out: list[Finding] = []
-    cert_el = root.find(f"{q(ns.DS, 'KeyInfo')}/{q(ns.DS, 'X509Data')}/{q(ns.DS, 'X509Certificate')}")
+    cert_els = root.findall(f"{q(ns.DS, 'KeyInfo')}/{q(ns.DS, 'X509Data')}/{q(ns.DS, 'X509Certificate')}")
+    cert_el = cert_els[0] if cert_els else None
     try:
         cert = x509.load_der_x509_certificate(base64.b64decode("".join((cert_el.text or "").split())))
     except (AttributeError, ValueError):
@@ -176,16 +178,17 @@ def check_signature_document(content: bytes | None, documents: Mapping[str, byte
         out.append(warning("signature XAdES en SHA-1 (algorithme faible)", "XAdES signature with SHA-1 (weak)",
                            rule="DMP.DSG.weak_algorithm", found=method.get("Algorithm") or "",
                            **where))
-    if trust and not issued_by(cert, list(trust)):
-        out.append(error("certificat du document de signature non émis par une autorité de confiance",
-                         "signature document certificate not issued by a trusted CA", rule="DMP.DSG.untrusted",
-                         found=cert.issuer.rfc4514_string(), **where))
+    out.extend(trust_findings(cert, certificates_in([c.text or "" for c in cert_els[1:]]), trust, now,
+                              prefix="DMP.DSG", what_fr="du document de signature", what_en="signature document",
+                              xpath="/Signature/KeyInfo", **where))
     if manifests:
         out.extend(_coverage(manifests, documents, submission_set_uid, where))
     if not any(f.is_error for f in out):
-        out.append(info("document de signature XAdES valide et couvrant tous les documents",
-                        "valid XAdES signature document covering every document", rule="DMP.DSG.ok",
-                        **where))
+        trusted = any(f.rule == "DMP.DSG.trusted" for f in out)
+        out.append(info("document de signature XAdES valide et couvrant tous les documents"
+                        + ("" if trusted else " (confiance non évaluée)"),
+                        "valid XAdES signature document covering every document"
+                        + ("" if trusted else " (trust not evaluated)"), rule="DMP.DSG.ok", **where))
     return out
 
 
