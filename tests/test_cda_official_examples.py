@@ -166,3 +166,31 @@ def test_n1_form_is_judged_per_type(doc_type: str, severity: str) -> None:
     found = n1_form_findings(doc_type, "MS1", ModelLibrary.default(), "x.xml")
     assert [f.severity.value for f in found] == [severity]
     assert found[0].rule == "CDA.N1.form" and "rem.md" in found[0].message
+
+
+def test_pdfa_identification_is_read_from_xmp() -> None:
+    """Issue 12 item 16: the PDF/A identification is read from the XMP metadata by pypdf (a PDF written by
+    pypdf itself, not by our builders); its absence warns, PDF/A-1 declared is recorded, conformance is manual."""
+    import io
+
+    from pypdf import PdfWriter
+    from pypdf.xmp import XmpInformation
+
+    from conformance.cda.n1 import check_pdf, pdfa_identification
+
+    def pdf(part: str | None) -> bytes:
+        writer = PdfWriter()
+        writer.add_blank_page(200, 200)
+        if part:
+            xmp = XmpInformation.create()
+            xmp.pdfaid_part, xmp.pdfaid_conformance = part, "B"
+            writer.xmp_metadata = xmp
+        out = io.BytesIO()
+        writer.write(out)
+        return out.getvalue()
+
+    assert pdfa_identification(pdf("1")) == ("1", "B")
+    severities = {f.rule: f.severity.value for f in check_pdf(pdf("1"))}
+    assert severities["CDA.N1.pdf.pdfa"] == "info"
+    assert {f.rule: f.severity.value for f in check_pdf(pdf("2"))}["CDA.N1.pdf.pdfa"] == "warning"
+    assert {f.rule: f.severity.value for f in check_pdf(pdf(None))}["CDA.N1.pdf.pdfa"] == "warning"

@@ -76,7 +76,18 @@ def check_pdf(data: bytes, *, artefact: str = "", xpath: str = "", line: int | N
                          expected="startxref", found="absent", **where))
     if not out:  # a truncated file was already reported; do not ask a parser to guess
         out.extend(_open_with_pypdf(data, where))
-    if b"pdfaid:part" not in data:
+    part, conformance = pdfa_identification(data)
+    if part == "1":
+        out.append(info(f"PDF/A-1{conformance.lower()} déclaré (identification XMP pdfaid lue par pypdf) ; la conformité "
+                        "elle-même est à prouver par un validateur PDF/A (preuve manuelle SC.DOC/va1.04.01.02)",
+                        f"PDF/A-1{conformance.lower()} declared (XMP pdfaid identification read with pypdf); conformance "
+                        "itself is proved with a PDF/A validator (manual proof SC.DOC/va1.04.01.02)",
+                        rule="CDA.N1.pdf.pdfa", expected="pdfaid:part=1", found=f"1{conformance}", **where))
+    elif part:
+        out.append(warning(f"le PDF déclare PDF/A-{part} ; PDF/A-1 attendu (SC.DOC/va1.04)",
+                           f"the PDF declares PDF/A-{part}; PDF/A-1 expected (SC.DOC/va1.04)",
+                           rule="CDA.N1.pdf.pdfa", expected="pdfaid:part=1", found=f"{part}{conformance}", **where))
+    else:
         out.append(warning("le PDF ne déclare pas de conformité PDF/A (métadonnées XMP pdfaid absentes) ; "
                            "PDF/A-1 attendu (SC.DOC/va1.04, à prouver par un rapport de validation PDF/A)",
                            "the PDF declares no PDF/A conformance (no XMP pdfaid metadata); PDF/A-1 expected "
@@ -86,6 +97,27 @@ def check_pdf(data: bytes, *, artefact: str = "", xpath: str = "", line: int | N
         out.append(info("PDF embarqué lisible", "embedded PDF readable", rule="CDA.N1.pdf.ok",
                         found=f"{len(data)} octets", **where))
     return out
+
+
+def pdfa_identification(data: bytes) -> tuple[str, str]:
+    """(pdfaid:part, pdfaid:conformance) from the PDF's XMP metadata, read with pypdf ("" when absent)."""
+    try:
+        from pypdf import PdfReader
+    except ImportError:  # fall back on the raw XMP packet
+        m = re.search(rb"pdfaid:part(?:>|=[\"'])\s*(\d)", data)
+        return (m.group(1).decode() if m else "", "")
+    pypdf_log = logging.getLogger("pypdf")
+    level = pypdf_log.level
+    pypdf_log.setLevel(logging.CRITICAL)
+    try:
+        xmp = PdfReader(io.BytesIO(data), strict=False).xmp_metadata
+        if xmp is None:
+            return "", ""
+        return str(xmp.pdfaid_part or "").strip(), str(xmp.pdfaid_conformance or "").strip()
+    except Exception:  # noqa: BLE001 - a PDF that does not open is reported by _open_with_pypdf
+        return "", ""
+    finally:
+        pypdf_log.setLevel(level)
 
 
 def _open_with_pypdf(data: bytes, where: dict) -> list[Finding]:
