@@ -41,6 +41,7 @@ import yaml
 
 from conformance.requirements import (
     CORRIDORS,
+    Catalogue,
     VERIFIED,
     PROOF_FIELDS,
     REQUIREMENT_FIELDS,
@@ -1130,6 +1131,60 @@ __all__ = [
     "import_rem_spreadsheet", "merge_into", "normalise_header", "read_entries", "read_rem_workbook",
     "write_catalogue",
 ]
+
+
+# ---------------------------------------------------------------------------------------------
+# ``segur-conformance requirements --diff OTHER``
+# ---------------------------------------------------------------------------------------------
+def load_other_catalogue(path: Path | str) -> tuple[Catalogue, list[str]]:
+    """A catalogue folder, or a single catalogue file; for a file, also the sections it covers."""
+    from conformance.requirements import Catalogue, load_catalogue
+
+    path = Path(path)
+    if path.is_dir():
+        return load_catalogue(path), []
+    requirements = load_catalogue_file(path)
+    return Catalogue(requirements), sorted({r.section for r in requirements})
+
+
+def diff_command(other_path: Path | str, *, fmt: str = "text", corridor: str | None = None) -> int:
+    """Print what ``other_path`` changes against the current catalogue. 0: identical, 1: differences.
+
+    A single file is compared with the current requirements of the sections it holds (an import of one
+    REM does not show every other section as removed). Raises CatalogueError / OSError on bad input."""
+    import json
+
+    from conformance.requirements import catalogue_metadata, diff_catalogues, load_catalogue
+
+    base = load_catalogue()
+    other, sections = load_other_catalogue(other_path)
+    old = [r for r in base if (not sections or r.section in sections) and (corridor is None or corridor in r.corridors)]
+    new = [r for r in other if corridor is None or corridor in r.corridors]
+    diff = diff_catalogues(old, new)
+    meta = catalogue_metadata(catalogue=base)
+    count = sum(len(v) for v in diff.values())
+    if fmt == "json":
+        print(json.dumps({"base": meta, "other": str(other_path), "sections": sections, "corridor": corridor,
+                          **diff}, ensure_ascii=False, indent=1))
+        return 1 if count else 0
+    scope = f" ; sections comparées : {', '.join(sections)}" if sections else ""
+    scope += f" ; couloir {corridor}" if corridor else ""
+    print(f"# catalogue actuel : version {meta.get('version')}, SHA-256 {str(meta.get('sha256'))[:16]}…, "
+          f"{len(old)} exigences ; {other_path} : {len(new)} exigences{scope}")
+    for entry in diff["added"]:
+        print(f"+ {entry['id']:<24} {entry['title']}  [ajoutée, {entry['verified']}]")
+    for entry in diff["removed"]:
+        print(f"- {entry['id']:<24} {entry['title']}  [retirée]")
+    for entry in diff["reworded"]:
+        print(f"~ {entry['id']:<24} {entry['title']}  [reformulée]")
+        print(f"    avant : {_shorten(entry['before'], 300)}")
+        print(f"    après : {_shorten(entry['after'], 300)}")
+    for entry in diff["changed"]:
+        fields = " ; ".join(f"{name} {a!r} → {b!r}" for name, (a, b) in entry["fields"].items())
+        print(f"* {entry['id']:<24} {fields}")
+    print(f"# {len(diff['added'])} ajoutée(s), {len(diff['removed'])} retirée(s), {len(diff['reworded'])} "
+          f"reformulée(s), {len(diff['changed'])} autre(s) changement(s)")
+    return 1 if count else 0
 
 
 def _main(argv: Sequence[str] | None = None) -> int:

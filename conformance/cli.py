@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     req = sub.add_parser("requirements", help="list the requirement catalogue of a profile")
     req.add_argument("--profile", type=_profile_name, help="MS1 | MS2-PDE | MS2-PDS (default: all)")
     req.add_argument("--format", choices=("text", "json"), default="text", help="output format (default text)")
+    req.add_argument("--diff", type=Path, metavar="OTHER",
+                     help="show the requirements OTHER (a catalogue .yaml file or folder) adds, removes or "
+                          "rewords against this catalogue; exit 1 when they differ")
     req.set_defaults(func=cmd_requirements)
 
     sbx = sub.add_parser("sandbox", help="start the reference sandbox (a compliant DUI simulator)")
@@ -312,6 +315,15 @@ def cmd_requirements(args: argparse.Namespace) -> int:
     from conformance.profiles import ProfileError, load_profile
     from conformance.requirements import CatalogueError, load_catalogue
 
+    if args.diff is not None:
+        from conformance.catalogue_import import diff_command
+
+        if not args.diff.exists():
+            raise UsageProblem(f"{args.diff} introuvable")
+        try:
+            return diff_command(args.diff, fmt=args.format, corridor=args.profile)
+        except (CatalogueError, OSError) as exc:
+            raise UsageProblem(str(exc)) from None
     try:
         catalogue = load_catalogue()
         ids = None

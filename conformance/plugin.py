@@ -728,6 +728,7 @@ def run_metadata(state: SegurState, *, final: bool, exitstatus: int | None = Non
         "defects": list(seg.defects),
         "artefacts_dir": str(seg.artefacts_dir) if seg.artefacts_dir else None,
         "cisis_kit": kit_metadata(seg.cisis_kit, state),
+        "catalogue": catalogue_metadata(catalogue=state.catalogue) if state.catalogue is not None else None,
         "candidate": state.candidate_caps,
         "candidate_problem": state.candidate_problem or None,
         "selection": state.selection or None,
@@ -735,6 +736,13 @@ def run_metadata(state: SegurState, *, final: bool, exitstatus: int | None = Non
         "platform": platform.platform(),
         "exit_status": exitstatus,
     }
+
+
+def catalogue_metadata(catalogue: Any) -> dict[str, Any]:
+    """Version, origin and SHA-256 of the requirement catalogue the run judged against (issue 18)."""
+    from conformance.requirements import catalogue_metadata as metadata
+
+    return metadata(catalogue=catalogue)
 
 
 def kit_metadata(path: Path | None, state: SegurState) -> dict[str, Any] | None:

@@ -33,6 +33,7 @@ File shape (``profiles/requirements/*.yaml``)::
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -598,8 +599,102 @@ def load_catalogue_file(path: Path | str) -> list[Requirement]:
     return requirements
 
 
+# ---------------------------------------------------------------------------------------------
+# identity of a catalogue (recorded in results.json and the report header)
+# ---------------------------------------------------------------------------------------------
+META_FILE = "_catalogue.yaml"
+_META_CACHE: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+
+def statement_origins(catalogue: Iterable[Requirement]) -> dict[str, int]:
+    """How many statements are ANS texts (public working data), imported REM texts, or our paraphrases."""
+    counts = {"ans_public": 0, "imported": 0, "paraphrase": 0}
+    for req in catalogue:
+        if req.source.startswith("Texte ANS "):
+            counts["ans_public"] += 1
+        elif req.source.startswith(("REM officiel", "Export Squash TM")):
+            counts["imported"] += 1
+        else:
+            counts["paraphrase"] += 1
+    return counts
+
+
+def catalogue_metadata(directory: Path | str | None = None, catalogue: Catalogue | None = None) -> dict[str, Any]:
+    """``{"version", "origin", "sha256", "location", "requirements", "statements"}`` of a catalogue folder.
+
+    ``sha256`` covers every ``*.yaml`` of the folder (names and bytes, ``_catalogue.yaml`` included), so two
+    runs with the same digest judged against the same texts; ``version`` and ``origin`` come from
+    ``_catalogue.yaml`` when the folder has one. Never raises: a problem is reported in ``error``.
+    """
+    folder = Path(directory) if directory is not None else default_directory()
+    try:
+        files = sorted(p for p in folder.glob("*.yaml") if not p.name.startswith("."))
+        key = (str(folder), tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in files),
+               id(catalogue))
+        if key in _META_CACHE:
+            return dict(_META_CACHE[key])
+        digest = hashlib.sha256()
+        for path in files:
+            data = path.read_bytes()
+            digest.update(path.name.encode("utf-8") + b"\0" + len(data).to_bytes(8, "big") + data)
+        meta: Any = {}
+        if (folder / META_FILE).is_file():
+            meta = yaml.safe_load((folder / META_FILE).read_text(encoding="utf-8")) or {}
+        meta = meta if isinstance(meta, dict) else {}
+        cat = catalogue if catalogue is not None else load_catalogue(directory)
+        packaged = directory is None and not os.environ.get(ENV_DIR)
+        info: dict[str, Any] = {
+            "version": str(meta.get("version") or "non déclarée"),
+            "origin": " ".join(str(meta.get("origin") or "").split()) or "non déclarée",
+            "sha256": digest.hexdigest(),
+            "location": "segur_profiles/requirements (paquet)" if packaged else str(folder),
+            "requirements": len(cat),
+            "statements": statement_origins(cat),
+        }
+    except (OSError, yaml.YAMLError, CatalogueError, UnicodeDecodeError) as exc:
+        return {"version": "inconnue", "origin": "inconnue", "sha256": None, "location": str(folder),
+                "error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+    _META_CACHE.clear()
+    _META_CACHE[key] = info
+    return dict(info)
+
+
+# ---------------------------------------------------------------------------------------------
+# comparing two catalogues (``segur-conformance requirements --diff``)
+# ---------------------------------------------------------------------------------------------
+DIFF_ATTRIBUTES = ("title", "nature", "criticite", "verified", "wave", "corridors", "conditional_profile", "socle")
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def diff_catalogues(base: Iterable[Requirement], other: Iterable[Requirement]) -> dict[str, Any]:
+    """What ``other`` changes against ``base``: requirements added, removed, reworded (the statement differs
+    beyond line breaks and spaces), and other attribute changes, each list in the catalogue order."""
+    old = {r.id: r for r in base}
+    new = {r.id: r for r in other}
+    added = [r.to_dict() for r in Catalogue(r for r in new.values() if r.id not in old)]
+    removed = [r.to_dict() for r in Catalogue(r for r in old.values() if r.id not in new)]
+    reworded: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []
+    for req in Catalogue(r for r in new.values() if r.id in old):
+        before = old[req.id]
+        if _words(before.statement) != _words(req.statement):
+            reworded.append({"id": req.id, "title": req.title, "before": before.statement, "after": req.statement,
+                             "source_before": before.source, "source_after": req.source})
+        fields = {}
+        for name in DIFF_ATTRIBUTES:
+            a, b = getattr(before, name), getattr(req, name)
+            if a != b:
+                fields[name] = [list(a) if isinstance(a, tuple) else a, list(b) if isinstance(b, tuple) else b]
+        if fields:
+            changed.append({"id": req.id, "title": req.title, "fields": fields})
+    return {"added": added, "removed": removed, "reworded": reworded, "changed": changed}
+
+
 __all__ = [
     "CORRIDORS", "CRITICITES", "NATURES", "PROOF_KINDS", "SECTION_ORDER", "VERIFIED",
     "Catalogue", "CatalogueError", "Proof", "Requirement", "Scenario",
-    "id_kind", "load_catalogue", "load_catalogue_file", "section_rank",
+    "catalogue_metadata", "diff_catalogues", "id_kind", "load_catalogue", "load_catalogue_file", "section_rank",
 ]

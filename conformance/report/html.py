@@ -24,7 +24,7 @@ import jinja2
 from markupsafe import Markup
 
 from conformance import __version__
-from conformance.report.common import VERDICTS, as_dict, as_float, as_list, text
+from conformance.report.common import VERDICTS, as_dict, as_float, as_int, as_list, text
 from conformance.report.i18n import STRINGS, bundle, norm_lang, t
 from conformance.report.view import ReportView, SectionView, build_view
 
@@ -82,6 +82,7 @@ def header(view: ReportView, public_key: dict[str, str] | None) -> dict[str, Any
     lang = view.lang
     run = view.run
     kit = as_dict(run.get("cisis_kit"))
+    catalogue = as_dict(run.get("catalogue"))
     waves = ", ".join(t("req.wave_n", lang, n=text(w, 4)) for w in as_list(run.get("waves"))) or "—"
     mode = run.get("mode")
     target = text(run.get("sandbox_url") if mode != "artefacts" else run.get("artefacts_dir"), 300)
@@ -94,6 +95,12 @@ def header(view: ReportView, public_key: dict[str, str] | None) -> dict[str, Any
         "harness": text(run.get("harness_version"), 40) or "—",
         "kit": ({"version": text(kit.get("version"), 100) or "—", "sha256": text(kit.get("sha256"), 64),
                  "path": text(kit.get("path"), 300), "error": text(kit.get("error"), 300)} if kit else None),
+        "catalogue": ({"version": text(catalogue.get("version"), 100) or "—",
+                       "origin": text(catalogue.get("origin"), 600), "sha256": text(catalogue.get("sha256"), 64),
+                       "location": text(catalogue.get("location"), 300), "error": text(catalogue.get("error"), 300),
+                       "statements": {k: as_int(v) for k, v in as_dict(catalogue.get("statements")).items()
+                                      if k in ("ans_public", "imported", "paraphrase")}}
+                      if catalogue else None),
         "started": text(run.get("started_at"), 40) or "—",
         "finished": text(run.get("finished_at"), 40),
         "duration": t("hdr.seconds", lang, n=f"{as_float(run.get('duration_s')):.1f}"),

@@ -46,6 +46,16 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "not provided: the official XSD and schematron checks were not run",
     },
     "hdr.kit_hash": {"fr": "empreinte SHA-256", "en": "SHA-256 digest"},
+    "hdr.catalogue": {"fr": "Catalogue d'exigences", "en": "Requirement catalogue"},
+    "hdr.catalogue_origin": {"fr": "Origine", "en": "Origin"},
+    "hdr.catalogue_statements": {
+        "fr": "{ans} énoncés ANS publics, {imported} importés d'un REM, {paraphrase} paraphrases du banc",
+        "en": "{ans} public ANS statements, {imported} imported from an REM, {paraphrase} harness paraphrases",
+    },
+    "hdr.catalogue_none": {
+        "fr": "non enregistré dans ce fichier de résultats (campagne antérieure)",
+        "en": "not recorded in this results file (earlier run)",
+    },
     "hdr.run_date": {"fr": "Date de la campagne", "en": "Run date"},
     "hdr.duration": {"fr": "Durée", "en": "Duration"},
     "hdr.seconds": {"fr": "{n} s", "en": "{n} s"},

@@ -126,6 +126,7 @@ def _merge_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "reference_sandbox": any(bool(r.get("reference_sandbox")) for r in runs),
         "candidate": next((r.get("candidate") for r in runs if r.get("candidate")), None),
         "cisis_kit": next((r.get("cisis_kit") for r in runs if r.get("cisis_kit")), None),
+        "catalogue": next((r.get("catalogue") for r in runs if r.get("catalogue")), None),
         "exit_status": None,
         "merged_from": [{k: r.get(k) for k in ("profile", "started_at", "finished_at", "mode", "sandbox_url",
                                                 "artefacts_dir", "harness_version", "interrupted")}
@@ -151,6 +152,10 @@ def merge_results(inputs: list[dict[str, Any]]) -> MergeOutcome:
     if len(kits) > 1:
         outcome.warnings.append(("les campagnes fusionnées n'ont pas utilisé le même kit CI-SIS",
                                  "the merged runs did not use the same CI-SIS kit"))
+    catalogues = {text(as_dict(as_dict(r.get("run")).get("catalogue")).get("sha256"), 64) for r in inputs} - {""}
+    if len(catalogues) > 1:
+        outcome.warnings.append(("les campagnes fusionnées n'ont pas utilisé le même catalogue d'exigences",
+                                 "the merged runs did not use the same requirement catalogue"))
     for index, run in enumerate(inputs):
         entries, mapping = _relocate(index, run, claimed, outcome)
         for entry in entries:
