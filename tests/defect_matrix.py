@@ -7,6 +7,7 @@ Used by tests/test_defect_table.py (the gate) and by hand to refresh samples/ref
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -30,14 +31,17 @@ def failing(results: dict[str, Any]) -> dict[str, list[str]]:
     return {k: sorted(v) for k, v in out.items()}
 
 
-def run_defect(defect: str | None, profile: str = "MS1", extra: tuple[str, ...] = ()) -> tuple[int, dict[str, Any]]:
+def run_defect(defect: str | None, profile: str = "MS1", extra: tuple[str, ...] = (),
+               env: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+    """Run one MS1 campaign on the embedded sandbox (with ``defect``, and ``env`` added to the environment)."""
     with tempfile.TemporaryDirectory(prefix="segur-defect-") as tmp:
         report = Path(tmp) / "r"
         cmd = [sys.executable, "-m", "conformance.cli", "run", "--profile", profile, "--report-dir", str(report),
                *extra]
         if defect:
             cmd += ["--defect", defect]
-        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600,
+                              env={**os.environ, **(env or {})})
         results = json.loads((report / "results.json").read_text(encoding="utf-8"))
     return proc.returncode, results
 

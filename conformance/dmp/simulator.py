@@ -80,6 +80,12 @@ class SimRequest:
     context: CheckContext | None = field(default=None, repr=False)  # registry state the checks saw
     outcome: str = ""  # Success | Failure | PartialSuccess | Fault | HTTP 500 | timeout | ...
 
+    @property
+    def unique_ids(self) -> set[str]:
+        """The XDS uniqueIds of the documents this ITI-41 request carries (empty when unreadable)."""
+        sub = self.parsed.submission if self.parsed is not None else None
+        return {e.unique_id for e in (sub.entries if sub is not None else []) if e.unique_id}
+
     def as_http(self) -> bytes:
         """The request as a raw HTTP capture (the artefact-mode ``dmp/*.http`` format)."""
         head = f"{self.method} {self.path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in self.headers.items())
@@ -122,6 +128,7 @@ class DmpSimulator:
         self.entries: dict[str, StoredEntry] = {}
         self._scenario = "normal"
         self._scenario_left: int | None = None
+        self._scenario_uid: str | None = None
         self._stop = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -193,28 +200,35 @@ class DmpSimulator:
     def scenario(self) -> str:
         return self._scenario
 
-    def set_scenario(self, name: str, times: int | None = None) -> None:
-        """Force an answer for the next ``times`` ITI-41 requests (all of them when None)."""
+    def set_scenario(self, name: str, times: int | None = None, *, unique_id: str | None = None) -> None:
+        """Force an answer for the next ``times`` ITI-41 requests (all of them when None).
+
+        With ``unique_id``, only requests carrying that document (XDS uniqueId) get the scenario: a
+        candidate's background retry of an earlier test's document cannot take the trap set for this one.
+        """
         if name not in SCENARIOS:
             raise ValueError(f"unknown DMP scenario {name!r}; known: {', '.join(SCENARIOS)}")
         with self._lock:
             self._scenario = name
             self._scenario_left = times
+            self._scenario_uid = unique_id if name != "normal" else None
 
-    def _take_scenario(self) -> str:
+    def _take_scenario(self, unique_ids: set[str] | None = None) -> str:
         with self._lock:
             current = self._scenario
+            if self._scenario_uid is not None and self._scenario_uid not in (unique_ids or set()):
+                return "normal"  # not the document the trap was set for
             if self._scenario_left is not None:
                 self._scenario_left -= 1
                 if self._scenario_left <= 0:
-                    self._scenario, self._scenario_left = "normal", None
+                    self._scenario, self._scenario_left, self._scenario_uid = "normal", None, None
             return current
 
     def reset(self) -> None:
         with self._lock:
             self.requests.clear()
             self.entries.clear()
-            self._scenario, self._scenario_left = "normal", None
+            self._scenario, self._scenario_left, self._scenario_uid = "normal", None, None
 
     def mark(self) -> int:
         """The sequence number of the last recorded request: pass it to ``since()`` later."""
@@ -281,11 +295,11 @@ class DmpSimulator:
 
     # ITI-41 ------------------------------------------------------------------------------------
     def _iti41(self, rec: SimRequest) -> tuple[int, dict[str, str], bytes]:
-        scenario = self._take_scenario()
-        rec.scenario = scenario
         parsed = parse_request(rec.body, rec.headers.get("content-type", ""), artefact=f"dmp/{rec.seq:04d}-iti41.http",
                                http_headers=rec.headers)
         rec.parsed = parsed
+        scenario = self._take_scenario(rec.unique_ids)
+        rec.scenario = scenario
         ctx = self.check_context()
         rec.context = ctx
         rec.findings = check_submission(parsed, ctx)

@@ -8,28 +8,30 @@ are sent through ``POST /documents/{id}/dmp`` and the requests the simulator rec
 in artefact mode, ``dmp/*.http|*.xml`` are read. A document that produced no request is kept as a
 submission without request, so the tests report it instead of silently checking fewer things.
 
-Trust: a candidate signs its VIHF with its own (IGC-Santé test) certificate. Give that CA to the
-simulator with ``SEGUR_DMP_TRUST=<PEM file>`` to check the chain; without it only the signatures are
-verified (an INFO finding says so).
+Trust: a candidate signs its VIHF and XAdES with its own (IGC-Santé test) certificates. It declares
+their test trust anchors with ``--dmp-trust`` (ini ``dmp_trust``, ``SEGUR_DMP_TRUST``) or
+``dmp/trust/*.pem`` in artefact mode; the embedded reference sandbox declares its own test PKI. Without
+anchors the chain is not evaluated and the signature proofs are "not evaluated" (conformance.dmp.trust).
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conformance.dmp.checks import CheckContext
 from conformance.dmp.iti41 import Iti41Request, load_artefact
-from conformance.dmp.pki import load_certificates
+from conformance.dmp.trust import TrustConfigError, resolve_anchors
 from conformance.dmp.simulator import DmpSimulator, SimRequest
+from conformance.cda.header import read_header
 from conformance.findings import NotEvaluated
+from conformance.safexml import XmlRejected, parse_bytes
 from conformance.sandbox.client import SandboxError, SandboxUnsupported
+from conformance.suites._fixtures_cda import decode_cda
 
 ENV_TRUST = "SEGUR_DMP_TRUST"
 SIMULATOR_HOLD_S = 3.0  # "timeout" scenario: the line is held this long, then dropped
@@ -56,21 +58,20 @@ class DmpSubmission:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _trust() -> list[Any] | None:
-    path = os.environ.get(ENV_TRUST)
-    if not path:
-        return None
+def _trust(segur_config: Any) -> list[Any] | None:
+    """The candidate's declared test trust anchors (conformance.dmp.trust.resolve_anchors), None if none."""
     try:
-        certs = load_certificates(Path(path).read_bytes())
-    except OSError as exc:
-        raise NotEvaluated(f"{ENV_TRUST} illisible : {exc.strerror}", f"{ENV_TRUST} unreadable: {exc}") from None
-    return certs or None
+        anchors, _source = resolve_anchors(segur_config)
+    except TrustConfigError as exc:
+        raise NotEvaluated(f"ancres de confiance DMP inutilisables : {exc}", f"unusable DMP trust anchors: {exc}") \
+            from None
+    return anchors
 
 
 @pytest.fixture(scope="session")
-def dmp_simulator(candidate: Any) -> Iterator[DmpSimulator]:
+def dmp_simulator(candidate: Any, segur_config: Any) -> Iterator[DmpSimulator]:
     """The DMP simulator, started once; in sandbox mode the candidate is told to use it."""
-    with DmpSimulator(trust=_trust(), hold_s=SIMULATOR_HOLD_S) as sim:
+    with DmpSimulator(trust=_trust(segur_config), hold_s=SIMULATOR_HOLD_S) as sim:
         if getattr(candidate, "client", None) is not None:
             try:
                 candidate.client.set_endpoints({"dmp": {**sim.endpoint(), "timeout_s": CANDIDATE_TIMEOUT_S}})
@@ -90,10 +91,57 @@ def _meta(artefact: Any, *names: str) -> str:
     return ""
 
 
+# candidate document id -> XDS uniqueId of its CDA: how a request the DMP simulator receives is attributed to
+# the test that asked for that document (a background retry of an earlier test's document is not this test's)
+_DOCUMENT_UIDS: dict[str, str] = {}
+
+
+def remember_document(doc_id: str, cda: bytes) -> str:
+    """Record the XDS uniqueId of a candidate document (ClinicalDocument/id); '' when unreadable."""
+    try:
+        uid = read_header(parse_bytes(cda)).unique_id
+    except (XmlRejected, ValueError):
+        return ""
+    if uid:
+        _DOCUMENT_UIDS[doc_id] = uid
+    return uid
+
+
+def document_uid(doc_id: str) -> str:
+    """The XDS uniqueId of a document this run asked for ('' when its CDA could not be read)."""
+    return _DOCUMENT_UIDS.get(doc_id, "")
+
+
 def document_for(client: Any, resident_id: str, doc_type: str, options: dict[str, Any] | None = None) -> str:
-    """Ask the candidate for a new document of a type for a resident; its id."""
+    """Ask the candidate for a new document of a type for a resident; its id (its uniqueId remembered)."""
     created = client.create_document(resident_id, doc_type, options)
-    return str(created["id"])
+    doc_id = str(created["id"])
+    try:
+        remember_document(doc_id, decode_cda(created))
+    except ValueError:
+        pass  # no readable CDA in the answer: the CDA suite reports it; attribution falls back to time
+    return doc_id
+
+
+def split_by_document(requests: list[SimRequest], uid: str) -> tuple[list[SimRequest], list[SimRequest]]:
+    """(requests carrying the document ``uid``, requests that belong to other documents).
+
+    With no known uniqueId every request is kept as this test's (attribution by time, the old behaviour).
+    A request whose documents cannot be read is kept as this test's too: it cannot be shown to be another's.
+    """
+    if not uid:
+        return list(requests), []
+    mine, foreign = [], []
+    for r in requests:
+        uids = r.unique_ids
+        (foreign if uids and uid not in uids else mine).append(r)
+    return mine, foreign
+
+
+def describe_foreign(requests: list[SimRequest]) -> list[dict[str, Any]]:
+    """What an auditor needs to see of requests that belonged to other tests (patient id, documents)."""
+    return [{"seq": r.seq, "kind": r.kind, "received_at": r.received_at, "patient_id": r.patient_id,
+             "unique_ids": sorted(r.unique_ids), "outcome": r.outcome} for r in requests]
 
 
 def _dmp_status(client: Any, doc_id: str) -> str:
@@ -110,14 +158,15 @@ def send(client: Any, sim: DmpSimulator, doc_id: str, name: str, doc_type: str, 
     A candidate that sends in the background (SC.DMP/ALI/PROG.01) may answer "queued" before its
     ITI-41 leaves: we then wait (bounded) for the request, and briefly for the status to settle.
     """
+    uid = document_uid(doc_id)
     mark = sim.mark()
     result = client.send_dmp(doc_id, replaces=replaces)
-    received = sim.since(mark, "ITI-41")
+    received, foreign = split_by_document(sim.since(mark, "ITI-41"), uid)
     if result.get("status") == "queued":
         deadline = time.monotonic() + BACKGROUND_WAIT_S
         while not received and time.monotonic() < deadline and _dmp_status(client, doc_id) == "queued":
             time.sleep(POLL_S)
-            received = sim.since(mark, "ITI-41")
+            received, foreign = split_by_document(sim.since(mark, "ITI-41"), uid)
         if received and received[-1].outcome == "Success":
             settle = time.monotonic() + SETTLE_S
             while time.monotonic() < settle and _dmp_status(client, doc_id) == "queued":
@@ -132,17 +181,22 @@ def send(client: Any, sim: DmpSimulator, doc_id: str, name: str, doc_type: str, 
     if last is None:
         sub.problem = f"aucune requête ITI-41 reçue par le DMP simulé (réponse du candidat : {result})"
         sub.problem_en = f"no ITI-41 request reached the DMP simulator (candidate answered: {result})"
-    sub.extra["all_requests"] = sim.since(mark)
+    sub.extra["all_requests"] = [r for r in sim.since(mark) if r not in foreign]
+    sub.extra["foreign"] = describe_foreign(foreign)
     return sub
 
 
 @pytest.fixture(scope="session")
 def dmp_submissions(candidate: Any, request: pytest.FixtureRequest) -> list[DmpSubmission]:
     """Every ITI-41 submission of the run (sandbox: the candidate's documents; artefacts: dmp/)."""
-    kit = request.getfixturevalue("segur_config").cisis_kit
+    seg = request.getfixturevalue("segur_config")
+    kit = seg.cisis_kit
     out = _collect(candidate, request)
+    anchors = _trust(seg)
     for sub in out:
         sub.context.kit = kit
+        if sub.context.trust is None:
+            sub.context.trust = anchors
     return out
 
 
@@ -178,6 +232,8 @@ def _collect(candidate: Any, request: pytest.FixtureRequest) -> list[DmpSubmissi
                 if not doc_type:
                     continue
                 doc_id = document_for(client, str(resident["id"]), doc_type)
+            elif getattr(art, "data", None):
+                remember_document(doc_id, art.data)
             out.append(send(client, sim, doc_id, f"dmp/{doc_type or 'document'}-{doc_id}.http", doc_type))
         except SandboxUnsupported:
             raise

@@ -10,16 +10,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conformance.dmp import checks, ns
+from conformance.dmp import checks, ns, trust
 from conformance.dmp.iti41 import Iti41Request
 from conformance.dmp.simulator import DmpSimulator
 from conformance.findings import Finding, error, info, warning
 from conformance.sandbox.client import SandboxError
-from conformance.suites._fixtures_dmp import DmpSubmission, document_for, send
+from conformance.suites._fixtures_dmp import (
+    DmpSubmission,
+    describe_foreign,
+    document_for,
+    document_uid,
+    send,
+    split_by_document,
+)
 
 FEED = "DUI.DMP.01"
 CDA_SENT = "SC.DMP/va1.01"
@@ -38,6 +46,11 @@ def _evidence(segur: Any, sub: DmpSubmission) -> None:
     if sub.raw:
         segur.evidence(sub.name.replace("/", "_"), sub.raw, kind="Message SOAP (VIHF)",
                        description=f"requête ITI-41 ({sub.doc_type or sub.name})")
+    if sub.extra.get("foreign"):
+        segur.evidence(Path(sub.name).stem + "-other-tests.json",
+                       json.dumps(sub.extra["foreign"], ensure_ascii=False, indent=2, default=str), kind="Log",
+                       description="requêtes ITI-41 reçues pendant ce test pour d'autres documents (nouvel essai d'un "
+                                   "test précédent) : non imputées à ce test")
 
 
 def _each(segur: Any, submissions: list[DmpSubmission], check: Callable[[Iti41Request, Any], list[Finding]],
@@ -110,10 +123,18 @@ def test_iti41_transport_and_addressing(dmp_submissions: list[DmpSubmission], se
           with_problems=True)
 
 
+def _trust_evaluated(segur: Any, what: str, what_en: str) -> None:
+    """A signature whose certificate chain could not be judged (no declared anchor) is not a pass."""
+    if not segur.errors and any(f.rule in trust.NOT_EVALUATED_RULES for f in segur.findings):
+        segur.not_evaluated(f"{what} : chaîne de confiance non évaluée, aucune ancre déclarée ; {trust.HINT_FR}",
+                            f"{what_en}: trust chain not evaluated, no anchor declared; {trust.HINT_EN}")
+
+
 @pytest.mark.requirement("DUI.DMP.01.03.01")
 def test_vihf_signed_and_complete(dmp_submissions: list[DmpSubmission], segur: Any) -> None:
     _each(segur, dmp_submissions, lambda r, c: checks.check_vihf(r, c) + checks.check_patient_ids(r, c)
           + checks.check_authorship(r))
+    _trust_evaluated(segur, "certificat du VIHF", "VIHF certificate")
 
 
 @pytest.mark.requirement("DUI.DMP.01.04.01")
@@ -130,6 +151,7 @@ def test_metadata_agree_with_the_cda_header(dmp_submissions: list[DmpSubmission]
 @pytest.mark.requirement("DUI.DMP.01.06.01")
 def test_xades_signature_document(dmp_submissions: list[DmpSubmission], segur: Any) -> None:
     _each(segur, dmp_submissions, lambda r, c: checks.check_signature(r, c))
+    _trust_evaluated(segur, "certificat du document de signature XAdES", "XAdES signature document certificate")
 
 
 @pytest.mark.requirement(CDA_SENT)
@@ -172,10 +194,13 @@ def test_dmp_existence_checked_before_feeding(candidate: Any, dmp_submissions: l
             continue
         before = [r for r in sub.extra.get("all_requests", []) if r.kind == "TD0.2" and r.seq < sub.received.seq]
         if before:
-            segur.evidence(f"td02-{before[-1].seq}", before[-1].as_http(), kind="Log",
+            td02 = before[-1]
+            segur.evidence(f"td02-{td02.seq}", td02.as_http(), kind="Log",
                            description="appel TD0.2 (existence du DMP) précédant l'ITI-41")
             segur.record(info("appel TD0.2 avant l'alimentation", "TD0.2 call before feeding", rule="DMP.TD02.ok",
                               artefact=sub.name, requirements=(TD02,)))
+            segur.record(checks.check_td02(td02.body, td02.headers.get("content-type", ""), sub.received.patient_id,
+                                           artefact=f"dmp/{td02.seq:04d}-td02.http", requirements=(TD02,)))
         else:
             # SC.DMP/CONF.01 [Vd] itself requires the TD0.2 call before feeding; only its message format is
             # not public (the simulator's stand-in is <url>/td02, docs/sandbox-api.yaml)
@@ -213,7 +238,8 @@ def _scenario_send(candidate: Any, dmp_simulator: DmpSimulator, resident: dict[s
                    scenario: str) -> tuple[DmpSubmission, dict[str, Any]]:
     client = _client(candidate)
     doc_id = document_for(client, str(resident["id"]), doc_type)
-    dmp_simulator.set_scenario(scenario, times=1)
+    # the trap is set for this document only: a background retry of an earlier test's document cannot take it
+    dmp_simulator.set_scenario(scenario, times=1, unique_id=document_uid(doc_id) or None)
     try:
         sub = send(client, dmp_simulator, doc_id, f"dmp/{scenario}-{doc_id}.http", doc_type)
     finally:
@@ -313,15 +339,17 @@ def test_refuses_to_feed_without_a_qualified_ins(candidate: Any, dmp_simulator: 
         result = client.send_dmp(doc_id)
     except SandboxError as exc:
         result = {"status": None, "error": exc.message, "http_status": exc.status}
-    sent = dmp_simulator.since(mark, "ITI-41")
+    # only requests carrying this test's document count: another test's background retry is not this resident's
+    sent, foreign = split_by_document(dmp_simulator.since(mark, "ITI-41"), document_uid(doc_id))
     _log(segur, "unqualified-answer", {"resident_status": resident.get("status"), "candidate": result,
-                                       "iti41_received": len(sent)})
+                                       "document_unique_id": document_uid(doc_id), "iti41_received": len(sent),
+                                       "other_tests_requests": describe_foreign(foreign)})
     for r in sent:
         segur.evidence(f"unqualified-iti41-{r.seq}", r.as_http(), kind="Message SOAP (VIHF)")
         segur.record(error("requête ITI-41 envoyée pour un usager dont l'INS n'est pas qualifiée",
                            "ITI-41 request sent for a resident whose INS is not qualified", rule="DMP.INS.unqualified",
                            artefact=f"dmp/{r.seq:04d}-iti41.http", requirements=(UNQUALIFIED,),
-                           expected="aucun envoi", found=f"ITI-41 ({r.outcome})"))
+                           expected="aucun envoi", found=f"ITI-41 ({r.outcome}), patient {r.patient_id}"))
     segur.refused(result.get("status") == "refused" and bool(result.get("error")) and not sent,
                   "alimentation du DMP pour une identité non qualifiée",
                   "feeding the DMP for an unqualified identity", requirements=(UNQUALIFIED,),

@@ -20,6 +20,7 @@ Each ``DEFECTS`` entry breaks exactly one of these behaviours, so the harness ca
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import tempfile
 import threading
@@ -57,6 +58,9 @@ DEFECTS = {
     "submits_unqualified": "Alimente le DMP pour un usager dont l'INS n'est pas qualifiée",
     "no_td02": "N'appelle pas TD0.2 (existence du DMP) avant d'alimenter",
     "marks_sent_after_failure": "Marque le document « envoyé » même quand le DMP a refusé ou n'a pas répondu",
+    "mtom_no_start_info": "Envoie l'ITI-41 en multipart/related sans le paramètre start-info (SOAP 1.2 non annoncé)",
+    "calls_td03": "Demande une autorisation d'accès (TD0.3) avant d'alimenter le DMP",
+    "wrong_mime_type": "Déclare le CDA avec le mimeType application/pdf dans la fiche du document",
 }
 
 H = f"{{{ns.HL7}}}"
@@ -317,6 +321,12 @@ _keys: dict[str, KeyPair] = {}
 _keys_lock = threading.Lock()
 
 
+def trust_anchors_pem() -> bytes:
+    """The test trust anchor of this DUI's signing certificates (VIHF, XAdES): its own test PKI, the one a
+    real DUI replaces with its IGC-Santé test chain. The harness takes it when it embeds this sandbox."""
+    return default_pki().ca_pem
+
+
 def cachet_for(structure_id: str) -> KeyPair:
     with _keys_lock:
         if structure_id not in _keys:
@@ -334,6 +344,8 @@ def build_iti41(cda: bytes, facts: CdaFacts, *, patient_cx: str, source_patient_
                 replaces_uuid: str | None = None) -> tuple[str, bytes, str]:
     """``(Content-Type, body, MessageID)`` of a complete ITI-41 request for one CDA document."""
     md = document_metadata(facts, cda, patient_cx, source_patient_id)
+    if "wrong_mime_type" in defects:
+        md["mimeType"] = "application/pdf"
     if "hash_mismatch" in defects:
         md["hash"] = hashlib.sha1(cda + b" ").hexdigest()
     if "metadata_mismatch" in defects:
@@ -373,6 +385,8 @@ def build_iti41(cda: bytes, facts: CdaFacts, *, patient_cx: str, source_patient_
                         message_id=message_id)
     xml = etree.tostring(env, xml_declaration=True, encoding="UTF-8")
     ctype, body = build_mtom(xml, attachments, action=ns.ACTION_ITI41)
+    if "mtom_no_start_info" in defects:
+        ctype = re.sub(r';\s*start-info="[^"]*"', "", ctype)
     return ctype, body, message_id
 
 
@@ -472,8 +486,39 @@ def _result(document: Any, status: str, error: str | None, defects: frozenset[st
     return {"status": status, "error": error}
 
 
+# A variant of the compliant sandbox that retries a "queued" document in the background after this many
+# seconds (SC.DMP/ALI/PROG.01 "nouvel essai plus tard"), as a real DUI's send queue does. Off by default: the
+# harness must give it the same verdicts as the default (tests/test_isolation.py), so requests a retry sends
+# during a later test must never be blamed on that test.
+ENV_RETRY_S = "SEGUR_REFERENCE_DMP_RETRY_S"
+MAX_RETRIES = 3
+
+
+def _retry_delay() -> float | None:
+    try:
+        delay = float(os.environ.get(ENV_RETRY_S, ""))
+    except ValueError:
+        return None
+    return delay if 0 < delay <= 600 else None
+
+
+def _schedule_retry(document: Any, resident: Any, endpoint: dict[str, Any], defects: frozenset[str],
+                    replaces: Any, attempt: int) -> None:
+    delay = _retry_delay()
+    if delay is None or attempt >= MAX_RETRIES:
+        return
+
+    def retry() -> None:
+        if getattr(document, "dmp_status", "") == "queued":
+            submit(document, resident, endpoint, defects, replaces=replaces, attempt=attempt + 1)
+
+    timer = threading.Timer(delay, retry)
+    timer.daemon = True  # the sandbox stops with the run, pending retries included
+    timer.start()
+
+
 def submit(document: Any, resident: Any, endpoint: dict[str, Any], defects: frozenset[str] | set[str], *,
-           replaces: Any = None) -> dict[str, Any]:
+           replaces: Any = None, attempt: int = 0) -> dict[str, Any]:
     """Send one document to the DMP; returns {"status": "sent"|"queued"|"failed"|"refused", "error"}."""
     defects = frozenset(defects)
     # ins_shared_unqualified (insi_client.py) is the same fault on every channel: CDA, DMP and MSSanté
@@ -500,6 +545,9 @@ def submit(document: Any, resident: Any, endpoint: dict[str, Any], defects: froz
         status = None if "no_td02" in defects else _td02(endpoint, identity, keypair, defects, patient_cx)
         if status and status != "ACTIF":
             return _result(document, "failed", f"pas de DMP actif pour ce patient (TD0.2 : {status})", defects)
+        if "calls_td03" in defects:  # an access authorisation is for reading a DMP, never for feeding it
+            req = etree.Element(f"{{{ns.DMP_SIM}}}TD03Request", nsmap={"td0": ns.DMP_SIM}, ins=patient_cx)
+            _soap_call(endpoint, "/td03", ns.ACTION_TD03, req, identity, keypair, defects)
         target = None
         if replaces is not None:
             old_uid = read_cda(replaces.cda).unique_id
@@ -515,6 +563,7 @@ def submit(document: Any, resident: Any, endpoint: dict[str, Any], defects: froz
                                         defects=defects, replaces_uuid=target)
         answer = soap.read_answer(_post(endpoint, "/repository", body, ctype))
     except _Unreachable as exc:
+        _schedule_retry(document, resident, endpoint, defects, replaces, attempt)
         return _result(document, "queued", f"{exc} : document conservé, nouvel envoi plus tard", defects)
     except _Refused as exc:
         return _result(document, "failed", str(exc), defects)
