@@ -320,6 +320,10 @@ def main(argv: list[str] | None = None) -> int:
     except SandboxError as exc:
         print(f"make_artefacts: the reference sandbox refused a step: {exc.message}", file=sys.stderr)
         return 1
+    from conformance.dmp.pki import default_pki
+
+    for produced in (good, bad):  # the test trust anchor of the captures' VIHF and XAdES (conformance/dmp/trust.py)
+        produced.files["dmp/trust/test-ca.pem"] = default_pki().ca_pem
     size = write_folder(args.out / "good", good)
     size += write_folder(args.out / "bad", bad, bad_readme())
     for note in good.notes + bad.notes:

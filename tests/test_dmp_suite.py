@@ -66,13 +66,17 @@ DEFECTS = {
     "no_td02": ("test_dmp_existence_checked_before_feeding", "DMP.TD02.missing"),
     "marks_sent_after_failure": ("test_dmp_error_is_shown_and_document_not_sent[metadata_error]",
                                  "DMP.ERROR.marked_sent"),
+    "mtom_no_start_info": ("test_iti41_transport_and_addressing", "DMP.MTOM.start_info"),
+    "wrong_mime_type": ("test_documents_are_sent_as_cda_r2", "DMP.CDA.mime_type"),
+    "calls_td03": ("test_no_access_authorisation_asked_to_feed", "DMP.TD03.called"),
 }
 
 
 # Defects that do not hide one another run together (each in-process run costs seconds of start-up):
 # the first group spoils every submission's content, the second only behaviours around it.
-GROUPS = (("hash_mismatch", "vihf_unsigned", "vihf_missing_attribute", "metadata_mismatch", "no_signature_document"),
-          ("wrong_rplc_target", "submits_unqualified", "marks_sent_after_failure", "no_td02"))
+GROUPS = (("hash_mismatch", "vihf_unsigned", "vihf_missing_attribute", "metadata_mismatch", "no_signature_document",
+           "mtom_no_start_info", "wrong_mime_type"),
+          ("wrong_rplc_target", "submits_unqualified", "marks_sent_after_failure", "no_td02", "calls_td03"))
 
 
 def test_defect_groups_cover_every_reference_dmp_defect() -> None:

@@ -8,7 +8,7 @@ validation is done by ``cryptography.x509.verification`` (RFC 5280 path building
 validity periods), not by hand: the candidate's leaf is an end entity used for signing (not a TLS
 client), so any end-entity extension is accepted but keyUsage, when present, must allow signing.
 
-Where the anchors come from (``docs/dmp.md``): ``--dmp-trust FILE|DIR`` (ini ``dmp_trust``,
+Where the anchors come from: ``--dmp-trust FILE|DIR`` (ini ``dmp_trust``,
 environment ``SEGUR_DMP_TRUST``), ``dmp/trust/*.pem`` in an artefact folder, and the embedded reference
 sandbox's own test PKI. Without any anchor, trust is *not evaluated*: the signature proofs are then
 "non évalué", never passed.
