@@ -80,6 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--defect", action="append", default=[],
                      help="defect switch for the embedded reference sandbox (repeatable)")
     run.add_argument("--jobs", "-j", type=int, default=1, help="parallel workers (pytest-xdist)")
+    run.add_argument("--connect-timeout", type=_seconds, metavar="S",
+                     help="seconds to connect to the sandbox, per call (default 10) [env SEGUR_CONNECT_TIMEOUT]")
+    run.add_argument("--first-byte-timeout", type=_seconds, metavar="S",
+                     help="seconds the sandbox may stay silent before answering, per call (default 60) "
+                          "[env SEGUR_FIRST_BYTE_TIMEOUT]")
+    run.add_argument("--answer-timeout", type=_seconds, metavar="S",
+                     help="seconds for the sandbox's whole answer, per call (default 120): a call past it is "
+                          "'no complete answer within S s', its proofs not evaluated [env SEGUR_ANSWER_TIMEOUT]")
     run.add_argument("--select", "-k", help="only tests matching this pytest -k expression")
     run.add_argument("--verbose", "-v", action="store_true", help="one line per test")
     run.set_defaults(func=cmd_run)
@@ -147,6 +155,16 @@ def _key_source(value: str) -> Path | str:
     return Path(value) if os.path.exists(value) or "\n" in value or value.endswith((".pem", ".pub")) else value
 
 
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    if not 0 < seconds <= 86400:
+        raise argparse.ArgumentTypeError(f"{value!r}: give a number of seconds in ]0, 86400]")
+    return seconds
+
+
 def _profile_name(value: str) -> str:
     norm = value.upper().replace("_", "-")
     if norm == "MS2PDE":
@@ -198,6 +216,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             pytest_args += ["--segur-defect", defect]
         if args.cisis_kit is not None:
             pytest_args += ["--cisis-kit", str(args.cisis_kit.resolve())]
+        for flag, seconds in (("--segur-connect-timeout", args.connect_timeout),
+                              ("--segur-first-byte-timeout", args.first_byte_timeout),
+                              ("--segur-answer-timeout", args.answer_timeout)):
+            if seconds is not None:
+                pytest_args += [flag, f"{seconds:g}"]
         if args.jobs > 1:
             pytest_args += ["-n", str(args.jobs)]
         if args.select:

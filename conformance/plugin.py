@@ -35,6 +35,10 @@ OPTIONS: dict[str, tuple[str, str, str | None]] = {
     "cisis_kit": ("--cisis-kit", "SEGUR_CISIS_KIT", None),
     "segur_report": ("--segur-report", "SEGUR_REPORT", None),
     "segur_lang": ("--segur-lang", "SEGUR_LANG", "fr"),
+    # deadlines of every call to the candidate (conformance.sandbox.client.Deadlines has the defaults)
+    "segur_connect_timeout": ("--segur-connect-timeout", "SEGUR_CONNECT_TIMEOUT", None),
+    "segur_first_byte_timeout": ("--segur-first-byte-timeout", "SEGUR_FIRST_BYTE_TIMEOUT", None),
+    "segur_answer_timeout": ("--segur-answer-timeout", "SEGUR_ANSWER_TIMEOUT", None),
 }
 REFERENCE = "reference"  # --sandbox-url reference: start the embedded reference sandbox
 FLUSH_EVERY_S = 2.0
@@ -60,6 +64,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "cisis_kit": "path to the ANS CI-SIS kit (enables XSD and official schematrons)",
         "segur_report": "directory where results.json, report.html and evidence/ are written",
         "segur_lang": "report language: fr (default) or en",
+        "segur_connect_timeout": "seconds to connect to the candidate's sandbox, per call (default 10)",
+        "segur_first_byte_timeout": "seconds the candidate may stay silent before its first byte, per call "
+                                    "(default 60)",
+        "segur_answer_timeout": "seconds for the candidate's whole answer, per call (default 120)",
     }
     for dest, (flag, env, _default) in OPTIONS.items():
         group.addoption(flag, dest=dest, default=None, help=f"{helps[dest]} [env {env}, ini {dest}]")
@@ -88,6 +96,7 @@ class SegurConfig:
     report_dir: Path | None
     lang: str
     defects: tuple[str, ...]
+    deadlines: Any = None  # conformance.sandbox.client.Deadlines of every call to the candidate
 
     @property
     def mode(self) -> str:
@@ -114,6 +123,14 @@ def resolve_config(config: pytest.Config) -> SegurConfig:
             f"--cisis-kit: {kit_path} is not a CI-SIS kit (infrastructure/cda/CDA_extended.xsd not found)")
     report = _option(config, "segur_report")
     defects = tuple(config.getoption("segur_defects") or ()) + tuple(config.getini("segur_defects") or ())
+    from conformance.sandbox.client import Deadlines
+
+    try:
+        deadlines = Deadlines.from_values(_option(config, "segur_connect_timeout"),
+                                          _option(config, "segur_first_byte_timeout"),
+                                          _option(config, "segur_answer_timeout"))
+    except ValueError as exc:
+        raise ConfigurationError(f"candidate deadlines: {exc}") from None
     return SegurConfig(
         profile_name=_option(config, "segur_profile") or "MS1",
         sandbox_url=sandbox,
@@ -122,6 +139,7 @@ def resolve_config(config: pytest.Config) -> SegurConfig:
         report_dir=Path(report).expanduser() if report else None,
         lang=lang,
         defects=defects,
+        deadlines=deadlines,
     )
 
 
@@ -194,6 +212,35 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(SessionReporter(config, state), "segur-session-reporter")
     if seg.report_dir or seg.sandbox_url or seg.artefacts_dir:
         state.active = True
+        _bound_candidate_calls(config, seg)
+    if seg.report_dir and not _is_worker(config):
+        _report_on_sigterm(config)
+
+
+def _bound_candidate_calls(config: pytest.Config, seg: SegurConfig) -> None:
+    """Every SandboxClient of this run gets the run's deadlines (restored afterwards: pytester runs nest)."""
+    from conformance.sandbox.client import set_default_deadlines
+
+    previous = set_default_deadlines(seg.deadlines)
+    config.add_cleanup(lambda: set_default_deadlines(previous))
+
+
+def _report_on_sigterm(config: pytest.Config) -> None:
+    """SIGTERM (a CI job cancelled, a container stopped) ends the run like Ctrl-C: the results and the report
+    are still written, marked interrupted. Only when this run writes a report, and only over the default."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: a second SIGTERM must not cut the report short
+        raise KeyboardInterrupt("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    config.add_cleanup(lambda: signal.signal(signal.SIGTERM, previous))
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -225,10 +272,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 def sandbox_preflight(url: str, timeout: float = 10.0) -> str:
     """'' when ``url`` answers GET /capabilities with contract 1, else a one-line bilingual problem."""
-    from conformance.sandbox.client import CONTRACT_VERSION, SandboxClient
+    from conformance.sandbox.client import CONTRACT_VERSION, SandboxClient, default_deadlines
 
-    try:
-        caps = SandboxClient(url, timeout=timeout).capabilities()
+    try:  # GET /capabilities is instant: the run's deadlines, no looser than 10 s to the first byte, 30 s in all
+        caps = SandboxClient(url, deadlines=default_deadlines().capped(timeout, 3 * timeout)).capabilities()
     except SandboxError as exc:
         return (f"bac à sable {url} inutilisable : {exc.message} "
                 f"/ sandbox {url} not usable: {exc.message_en}")
