@@ -54,12 +54,12 @@ KIT_DLU = Path(__file__).resolve().parents[2] / "shared" / "cisis-kit" / "Exempl
 
 
 def test_a_dense_document_is_refused_on_its_node_count_before_any_tree_is_built() -> None:
-    # 700,000 empty siblings in 2.8 MB: 31x the bytes as a libxml2 tree; the budget is one node per 13 bytes
+    # 700,000 empty siblings in 2.8 MB: 31x the bytes as a libxml2 tree; the budget is one node per 14 bytes
     doc = b"<a>" + b"<b/>" * 700_000 + b"</a>"
     with pytest.raises(XmlRejected) as err:
         parse_bytes(doc)
     assert "trop dense" in err.value.reason and "too dense" in err.value.reason_en
-    assert "215385" in err.value.reason  # the budget for this size (2,800,007 // 13), named
+    assert "200000" in err.value.reason  # the budget for this size (2,800,007 // 14), named
 
 
 def test_the_absolute_node_cap_holds_whatever_the_size() -> None:
