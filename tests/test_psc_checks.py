@@ -59,6 +59,9 @@ def test_authorize_good_request_has_no_error() -> None:
     ({"nonce": None}, "PSC.P2.nonce", Severity.ERROR),
     ({"nonce": "1234"}, "PSC.P2.nonce", Severity.WARNING),
     ({"code_challenge": None, "code_challenge_method": None}, "PSC.P2.code_challenge", Severity.WARNING),
+    # RFC 9700 §2.1.1: without PKCE, the nonce is the only protection against code injection
+    ({"code_challenge": None, "code_challenge_method": None, "nonce": None}, "PSC.P2.code_challenge",
+     Severity.ERROR),
     ({"code_challenge_method": "plain"}, "PSC.P2.code_challenge_method", Severity.WARNING),
     ({"redirect_uri": "http://127.0.0.1:9/autre"}, "PSC.P2.redirect_uri", Severity.ERROR),
     ({"client_id": "autre"}, "PSC.P2.client_id", Severity.ERROR),

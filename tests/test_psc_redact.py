@@ -79,8 +79,8 @@ def harness() -> Iterator[PscHarness]:
         yield harness
 
 
-@pytest.mark.parametrize("scenario_id", ["nominal", "userinfo_jwt", "logout", "state_replay", "alg_none",
-                                         "bad_signature", "userinfo_sub_differs"])
+@pytest.mark.parametrize("scenario_id", ["nominal", "userinfo_jwt", "logout", "state_reuse", "state_other_session",
+                                         "alg_none", "bad_signature", "userinfo_sub_differs"])
 def test_no_issued_secret_appears_in_a_scenario_transcript(harness: PscHarness, scenario_id: str) -> None:
     result = run_scenario(scenario_id, harness)
     text = result.transcript

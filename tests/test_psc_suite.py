@@ -23,7 +23,7 @@ for _name in ("cryptography.hazmat.primitives.serialization", "joserfc.jwk", "co
 
 CLIENT_SECRET = "secret-client-psc-de-test-0123456789"
 RAW_PREFIXES = re.compile(r"psc-(code|at|rt|ciba)-[A-Za-z0-9_-]{8,}")
-PSC_TESTS = 19
+PSC_TESTS = 20
 
 
 def run_suite(pytester: pytest.Pytester, report: Path, *args: str) -> pytest.RunResult:
@@ -71,7 +71,9 @@ def test_suite_catches_every_reference_rp_defect(pytester: pytest.Pytester, tmp_
         "test_psc_refuses_invalid_id_token[wrong_aud]",
         "test_psc_refuses_acr_other_than_eidas1",
         "test_psc_refuses_tampered_or_replayed_state[state_tampered]",
-        "test_psc_refuses_tampered_or_replayed_state[state_replay]",
+        "test_psc_refuses_tampered_or_replayed_state[state_reuse]",
+        "test_psc_refuses_tampered_or_replayed_state[state_other_session]",
+        "test_psc_key_rotation_is_followed",  # no_signature_check: no JWKS read after the rotation
     }
     assert outcomes(tmp_path / "r")["SC.PSC.01"] == "failed"
     assert outcomes(tmp_path / "r")["SC.PSC.02"] == "passed"

@@ -106,10 +106,16 @@ class Browser:
         return data
 
     # -- navigation -----------------------------------------------------------------------------
-    def navigate(self, url: str) -> Landing:
-        """GET ``url`` and follow redirects hop by hop (each recorded), staying on loopback."""
+    def navigate(self, url: str, *, stop_at: str | None = None) -> Landing:
+        """GET ``url`` and follow redirects hop by hop (each recorded), staying on loopback.
+
+        ``stop_at``: a URL (without query) the browser must not load: navigation stops when a redirect points
+        there and the landing is that URL, not requested (to hand a callback to another browser session).
+        """
         hops = 0
         while True:
+            if stop_at is not None and url.split("?")[0] == stop_at:
+                return Landing(url=url, status=0, text="non suivi (arrêt demandé par le scénario)", hops=hops)
             if not is_loopback_url(url):
                 self._note_refused(url)
                 raise LeftLoopback(url)

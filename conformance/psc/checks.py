@@ -81,8 +81,10 @@ def check_authorize(step: Step, client: ClientRegistration, *, artefact: str = "
     check("openid" in scopes, "scope", "le scope doit contenir openid", "scope must contain openid",
           "openid scope_all")
     if "openid" in scopes and "scope_all" not in scopes:
-        add(warning, "scope", "scope_all absent : userinfo ne contiendra pas les situations d'exercice",
-            "scope_all missing: userinfo will not carry the practice situations", "openid scope_all",
+        add(warning, "scope", "scope_all absent : userinfo ne contiendra pas les situations d'exercice (le PoC "
+            "ANS demande « openid scope_all » ; aucune exigence PSC publiée ne l'impose)",
+            "scope_all missing: userinfo will not carry the practice situations (the ANS PoC asks for "
+            "'openid scope_all'; no published PSC requirement makes it mandatory)", "openid scope_all",
             q.get("scope"))
     check((q.get("acr_values") or "").split() == [ACR], "acr_values",
           "acr_values doit valoir eidas1, seul niveau accepté par PSC (EX PSC 16)",
@@ -98,13 +100,24 @@ def check_authorize(step: Step, client: ClientRegistration, *, artefact: str = "
                 f">= {MIN_RANDOM_CHARS} caractères", f"{len(value)} caractères")
         else:
             add(info, param, f"{param} présent", f"{param} present", "valeur aléatoire", f"{len(value)} caractères")
+    # PKCE (decision and sources: docs/psc.md "PKCE and the practice situation"). PSC supports it (discovery:
+    # S256, plain) without requiring it; the ANS PoC sends S256. RFC 9700 §2.1.1: a confidential client SHOULD
+    # use PKCE and MAY rely on the OIDC nonce instead, but it MUST prevent code injection: no PKCE and no nonce
+    # is an error; no PKCE with a nonce, or PKCE plain (RFC 9700 §2.1.1, RFC 7636 §4.2), a warning.
     method = q.get("code_challenge_method") or ("plain" if q.get("code_challenge") else None)
     if not q.get("code_challenge"):
-        add(warning, "code_challenge", "PKCE absent (l'ANS utilise S256 dans ses exemples)",
-            "PKCE missing (ANS samples use S256)", "S256", None)
+        if q.get("nonce"):
+            add(warning, "code_challenge", "PKCE absent : recommandé pour un client confidentiel (RFC 9700 §2.1.1) "
+                "et utilisé par le PoC ANS (S256) ; le nonce protège ici contre l'injection de code",
+                "PKCE missing: recommended for a confidential client (RFC 9700 §2.1.1) and used by the ANS PoC "
+                "(S256); the nonce protects against code injection here", "S256", None)
+        else:
+            add(error, "code_challenge", "ni PKCE ni nonce : aucune protection contre l'injection de code "
+                "d'autorisation (RFC 9700 §2.1.1)", "neither PKCE nor a nonce: no protection against "
+                "authorization code injection (RFC 9700 §2.1.1)", "S256 (ou un nonce)", None)
     elif method != "S256":
-        add(warning, "code_challenge_method", "PKCE en mode plain : S256 attendu",
-            "PKCE with the plain method: S256 expected", "S256", method)
+        add(warning, "code_challenge_method", "PKCE en mode plain : S256 attendu (RFC 7636 §4.2, RFC 9700 §2.1.1)",
+            "PKCE with the plain method: S256 expected (RFC 7636 §4.2, RFC 9700 §2.1.1)", "S256", method)
     else:
         add(info, "code_challenge_method", "PKCE S256", "PKCE S256", "S256", method)
     redirect = q.get("redirect_uri")

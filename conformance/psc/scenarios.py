@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from conformance.findings import Finding, error, info, warning
 from conformance.psc import checks, professionals
-from conformance.psc.browser import Browser, LeftLoopback, is_loopback_url
+from conformance.psc.browser import Browser, Landing, LeftLoopback, is_loopback_url
 from conformance.psc.provider import MockPscProvider
 from conformance.psc.redact import Redactor
 from conformance.psc.transcript import Step, ordered
@@ -37,7 +37,7 @@ class RpScenario:
     title: str
     title_en: str
     kind: str  # "positive", "negative" (must refuse) or "advisory" (refusal preferred, acceptance = warning)
-    runner: str = "login"  # login | rotation | state_replay | logout | identity
+    runner: str = "login"  # login | rotation | state_reuse | state_other_session | logout | identity
     switches: Mapping[str, Any] = field(default_factory=dict)
     stage: str = "token"  # negatives: where the trap is served (token | userinfo | callback)
     requirements: tuple[str, ...] = (REQ_AUTH,)
@@ -95,10 +95,20 @@ SCENARIOS: tuple[RpScenario, ...] = (
                switches={"state": "tampered"}, stage="callback",
                accepted="un retour dont le state n'est pas celui envoyé (CSRF)",
                accepted_en="a callback whose state is not the one sent (CSRF)"),
-    RpScenario("state_replay", "P12", "state rejoué depuis un autre navigateur", "State replayed from another browser",
-               "negative", runner="state_replay", stage="callback",
-               accepted="un state déjà consommé, rejoué dans une autre session du navigateur avec un nouveau code",
-               accepted_en="an already used state, replayed in another browser session with a new code"),
+    RpScenario("state_reuse", "P12", "state déjà consommé, rejoué dans la même session",
+               "Already used state replayed in the same browser session", "negative", runner="state_reuse",
+               stage="callback",
+               accepted="un state déjà consommé par une connexion réussie, rejoué dans la même session du navigateur "
+                        "avec un nouveau code (usage unique non garanti)",
+               accepted_en="a state already consumed by a successful login, replayed in the same browser session "
+                           "with a new code (single use not enforced)"),
+    RpScenario("state_other_session", "P12", "state d'une autre session du navigateur (CSRF de connexion)",
+               "State of another browser session (login CSRF)", "negative", runner="state_other_session",
+               stage="callback",
+               accepted="un retour (code et state valides, jamais utilisés) émis pour une autre session du navigateur "
+                        "(state non lié à la session : CSRF de connexion)",
+               accepted_en="a callback (valid, unused code and state) issued for another browser session (state "
+                           "not bound to the session: login CSRF)"),
     RpScenario("unknown_kid", "P13", "id_token signé par une clé inconnue (kid absent du JWKS)",
                "id_token signed with an unknown key (kid not in the JWKS)", "negative",
                switches={"id_token": "unknown_kid"},
@@ -162,13 +172,25 @@ class Login:
     callback: dict[str, Any] | None = None
     session: dict[str, Any] | None = None
     reached_callback: bool = False
+    callback_status: int | None = None  # the HTTP status of the candidate's callback answer
     landing_status: int | None = None
     landing_text: str = ""
     left_loopback: str | None = None
 
     @property
+    def callback_http_error(self) -> bool:
+        """The callback answered outside 2xx: an HTTP error, never a refusal (docs/psc.md)."""
+        return self.callback_status is not None and not 200 <= self.callback_status < 300
+
+    @property
     def logged_in(self) -> bool:
         return bool((self.callback or {}).get("logged_in") is True and (self.session or {}).get("logged_in") is True)
+
+    def land(self, landing: Landing) -> None:
+        """Record the candidate's callback answer (its JSON only counts when the status is 2xx)."""
+        self.reached_callback = True
+        self.callback_status = landing.status
+        self.callback = None if self.callback_http_error else landing.json_object
 
 
 @dataclass
@@ -239,13 +261,22 @@ class _Run:
             return outcome
         outcome.landing_status = landing.status
         outcome.landing_text = landing.text[:300]
-        outcome.reached_callback = landing.url.split("?")[0] == self.h.redirect_uri.split("?")[0]
-        if outcome.reached_callback:
-            outcome.callback = landing.json_object
+        if self.is_callback(landing.url):
+            outcome.land(landing)
         outcome.session = browser.session()
-        self.result.answers.setdefault("callback", []).append(outcome.callback)
-        self.result.answers.setdefault("session", []).append(outcome.session)
+        self.record_answers(outcome, landing)
         return outcome
+
+    def is_callback(self, url: str) -> bool:
+        return url.split("?")[0] == self.h.redirect_uri.split("?")[0]
+
+    def record_answers(self, outcome: Login, landing: Landing) -> None:
+        answer: Any = outcome.callback
+        if outcome.reached_callback and outcome.callback_http_error:
+            answer = {"statut_http": outcome.callback_status, "corps": landing.json if landing.json is not None
+                      else landing.text[:300]}
+        self.result.answers.setdefault("callback", []).append(answer)
+        self.result.answers.setdefault("session", []).append(outcome.session)
 
     def need_nominal(self, outcome: Login, why_fr: str, why_en: str) -> bool:
         if outcome.logged_in:
@@ -273,21 +304,68 @@ class _Run:
                 session, pro.subject_name_id, pro.exercice_summary(), sub=sub or pro.keycloak_sub,
                 email=pro.email, artefact=self.artefact, requirements=self.s.requirements))
         else:
+            shown = f"HTTP {outcome.callback_status}" if outcome.callback_http_error else _short(callback)
             self.add(error("connexion nominale refusée à tort par le candidat",
                            "nominal login wrongly refused by the candidate", expected="logged_in=true",
-                           found=f"callback={_short(callback)} session={_short(session)}", **self.kw("login")))
+                           found=f"callback={shown} session={_short(session)}", **self.kw("login")))
 
-    def negative(self, outcome: Login) -> None:
+    def issued_redirect(self) -> tuple[Step | None, dict[str, str]]:
+        """The last authorization request of this run and the parameters of the provider's redirect."""
+        authorizes = self.idp("authorize")
+        if not authorizes:
+            return None, {}
+        step = authorizes[-1]
+        location = step.response_headers.get("Location", "")
+        return step, dict(parse_qsl(urlsplit(location).query)) if step.status == 302 else {}
+
+    def trap_set(self, outcome: Login) -> bool:
+        """Was the forged value of this scenario really served to the candidate?"""
+        if self.s.stage == "token":
+            return any(s.status == 200 for s in self.idp("token"))
+        if self.s.stage == "userinfo":
+            return any(s.status == 200 for s in self.idp("userinfo"))
+        # callback (state_tampered): the provider issued a code with a state that is not the one sent; an error
+        # redirect (authorization refused) echoes the original state and sets no trap.
+        step, returned = self.issued_redirect()
+        sent = step.query.get("state") if step is not None else None
+        return bool(outcome.reached_callback and returned.get("code") and sent
+                    and returned.get("state") not in (None, sent))
+
+    def require_sent(self, param: str, what_fr: str, what_en: str) -> bool:
+        """A protection the scenario tests must have been used: no ``state``/``nonce`` sent is a failure."""
+        step, _ = self.issued_redirect()
+        if step is None or step.query.get(param):
+            return True
+        self.add(error(f"le candidat n'envoie pas de {param} dans sa demande d'autorisation : {what_fr} absente",
+                       f"the candidate sends no {param} in its authorization request: no {what_en}",
+                       expected=f"{param} aléatoire", found="(absent)", **self.kw(f"{param}_sent")))
+        return False
+
+    def negative(self, outcome: Login, *, trap: bool | None = None, redeemed: bool = False,
+                 judge_session: bool = True) -> None:
+        """Judge a negative scenario: only a positive refusal, after the trap was really set, passes.
+
+        ``trap``: whether the forged value was really served (computed from the stage when None);
+        ``redeemed``: the provider saw the candidate redeem the code of a refused-looking callback (acceptance);
+        ``judge_session``: False when the browser session was already logged in before the trap.
+        """
         if outcome.left_loopback:
             return
-        reached = {
-            "token": any(s.status == 200 for s in self.idp("token")),
-            "userinfo": any(s.status == 200 for s in self.idp("userinfo")),
-            "callback": outcome.reached_callback,
-        }[self.s.stage]
+        if trap is None:
+            trap = self.trap_set(outcome)
         callback, session = outcome.callback or {}, outcome.session or {}
-        accepted = callback.get("logged_in") is True or session.get("logged_in") is True
-        if not reached and not accepted:
+        accepted = (callback.get("logged_in") is True or redeemed
+                    or (judge_session and session.get("logged_in") is True))
+        found = (f"callback={_short(callback) if not outcome.callback_http_error else f'HTTP {outcome.callback_status}'}"
+                 f" session={_short(session)}" + (" ; code échangé au point d'accès token" if redeemed else ""))
+        if not trap and not accepted:
+            if self.s.stage == "callback":
+                self.not_evaluated(
+                    "piège non tendu à l'étape « callback » : le fournisseur n'a délivré aucun code avec un state "
+                    "modifié (demande d'autorisation refusée ? voir le scénario nominal)",
+                    "trap not set at the 'callback' step: the provider issued no code with a tampered state "
+                    "(authorization request refused? see the nominal scenario)")
+                return
             self.not_evaluated(
                 f"le candidat n'a pas atteint l'étape « {self.s.stage} » où le piège est tendu : "
                 f"scénario non évaluable (voir le scénario nominal)",
@@ -295,8 +373,7 @@ class _Run:
                 f"scenario not evaluable (see the nominal scenario)")
             return
         shown_in_callback = callback.get("logged_in") is False and bool(callback.get("error"))
-        shown_in_session = session.get("logged_in") is False and bool(session.get("error"))
-        found = (f"callback={_short(callback)} session={_short(session)}")
+        shown_in_session = judge_session and session.get("logged_in") is False and bool(session.get("error"))
         if accepted:
             if self.s.kind == "advisory":
                 self.add(warning(f"le candidat a accepté {self.s.accepted}", f"the candidate accepted "
@@ -306,6 +383,13 @@ class _Run:
                 self.add(error(f"le candidat a accepté {self.s.accepted} : il devait refuser la connexion",
                                f"the candidate accepted {self.s.accepted_en}: it had to refuse the login",
                                expected="logged_in=false avec un motif (error)", found=found, **self.kw("accepted")))
+        elif outcome.callback_http_error:
+            severity = warning if self.s.kind == "advisory" else error
+            self.add(severity(f"le retour du candidat a répondu HTTP {outcome.callback_status} : une erreur HTTP "
+                              "n'est pas un refus (réponse attendue : 200 avec logged_in=false et un motif)",
+                              f"the candidate's callback answered HTTP {outcome.callback_status}: an HTTP error is "
+                              "not a refusal (expected: 200 with logged_in=false and a reason)",
+                              expected="200 {logged_in: false, error}", found=found, **self.kw("http_error")))
         elif shown_in_callback or shown_in_session:
             reason = callback.get("error") or session.get("error")
             self.add(info(f"refus constaté : {reason}", f"refusal observed: {reason}",
@@ -345,6 +429,10 @@ class _Run:
             if self.s.id == "nominal":
                 self.protocol_checks()
         else:
+            if self.s.id == "wrong_nonce":
+                self.require_sent("nonce", "protection contre le rejeu de l'id_token", "id_token replay protection")
+            if self.s.id == "state_tampered":
+                self.require_sent("state", "protection CSRF", "CSRF protection")
             self.negative(outcome)
             if self.s.id == "unknown_kid":
                 fetches = len(self.idp("jwks"))
@@ -370,50 +458,117 @@ class _Run:
             self.result.findings.extend(checks.check_userinfo_request(userinfos[-1], **kw))
 
     def run_rotation(self) -> None:
+        """P13: after a first login, the provider publishes a new key and signs with it.
+
+        The login after the rotation passes only when the candidate fetched the JWKS again (a token signed by a
+        key it never fetched cannot have been verified). With an HS256 registration the id_token does not use
+        the provider's keys, so the second login's userinfo is a signed JWT: the rotated key is still exercised.
+        The provider's keys are restored afterwards, so the rotation never leaks into another scenario.
+        """
         first = self.login()
         if not self.need_nominal(first, "la rotation ne peut pas être éprouvée", "rotation cannot be exercised"):
             return
-        before = self.p.mark()
-        kid = self.p.rotate_keys()
-        self.result.answers["rotated_to_kid"] = kid
-        second = self.login()
-        pro = professionals.by_key(self.p.behaviour.professional)
-        self.positive(second, pro)
-        refetched = [s for s in self.p.exchanges(before) if s.actor == "idp" and s.kind == "jwks"]
-        if second.logged_in:
-            self.add(info("JWKS rechargé après la rotation : nouvelle clé acceptée",
-                          "JWKS refetched after rotation: new key accepted", expected=kid,
-                          found=f"{len(refetched)} rechargement(s)", **self.kw("rotation")))
+        saved = self.p.keys.snapshot()
+        try:
+            before = self.p.mark()
+            kid = self.p.rotate_keys()
+            self.result.answers["rotated_to_kid"] = kid
+            if self.h.client.id_token_alg != "RS256":
+                self.p.configure(**{**dict(self.s.switches), "userinfo_format": "jwt"})
+            second = self.login()
+            pro = professionals.by_key(self.p.behaviour.professional)
+            self.positive(second, pro)
+            refetched = [s for s in self.p.exchanges(before) if s.actor == "idp" and s.kind == "jwks"]
+            if not second.logged_in:
+                return
+            if refetched:
+                self.add(info("JWKS rechargé après la rotation : nouvelle clé acceptée",
+                              "JWKS refetched after rotation: new key accepted", expected=kid,
+                              found=f"{len(refetched)} rechargement(s)", **self.kw("rotation")))
+            else:
+                self.add(error("connexion acceptée avec un jeton signé par une clé que le candidat n'a jamais "
+                               "chargée (aucune lecture du JWKS après la rotation) : signature non vérifiée",
+                               "login accepted with a token signed by a key the candidate never fetched (no JWKS "
+                               "read after the rotation): signature not verified", expected=f"lecture du JWKS ({kid})",
+                               found="0 rechargement", **self.kw("rotation")))
+        finally:
+            self.p.keys.restore(saved)
+            self.result.answers["keys_restored"] = True
 
-    def run_state_replay(self) -> None:
+    def callback_url(self, code: str, state: str) -> str:
+        redirect_uri = self.h.redirect_uri
+        sep = "&" if "?" in redirect_uri else "?"
+        return f"{redirect_uri}{sep}{urlencode({'code': code, 'state': state})}"
+
+    def redeemed(self, code: str) -> bool:
+        """The provider saw the candidate exchange ``code`` successfully (the candidate accepted its state)."""
+        return any(s.form.get("code") == code and s.status == 200 for s in self.idp("token"))
+
+    def replay(self, browser: Browser, url: str) -> Login:
+        outcome = Login(browser)
+        landing = browser.navigate(url)
+        if self.is_callback(landing.url):
+            outcome.land(landing)
+        outcome.session = browser.session()
+        self.record_answers(outcome, landing)
+        return outcome
+
+    def run_state_reuse(self) -> None:
+        """Single use: the state of a successful login, replayed in the same browser session with a fresh code.
+
+        The session is already logged in (first login), so only the callback answer and the token endpoint
+        speak: an RP that redeems the fresh code accepted the used state.
+        """
         first = self.login()
         if not self.need_nominal(first, "le rejeu du state ne peut pas être tenté", "state replay cannot be tried"):
             return
-        authorize = self.idp("authorize")[-1]
-        location = authorize.response_headers.get("Location", "")
-        returned = dict(parse_qsl(urlsplit(location).query))
+        if not self.require_sent("state", "protection CSRF", "CSRF protection"):
+            return
+        _, returned = self.issued_redirect()
         code, state = returned.get("code"), returned.get("state")
-        redirect_uri = authorize.query.get("redirect_uri") or self.h.redirect_uri
         if not code or not state:
-            self.not_evaluated("aucun state à rejouer (le candidat n'en envoie pas)", "no state to replay")
+            self.not_evaluated("aucun state à rejouer", "no state to replay")
             return
         fresh = self.p.mint_code_like(code)
-        attacker = self.h.browser()  # another browser session, with its own pending login
-        self.browsers.append(attacker)
-        self.result.answers.setdefault("login", []).append(attacker.start_login())
-        sep = "&" if "?" in redirect_uri else "?"
-        replay_url = f"{redirect_uri}{sep}{urlencode({'code': fresh, 'state': state})}"
-        outcome = Login(attacker)
-        if not is_loopback_url(replay_url):
+        url = self.callback_url(fresh, state)
+        if not is_loopback_url(url):
             self.not_evaluated("redirect_uri hors 127.0.0.1 : rejeu impossible", "redirect_uri not on loopback")
             return
-        landing = attacker.navigate(replay_url)
-        outcome.reached_callback = True
-        outcome.callback = landing.json_object
-        outcome.session = attacker.session()
-        self.result.answers.setdefault("callback", []).append(outcome.callback)
-        self.result.answers.setdefault("session", []).append(outcome.session)
-        self.negative(outcome)
+        outcome = self.replay(first.browser, url)
+        self.negative(outcome, trap=True, redeemed=self.redeemed(fresh), judge_session=False)
+
+    def run_state_other_session(self) -> None:
+        """Binding: a valid, unused code and state issued for browser A delivered to browser B (login CSRF)."""
+        attacker = self.h.browser()
+        self.browsers.append(attacker)
+        start = attacker.start_login()
+        self.result.answers.setdefault("login", []).append(start)
+        url = start.get("authorization_url")
+        if not isinstance(url, str) or not url:
+            self.add(error("POST /psc/login n'a pas renvoyé d'authorization_url",
+                           "POST /psc/login returned no authorization_url", expected="authorization_url",
+                           found=str(start)[:200], **self.kw("contract")))
+            return
+        try:
+            landing = attacker.navigate(url, stop_at=self.h.redirect_uri.split("?")[0])
+        except LeftLoopback:
+            self.not_evaluated("le candidat envoie le navigateur hors de 127.0.0.1 (voir le scénario nominal)",
+                               "the candidate sends the browser off loopback (see the nominal scenario)")
+            return
+        if not self.require_sent("state", "protection CSRF", "CSRF protection"):
+            return
+        _, returned = self.issued_redirect()
+        code = returned.get("code")
+        if not self.is_callback(landing.url) or not code or not returned.get("state"):
+            self.not_evaluated("le fournisseur n'a pas délivré de code pour la demande d'autorisation du candidat "
+                               "(voir le scénario nominal)", "the provider issued no code for the candidate's "
+                               "authorization request (see the nominal scenario)")
+            return
+        victim = self.h.browser()  # another browser session, with its own pending login
+        self.browsers.append(victim)
+        self.result.answers.setdefault("login", []).append(victim.start_login())
+        outcome = self.replay(victim, landing.url)
+        self.negative(outcome, trap=True, redeemed=self.redeemed(code))
 
     def run_logout(self) -> None:
         outcome = self.login()

@@ -66,6 +66,16 @@ class KeyRing:
             self.rotations += 1
             return str(self.current.kid)
 
+    def snapshot(self) -> tuple[RSAKey, RSAKey | None, int]:
+        """The ring as it is (to undo a scenario's rotation with ``restore``)."""
+        with self._lock:
+            return self.current, self.previous, self.rotations
+
+    def restore(self, saved: tuple[RSAKey, RSAKey | None, int]) -> None:
+        """Back to a ``snapshot``: the keys published and used before, so a rotation leaks into no later run."""
+        with self._lock:
+            self.current, self.previous, self.rotations = saved
+
     def published(self) -> list[RSAKey]:
         with self._lock:
             return [k for k in (self.current, self.previous) if k is not None]

@@ -16,7 +16,7 @@ from conformance.psc.scenarios import BY_ID, PscHarness, run_scenario
 NEGATIVE_ID_TOKEN = ("bad_signature", "alg_none", "wrong_iss", "wrong_aud", "expired", "iat_future",
                      "wrong_nonce", "unknown_kid")
 NEGATIVE_USERINFO = ("userinfo_sub_differs", "userinfo_bad_signature")
-NEGATIVE_STATE = ("state_tampered", "state_replay")
+NEGATIVE_STATE = ("state_tampered", "state_reuse", "state_other_session")
 
 
 def _run(segur: Any, harness: PscHarness, scenario_id: str) -> None:
@@ -81,7 +81,7 @@ def test_psc_missing_acr_is_reported(segur: Any, psc_harness: PscHarness) -> Non
 @pytest.mark.requirement("SC.PSC.01.02.01")
 @pytest.mark.parametrize("scenario_id", NEGATIVE_STATE)
 def test_psc_refuses_tampered_or_replayed_state(segur: Any, psc_harness: PscHarness, scenario_id: str) -> None:
-    """P12: a state that is not the one sent, or already used, is refused."""
+    """P12: a state that is not the one sent, already used, or issued for another browser session is refused."""
     _run(segur, psc_harness, scenario_id)
 
 

@@ -47,6 +47,10 @@ DEFECTS = {
     "accepts_any_aud": "Accepte un id_token dont l'audience n'est pas son client_id",
     "ignores_acr": "Accepte un id_token dont l'acr n'est pas eidas1",
     "state_not_checked": "Ne vérifie pas le state au retour (ni sa valeur, ni son usage unique, ni sa session)",
+    "jwks_not_refetched": "Garde en cache le premier JWKS lu et ne le recharge jamais (rotation des clés PSC non suivie)",
+    "logout_without_id_token_hint": "Déconnexion par end_session sans id_token_hint (session PSC non désignée)",
+    "accounts_matched_by_email": "Rattache la connexion PSC au compte local par l'adresse électronique, "
+                                 "non par le SubjectNameID",
 }
 
 WALLET_DISCOVERY = "/.well-known/wallet-openid-configuration"
@@ -108,6 +112,7 @@ class PscRelyingParty:
         self._sessions: dict[str, Session] = {}
         self._metadata: dict[str, Any] | None = None
         self._jwks: KeySet | None = None
+        self._accounts_by_email: dict[str, str] = {}  # only with the accounts_matched_by_email defect
 
     # -- contract v1 ------------------------------------------------------------------------------
     def login(self, session_id: str) -> dict[str, Any]:
@@ -161,6 +166,8 @@ class PscRelyingParty:
         meta = self._discovery()
         params = {"id_token_hint": session.id_token, "post_logout_redirect_uri": self.post_logout_redirect_uri,
                   "state": secrets.token_urlsafe(16), "client_id": self.client_id}
+        if "logout_without_id_token_hint" in self.defects:
+            del params["id_token_hint"]
         endpoint = meta.get("end_session_endpoint")
         if not endpoint:
             return {"end_session_url": None}
@@ -186,6 +193,10 @@ class PscRelyingParty:
         subject = userinfo.get("SubjectNameID")
         if not isinstance(subject, str) or not subject:
             raise Refused("SubjectNameID absent de userinfo : professionnel non identifiable")
+        email = userinfo.get("email")
+        if "accounts_matched_by_email" in self.defects and isinstance(email, str) and email:
+            with self._lock:  # the defect: the local account found by e-mail, whoever logged in
+                subject = self._accounts_by_email.setdefault(email.lower(), subject)
         lifetime = tokens.get("expires_in")
         return Session(logged_in=True, subject=subject, exercice=_exercice(userinfo), id_token=id_token,
                        access_token=access_token, refresh_token=tokens.get("refresh_token"),
@@ -293,7 +304,7 @@ class PscRelyingParty:
         """The JWKS, refetched once when ``kid`` is unknown (PSC rotates its keys)."""
         with self._lock:
             jwks = self._jwks
-        if jwks is None or not _has_kid(jwks, kid):
+        if jwks is None or (not _has_kid(jwks, kid) and "jwks_not_refetched" not in self.defects):
             jwks = KeySet.import_key_set(self._get_json(self._discovery()["jwks_uri"]))
             with self._lock:
                 self._jwks = jwks
