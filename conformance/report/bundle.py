@@ -19,6 +19,7 @@ from conformance.report.convergence import write_csv, write_xlsx
 from conformance.report.html import write_html
 from conformance.report.junit import write_junit
 from conformance.report.manifest import SigningError, load_or_create_key, public_key_info, sign_bundle
+from conformance.report.viewer import write_views
 
 FILES = {
     "html": "report.html",
@@ -83,6 +84,7 @@ def write_all(results: dict[str, Any], report_dir: Path, lang: str = "fr",
         key, key_error = None, exc
     public = public_key_info(key) if key is not None else None
     results_path = ensure_results(results, report_dir)
+    write_views(results, report_dir, lang)  # evidence/…/<file>.view.html, linked from the findings
     write_formats(results, report_dir, lang, tuple(FILES), public)
     manifest = signature = None
     if key is not None:

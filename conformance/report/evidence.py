@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from conformance.report.common import as_int, as_list, text
 
+VIEW_SUFFIX = ".view.html"  # conformance/report/viewer.py writes <file>.view.html beside each file
 _SAFE_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=@,-]*$")
 MAX_HASH_BYTES = 200 * 1024 * 1024  # larger files are listed but not re-hashed at render time
 _CHUNK = 1024 * 1024
@@ -58,10 +59,17 @@ class EvidenceView:
     description: str
     test: str
     status: str  # ok | missing | mismatch | unsafe | unchecked
+    view_href: str | None = None  # the read-only HTML view next to the file, when one was written
 
     @property
     def short_sha(self) -> str:
-        return self.sha256[:12]
+        return self.sha256[:16]
+
+    def line_href(self, line: int | None) -> str | None:
+        """Where a finding on ``line`` of this file opens: the view at ``#L<line>``, else the raw file."""
+        if self.view_href:
+            return f"{self.view_href}#L{line}" if line else self.view_href
+        return self.href
 
 
 def check_entry(entry: dict[str, Any], report_dir: Path | None) -> EvidenceView:
@@ -74,14 +82,18 @@ def check_entry(entry: dict[str, Any], report_dir: Path | None) -> EvidenceView:
         return EvidenceView(path=text(raw_path, 300), href=None, sha256=sha, size=size, kind=kind,
                             description=description, test=test, status="unsafe")
     status = "unchecked"
+    view = None
     if report_dir is not None:
         target = report_dir.joinpath(*rel.split("/"))
         if not target.is_file() or target.is_symlink():
             status = "missing"
         elif target.stat().st_size <= MAX_HASH_BYTES:
             status = "ok" if sha256_file(target) == sha else "mismatch"
+        viewed = report_dir.joinpath(*(rel + VIEW_SUFFIX).split("/"))
+        if viewed.is_file() and not viewed.is_symlink():
+            view = href(rel + VIEW_SUFFIX)
     return EvidenceView(path=rel, href=href(rel), sha256=sha, size=size, kind=kind, description=description,
-                        test=test, status=status)
+                        test=test, status=status, view_href=view)
 
 
 class EvidenceIndex:
@@ -104,6 +116,9 @@ class EvidenceIndex:
     def for_finding(self, finding: dict[str, Any], report_dir: Path | None) -> EvidenceView | None:
         """The evidence a finding points at (registered or not), or ``None`` when it names none."""
         path = finding.get("evidence")
+        if isinstance(path, dict):  # {path, sha256, line} form
+            finding = {"evidence_sha256": path.get("sha256", "")} | finding
+            path = path.get("path")
         if not path:
             return None
         rel = safe_relpath(path)

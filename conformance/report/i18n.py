@@ -205,7 +205,11 @@ STRINGS: dict[str, dict[str, str]] = {
     # evidence
     "ev.missing": {"fr": "fichier absent du dossier", "en": "file missing from the folder"},
     "ev.mismatch": {"fr": "empreinte différente de celle enregistrée", "en": "digest differs from the recorded one"},
-    "ev.ok": {"fr": "empreinte vérifiée", "en": "digest checked"},
+    "ev.ok": {"fr": "empreinte enregistrée (identique au fichier à la génération) — contrôler avec "
+                    "segur-conformance verify",
+              "en": "recorded digest (matched the file when generated) — check with segur-conformance verify"},
+    "ev.raw": {"fr": "brut", "en": "raw"},
+    "ev.view": {"fr": "vue", "en": "view"},
     "ev.unsafe": {"fr": "chemin refusé (hors du dossier du rapport)", "en": "path refused (outside the report folder)"},
     "ev.index": {"fr": "Index des pièces", "en": "Evidence index"},
     "ev.path": {"fr": "Fichier", "en": "File"},

@@ -44,6 +44,12 @@ class FindingView:
     found: str
     evidence: EvidenceView | None
     proofs: tuple[str, ...] = ()
+    evidence_line: int | None = None  # the line in the *stored* file (results: finding.evidence_line)
+
+    @property
+    def evidence_href(self) -> str | None:
+        """The evidence view at the finding's line (``…view.html#L37``), or the raw file."""
+        return self.evidence.line_href(self.evidence_line) if self.evidence is not None else None
 
     @property
     def where(self) -> str:
@@ -158,7 +164,16 @@ def _finding(raw: dict[str, Any], lang: str, index: EvidenceIndex, report_dir: P
         found=text(raw.get("found"), 1000),
         evidence=index.for_finding(raw, report_dir),
         proofs=tuple(text(p, 200) for p in as_list(raw.get("proofs"))[:50]),
+        evidence_line=_evidence_line(raw),
     )
+
+
+def _evidence_line(raw: dict[str, Any]) -> int | None:
+    value = raw.get("evidence_line")
+    if value is None and isinstance(raw.get("evidence"), dict):
+        value = raw["evidence"].get("line")
+    number = as_int(value, -1)
+    return number if 0 < number < 10_000_000 else None
 
 
 def _counts(findings: list[dict[str, Any]]) -> dict[str, int]:

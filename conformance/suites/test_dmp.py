@@ -45,7 +45,8 @@ BACKGROUND = "SC.DMP/ALI/PROG.01"
 def _evidence(segur: Any, sub: DmpSubmission) -> None:
     if sub.raw:
         segur.evidence(sub.name.replace("/", "_"), sub.raw, kind="Message SOAP (VIHF)",
-                       description=f"requête ITI-41 ({sub.doc_type or sub.name})")
+                       description=f"requête ITI-41 ({sub.doc_type or sub.name})",
+                       artefact=sub.request.artefact if sub.request is not None else "")
     if sub.extra.get("foreign"):
         segur.evidence(Path(sub.name).stem + "-other-tests.json",
                        json.dumps(sub.extra["foreign"], ensure_ascii=False, indent=2, default=str), kind="Log",
@@ -345,15 +346,16 @@ def test_refuses_to_feed_without_a_qualified_ins(candidate: Any, dmp_simulator: 
                                        "document_unique_id": document_uid(doc_id), "iti41_received": len(sent),
                                        "other_tests_requests": describe_foreign(foreign)})
     for r in sent:
-        segur.evidence(f"unqualified-iti41-{r.seq}", r.as_http(), kind="Message SOAP (VIHF)")
+        segur.evidence(f"unqualified-iti41-{r.seq}", r.as_http(), kind="Message SOAP (VIHF)",
+                       artefact=f"dmp/{r.seq:04d}-iti41.http")
         segur.record(error("requête ITI-41 envoyée pour un usager dont l'INS n'est pas qualifiée",
                            "ITI-41 request sent for a resident whose INS is not qualified", rule="DMP.INS.unqualified",
                            artefact=f"dmp/{r.seq:04d}-iti41.http", requirements=(UNQUALIFIED,),
                            expected="aucun envoi", found=f"ITI-41 ({r.outcome}), patient {r.patient_id}"))
     segur.refused(result.get("status") == "refused" and bool(result.get("error")) and not sent,
                   "alimentation du DMP pour une identité non qualifiée",
-                  "feeding the DMP for an unqualified identity", requirements=(UNQUALIFIED,),
-                  found=str(result.get("status")))
+                  "feeding the DMP for an unqualified identity", rule="DMP.INS.unqualified.refusal",
+                  requirements=(UNQUALIFIED,), found=str(result.get("status")))
 
 
 @pytest.mark.requirement(REPLACE)
