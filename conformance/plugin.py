@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from conformance import __version__
-from conformance.evidence import EvidenceRef, EvidenceStore, safe_name
+from conformance.evidence import EvidenceRef, EvidenceStore, link_findings, safe_name
 from conformance.findings import Finding, NotEvaluated, Severity, error, info, warning
 from conformance.results import TestRecord, aggregate, build_results, write_results
 from conformance.sandbox.client import SandboxError, SandboxUnsupported
@@ -455,10 +455,12 @@ class Recorder:
                             rule=check, proofs=(pid,)))
         return out
 
-    def evidence(self, name: str, data: bytes | str, kind: str = "Log", description: str = "") -> EvidenceRef:
+    def evidence(self, name: str, data: bytes | str, kind: str = "Log", description: str = "",
+                 artefact: str = "") -> EvidenceRef:
+        """Store an artefact; ``artefact`` is the name findings give it when not ``name`` (report links)."""
         assert self._state.store is not None
         ref = self._state.store.add(name, data, kind=kind, description=description, test=self.item.nodeid,
-                                    folder=safe_name(self.item.name, 80))
+                                    folder=safe_name(self.item.name, 80), aliases=(artefact,) if artefact else ())
         self.evidence_refs.append(ref)
         return ref
 
@@ -817,6 +819,7 @@ def _write(state: SegurState, *, final: bool, exitstatus: int | None = None) -> 
     entries = aggregate(requirements, state.records.values(), state.rule_map)
     results = build_results(run_metadata(state, final=final, exitstatus=exitstatus), entries, state.evidence,
                             harness_checks(state))
+    link_findings(results, state.config.report_dir)  # each finding → the stored file and line (issue 13)
     write_results(state.config.report_dir / "results.json", results)
     state.last_flush = time.time()
     return results
