@@ -1,7 +1,8 @@
 """Measure, for each defect switch of the reference sandbox, which proofs and harness checks fail on MS1.
 
 Used by tests/test_defect_table.py (the gate) and by hand to refresh samples/reference_dui/defect_proofs.yaml:
-    python tests/defect_matrix.py [DEFECT ...] > /tmp/matrix.yaml
+    python tests/defect_matrix.py [--kit] [DEFECT ...] > /tmp/matrix.yaml
+(``--kit``: with ``--cisis-kit ../shared/cisis-kit``, for the rows marked ``kit: true``)
 """
 
 from __future__ import annotations
@@ -49,9 +50,11 @@ def run_defect(defect: str | None, profile: str = "MS1", extra: tuple[str, ...] 
 def main(argv: list[str]) -> int:
     from segur_reference_dui.defects import all_defects
 
-    names = argv or sorted(all_defects())
+    kit = ROOT.parent / "shared" / "cisis-kit"
+    with_kit = "--kit" in argv
+    names = [a for a in argv if a != "--kit"] or sorted(all_defects())
     for name in names:
-        code, results = run_defect(name)
+        code, results = run_defect(name, extra=("--cisis-kit", str(kit)) if with_kit else ())
         f = failing(results)
         print(f"  {name}:  # exit {code}")
         print(f"    fails: [{', '.join(f['failed'])}]")
