@@ -24,9 +24,11 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, replace
+from http.client import HTTPException
 from typing import Any
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -63,7 +65,7 @@ class Deadlines:
     def from_values(cls, connect: Any = None, first_byte: Any = None, answer: Any = None) -> Deadlines:
         """From option strings (None = default); a bad value raises ValueError with the option named."""
         base = cls()
-        values: dict[str, float] = {}
+        values: dict[str, Any] = {}
         for name, raw in (("connect_s", connect), ("first_byte_s", first_byte), ("answer_s", answer)):
             if raw in (None, ""):
                 continue
@@ -172,13 +174,13 @@ def _watched(conn: Any) -> None:
 
 
 class _WatchedHTTPConnection(HTTPConnection):
-    def request(self, *args: Any, **kw: Any) -> None:  # type: ignore[override]
+    def request(self, *args: Any, **kw: Any) -> None:
         _watched(self)
         super().request(*args, **kw)
 
 
 class _WatchedHTTPSConnection(HTTPSConnection):
-    def request(self, *args: Any, **kw: Any) -> None:  # type: ignore[override]
+    def request(self, *args: Any, **kw: Any) -> None:
         _watched(self)
         super().request(*args, **kw)
 
@@ -231,12 +233,13 @@ def bounded_request(http: requests.Session, method: str, url: str, deadlines: De
                     raise _too_large(what, deadlines.max_bytes)
             resp._content = bytes(body)  # so .json() / .text read what was bounded here
             resp._content_consumed = True  # type: ignore[attr-defined]
-        except requests.RequestException as exc:
+        except (requests.RequestException, urllib3.exceptions.HTTPError, HTTPException, OSError) as exc:
+            # requests wraps what urllib3 raises; the rest is belt and braces for a socket shut down mid-read
             if resp is not None:
                 resp.close()
             if watch.expired:
                 raise _timeout(what, deadlines.answer_s, "answer", time.monotonic() - started) from None
-            if isinstance(exc, requests.ConnectTimeout):
+            if isinstance(exc, requests.ConnectTimeout | urllib3.exceptions.ConnectTimeoutError):
                 raise _timeout(what, deadlines.connect_s, "connect") from None
             if isinstance(exc, requests.ReadTimeout) or _is_read_timeout(exc):
                 raise _timeout(what, deadlines.first_byte_s, "byte") from None
