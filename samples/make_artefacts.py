@@ -189,6 +189,10 @@ def produce(profile_id: str, defects: tuple[str, ...] = (), *, types: list[str] 
                 raise SystemExit(f"make_artefacts: no patient message: {cap.problem}")
             out.files[f"mss/patient-{types[0]}.eml"] = cap.raw
         time.sleep(0.1)  # let the sandbox's MDN watcher threads start before the simulators stop
+    if dmp:  # the test trust anchor of the captures' VIHF and XAdES, declared as a vendor would (trust.py)
+        from conformance.dmp.pki import default_pki
+
+        out.files["dmp/trust/test-ca.pem"] = default_pki().ca_pem
     return out
 
 
@@ -264,6 +268,7 @@ def make_bad(profile_id: str, good: Produced) -> Produced:
     hashed = produce(profile_id, ("hash_mismatch",), types=["PPA"], mss=False)
     bad.files["dmp/PPA-hash_mismatch.http"] = hashed.files["dmp/PPA.http"]
     bad.files["dmp/truncated.http"] = truncated(good.files["dmp/PPA.http"], b"\r\n\r\n--")
+    bad.files["dmp/trust/test-ca.pem"] = good.files["dmp/trust/test-ca.pem"]
     coded = produce(profile_id, ("wrong_codecda",), types=["PPA"], dmp=False, patient=False)
     bad.files["mss/pro-PPA-wrong_codecda.eml"] = coded.files["mss/pro-PPA.eml"]
     bad.files["mss/truncated.eml"] = truncated(good.files["mss/pro-PPA.eml"], b"IHE_XDM.ZIP")
@@ -320,10 +325,6 @@ def main(argv: list[str] | None = None) -> int:
     except SandboxError as exc:
         print(f"make_artefacts: the reference sandbox refused a step: {exc.message}", file=sys.stderr)
         return 1
-    from conformance.dmp.pki import default_pki
-
-    for produced in (good, bad):  # the test trust anchor of the captures' VIHF and XAdES (conformance/dmp/trust.py)
-        produced.files["dmp/trust/test-ca.pem"] = default_pki().ca_pem
     size = write_folder(args.out / "good", good)
     size += write_folder(args.out / "bad", bad, bad_readme())
     for note in good.notes + bad.notes:

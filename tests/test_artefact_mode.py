@@ -157,6 +157,10 @@ def folder_from_evidence(run: Run, folder: Path) -> dict[str, int]:
     seen: set[str] = set()
     counts = {"cda": 0, "dmp": 0, "mss": 0}
     for ev in run.results["evidence"]:
+        if Path(ev["path"]).name.startswith("dmp-trust-anchors"):  # the test anchors the sandbox run declared
+            (folder / "dmp" / "trust").mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(run.report / ev["path"], folder / "dmp" / "trust" / "anchors.pem")
+            continue
         if ev["kind"] not in EVIDENCE_FOLDERS or ev["sha256"] in seen:
             continue
         seen.add(ev["sha256"])
@@ -231,7 +235,8 @@ def test_sample_folders_are_small_and_complete() -> None:
     caps = json.loads((GOOD / "capabilities.json").read_text(encoding="utf-8"))
     assert caps["contract"] == "1" and "MS1" in caps["corridors"]
     # the DMP checks verify signatures at run time: the samples' certificates must outlive the next weeks
-    captures = {f"dmp/{p.name}": p.read_bytes() for folder in (GOOD, BAD) for p in (folder / "dmp").glob("*")}
+    captures = {f"dmp/{p.name}": p.read_bytes() for folder in (GOOD, BAD) for p in (folder / "dmp").glob("*")
+                if p.is_file()}
     expiry = _maker().earliest_certificate_expiry(captures)
     assert expiry is not None, "no signing certificate found in the DMP captures"
     assert expiry > datetime.now(UTC) + timedelta(days=30), (

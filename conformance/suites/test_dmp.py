@@ -124,8 +124,15 @@ def test_iti41_transport_and_addressing(dmp_submissions: list[DmpSubmission], se
           with_problems=True)
 
 
-def _trust_evaluated(segur: Any, what: str, what_en: str) -> None:
-    """A signature whose certificate chain could not be judged (no declared anchor) is not a pass."""
+def _trust_evaluated(segur: Any, what: str, what_en: str, submissions: list[DmpSubmission] = ()) -> None:
+    """A signature whose certificate chain could not be judged (no declared anchor) is not a pass; the anchors
+    a verdict relied on are kept as evidence (dmp-trust-anchors.pem)."""
+    anchors = next((s.context.trust for s in submissions if s.context.trust), None)
+    if anchors:
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        segur.evidence("dmp-trust-anchors.pem", b"".join(c.public_bytes(Encoding.PEM) for c in anchors), kind="Log",
+                       description="ancres de confiance de test déclarées pour les certificats du VIHF et du XAdES")
     if not segur.errors and any(f.rule in trust.NOT_EVALUATED_RULES for f in segur.findings):
         segur.not_evaluated(f"{what} : chaîne de confiance non évaluée, aucune ancre déclarée ; {trust.HINT_FR}",
                             f"{what_en}: trust chain not evaluated, no anchor declared; {trust.HINT_EN}")
@@ -135,7 +142,7 @@ def _trust_evaluated(segur: Any, what: str, what_en: str) -> None:
 def test_vihf_signed_and_complete(dmp_submissions: list[DmpSubmission], segur: Any) -> None:
     _each(segur, dmp_submissions, lambda r, c: checks.check_vihf(r, c) + checks.check_patient_ids(r, c)
           + checks.check_authorship(r))
-    _trust_evaluated(segur, "certificat du VIHF", "VIHF certificate")
+    _trust_evaluated(segur, "certificat du VIHF", "VIHF certificate", dmp_submissions)
 
 
 @pytest.mark.requirement("DUI.DMP.01.04.01")
@@ -152,7 +159,8 @@ def test_metadata_agree_with_the_cda_header(dmp_submissions: list[DmpSubmission]
 @pytest.mark.requirement("DUI.DMP.01.06.01")
 def test_xades_signature_document(dmp_submissions: list[DmpSubmission], segur: Any) -> None:
     _each(segur, dmp_submissions, lambda r, c: checks.check_signature(r, c))
-    _trust_evaluated(segur, "certificat du document de signature XAdES", "XAdES signature document certificate")
+    _trust_evaluated(segur, "certificat du document de signature XAdES", "XAdES signature document certificate",
+                     dmp_submissions)
 
 
 @pytest.mark.requirement(CDA_SENT)
@@ -260,10 +268,10 @@ ERROR_SCENARIOS = {
 @pytest.mark.requirement("DUI.DMP.03.01.01")
 @pytest.mark.parametrize("scenario", list(ERROR_SCENARIOS))
 def test_dmp_error_is_shown_and_document_not_sent(scenario: str, candidate: Any, dmp_simulator: DmpSimulator,
-                                                  qualified_resident: dict[str, Any], dmp_document_type: str,
+                                                  own_qualified_resident: dict[str, Any], dmp_document_type: str,
                                                   segur: Any) -> None:
     what, what_en = ERROR_SCENARIOS[scenario]
-    sub, state = _scenario_send(candidate, dmp_simulator, qualified_resident, dmp_document_type, scenario)
+    sub, state = _scenario_send(candidate, dmp_simulator, own_qualified_resident, dmp_document_type, scenario)
     _evidence(segur, sub)
     _log(segur, f"{scenario}-answer", {"candidate": sub.result, "document": state,
                                        "dmp": sub.received.outcome if sub.received else None})
@@ -292,9 +300,9 @@ def test_dmp_error_is_shown_and_document_not_sent(scenario: str, candidate: Any,
 @pytest.mark.requirement("DUI.DMP.03.02.01", BACKGROUND)
 @pytest.mark.parametrize("scenario", ["http_500", "timeout"])
 def test_unavailable_dmp_keeps_the_document(scenario: str, candidate: Any, dmp_simulator: DmpSimulator,
-                                            qualified_resident: dict[str, Any], dmp_document_type: str,
+                                            own_qualified_resident: dict[str, Any], dmp_document_type: str,
                                             segur: Any) -> None:
-    sub, state = _scenario_send(candidate, dmp_simulator, qualified_resident, dmp_document_type, scenario)
+    sub, state = _scenario_send(candidate, dmp_simulator, own_qualified_resident, dmp_document_type, scenario)
     _evidence(segur, sub)
     _log(segur, f"{scenario}-answer", {"candidate": sub.result, "document": state,
                                        "dmp": sub.received.outcome if sub.received else None})
@@ -360,10 +368,10 @@ def test_refuses_to_feed_without_a_qualified_ins(candidate: Any, dmp_simulator: 
 
 @pytest.mark.requirement(REPLACE)
 def test_replacement_targets_the_current_entry(candidate: Any, dmp_simulator: DmpSimulator,
-                                               qualified_resident: dict[str, Any], dmp_document_type: str,
+                                               own_qualified_resident: dict[str, Any], dmp_document_type: str,
                                                segur: Any) -> None:
     client = _client(candidate)
-    rid = str(qualified_resident["id"])
+    rid = str(own_qualified_resident["id"])
     first = send(client, dmp_simulator, document_for(client, rid, dmp_document_type), "dmp/replaced.http",
                  dmp_document_type)
     _evidence(segur, first)
