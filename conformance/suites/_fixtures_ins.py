@@ -8,6 +8,7 @@ evaluated* (never passed): a CDA check on a resident that is not qualified would
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -68,4 +69,33 @@ def qualified_resident(candidate: Any, insi_simulator: InsiSimulator) -> dict[st
             f"{resident.get('status')!r}) : les contrôles qui exigent une identité qualifiée ne peuvent pas s'exécuter",
             f"the candidate did not qualify the test resident (outcome {result.get('outcome')!r}, status "
             f"{resident.get('status')!r}): checks that need a qualified identity cannot run")
+    return resident
+
+
+_OWN_IDENTITIES = itertools.count()
+
+
+@pytest.fixture()
+def own_qualified_resident(candidate: Any, insi_simulator: InsiSimulator) -> dict[str, Any]:
+    """A resident of this test alone, qualified by the candidate: its own person and INS, so that what the
+    simulators receive for it is attributable to this test (and a retry of an earlier test's send is not)."""
+    client = candidate.require_sandbox()
+    if not candidate.supports("ins"):
+        pytest.skip("le candidat ne déclare pas la fonction INS (features.ins)")
+    ident = insi_simulator.register(insi_fixtures.numbered(next(_OWN_IDENTITIES)))
+    try:
+        created = client.create_resident(ident.resident_body(identity_document="passeport"))
+        result = client.qualify(str(created["id"]))
+        resident = client.get_resident(str(created["id"]))
+    except SandboxUnsupported as exc:
+        pytest.skip(f"qualification INS non prise en charge par le candidat : {exc.message}")
+    except SandboxError as exc:
+        raise NotEvaluated(f"qualification du résident propre au test impossible : {exc.message}",
+                           f"could not qualify this test's own resident: {exc.message_en}") from None
+    if resident.get("status") != "QUAL" or not resident.get("ins"):
+        raise NotEvaluated(
+            f"le candidat n'a pas qualifié le résident propre au test (résultat {result.get('outcome')!r}, statut "
+            f"{resident.get('status')!r}) : prérequis en échec (qualification INS)",
+            f"the candidate did not qualify this test's own resident (outcome {result.get('outcome')!r}, status "
+            f"{resident.get('status')!r}): failed prerequisite (INS qualification)")
     return resident

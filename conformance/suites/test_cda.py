@@ -78,9 +78,8 @@ def test_cda_schema(segur: Any, cda_documents: list[Any], cda_kit: Any) -> None:
 @pytest.mark.requirement("DOC/AUTO.02")
 def test_cda_official_schematrons(segur: Any, cda_documents: list[Any], cda_kit: Any) -> None:
     """Layer 2: the official schematrons that apply to each document (compiled once per run)."""
-    from conformance.cda.validate import schematron_runner, validate_document
-
     from conformance.cda.schematron import VOLET_VERSION
+    from conformance.cda.validate import schematron_runner, validate_document
 
     kit = _kit_or_skip(cda_kit, "schématrons")
     runner = schematron_runner(kit)

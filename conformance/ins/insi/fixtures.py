@@ -153,6 +153,29 @@ IDENTITIES: tuple[InsiIdentity, ...] = (
        description="partenaire de test pour une recherche avec lieu de naissance"),
 )
 BY_NAME = {i.name: i for i in IDENTITIES}
+
+_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+MAX_NUMBERED = 999 * 12  # order number 001-999 for each of 12 birth months
+
+
+def numbered(n: int) -> InsiIdentity:
+    """The n-th (0-based) of as many distinct, qualifiable test identities as a run needs.
+
+    Each behaviour test that sends for "its" resident gets its own person and INS, so a request a simulator
+    receives can be attributed to its test by patient id (a background retry of an earlier test's document
+    carries the earlier test's INS). Names are letters only (traits as INSi returns them), the matricule key
+    is computed, the birthplace is Paris (75056).
+    """
+    if not 0 <= n < MAX_NUMBERED:
+        raise ValueError(f"numbered identity out of range: {n}")
+    month, order = divmod(n, 999)
+    suffix, k = "", n
+    for _ in range(3):
+        k, r = divmod(k, 26)
+        suffix = _LETTERS[r] + suffix
+    number = f"2{43:02d}{month + 1:02d}75056{order + 1:03d}"
+    return _p(f"isole_{n}", number, f"ISOLEMENT-{suffix}", ("ROSE", "TEST"), f"1943-{month + 1:02d}-17", "F",
+              "75056", description="identité propre à un test (attribution des requêtes par INS)")
 NOT_FOUND_TRAITS: dict[str, Any] = {"birth_name": "PERSONNE-INCONNUE", "given_names": ["NEMO"],
                                     "first_given_name": "NEMO", "birth_date": "1930-01-01", "sex": "M",
                                     "birthplace_code": "75056"}

@@ -65,6 +65,13 @@ class InsiSimulator:
         self._thread: threading.Thread | None = None
         self.identity_scenarios: dict[str, str] = {}
 
+    def register(self, identity: fx.InsiIdentity) -> fx.InsiIdentity:
+        """Add a person to the simulated national base (a test's own identity); returns it."""
+        with self._lock:
+            if identity not in self.identities:
+                self.identities = (*self.identities, identity)
+        return identity
+
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> InsiSimulator:
         if self._httpd is not None:
