@@ -762,6 +762,7 @@ def run_metadata(state: SegurState, *, final: bool, exitstatus: int | None = Non
     profile = state.profile
     return {
         "harness_version": __version__,
+        "run_id": run_id(state),
         "profile": profile.id if profile else seg.profile_name,
         "profile_label": getattr(profile, "label", ""),
         "waves": list(getattr(profile, "waves", ())),
@@ -785,6 +786,15 @@ def run_metadata(state: SegurState, *, final: bool, exitstatus: int | None = Non
         "platform": platform.platform(),
         "exit_status": exitstatus,
     }
+
+
+def run_id(state: SegurState) -> str:
+    """One UUID per run, the same in every flush of results.json (cited on each page of the dossier)."""
+    if not getattr(state, "run_uuid", None):
+        import uuid
+
+        state.run_uuid = str(uuid.uuid4())  # type: ignore[attr-defined]
+    return state.run_uuid  # type: ignore[attr-defined]
 
 
 def catalogue_metadata(catalogue: Any) -> dict[str, Any]:

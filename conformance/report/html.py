@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
+import re
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -117,6 +119,33 @@ def header(view: ReportView, public_key: dict[str, str] | None) -> dict[str, Any
     }
 
 
+_CSS_SAFE = re.compile(r"[^A-Za-z0-9._:-]")
+
+
+def results_digest(results: dict[str, Any], report_dir: Path | None) -> str:
+    """SHA-256 of ``results.json`` as signed in the bundle (the file on disk when there is one)."""
+    path = report_dir / "results.json" if report_dir is not None else None
+    if path is not None and path.is_file():
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    return hashlib.sha256(json.dumps(results, ensure_ascii=False, indent=1).encode("utf-8")).hexdigest()
+
+
+def page_css(run_id: str, digest: str, lang: str) -> str:
+    """The paper dossier's page rule: A4, and on every page the run id, the results digest and "page x / y".
+
+    The manifest cannot be quoted (it signs this very file): ``results.json``'s SHA-256 ties each printed
+    page to the signed bundle instead. Values are reduced to safe characters before entering CSS.
+    """
+    run = _CSS_SAFE.sub("", run_id)[:64] or "-"
+    dig = _CSS_SAFE.sub("", digest)[:64]
+    label = _CSS_SAFE.sub("", t("print.footer_run", lang))
+    page = _CSS_SAFE.sub("", t("print.footer_page", lang))
+    return ("@page{size:A4;margin:13mm 11mm 16mm 11mm;"
+            f'@bottom-left{{content:"{label} {run} \\00b7  results.json SHA-256 {dig}";'
+            "font:7pt ui-monospace,monospace;color:#333}"
+            f'@bottom-right{{content:"{page} " counter(page) " / " counter(pages);font:8pt sans-serif;color:#000}}}}')
+
+
 def render_html(results: dict[str, Any], lang: str = "fr", *, report_dir: Path | None = None,
                 public_key: dict[str, str] | None = None, generated_at: str | None = None) -> str:
     """The report as one HTML string.
@@ -126,7 +155,8 @@ def render_html(results: dict[str, Any], lang: str = "fr", *, report_dir: Path |
     """
     lang = norm_lang(lang)
     view = build_view(results, lang, report_dir)
-    css = _asset("report.css")
+    run_id = text(as_dict(results.get("run")).get("run_id"), 64)
+    css = _asset("report.css") + page_css(run_id, results_digest(results, report_dir), lang)
     js = _asset("report.js")
     csp = (f"default-src 'none'; style-src {_csp_hash(css)}; script-src {_csp_hash(js)}; "
            "img-src 'none'; base-uri 'none'; form-action 'none'")

@@ -144,6 +144,8 @@ class ReportView:
     status: str
     evidence: list[EvidenceView]
     harness_checks: list[dict[str, str]] = field(default_factory=list)
+    #: every manual proof of the profile, one row each: the vendor's combined to-do list
+    manual_todo: list[dict[str, str]] = field(default_factory=list)
 
 
 def anchor(prefix: str, ident: str) -> str:
@@ -324,6 +326,9 @@ def build_view(results: dict[str, Any], lang: str, report_dir: Path | None) -> R
     status = overall_status(reqs)
     if any(c["verdict"] in ("failed", "error") for c in checks):
         status = "failed"
+    todo = [{"requirement": r.id, "anchor": r.anchor, "proof": p.id, "kind": p.kind,
+             "points": text("; ".join(p.verification) or p.description, 400)}
+            for s in sections for r in s.requirements for sc in r.scenarios for p in sc.proofs if p.manual]
     return ReportView(lang=lang, run=run, candidate=candidate, sections=sections, totals=totals,
                       mandatory=mandatory, findings_total=findings_total, status=status,
-                      evidence=index.items, harness_checks=checks)
+                      evidence=index.items, harness_checks=checks, manual_todo=todo)

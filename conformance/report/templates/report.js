@@ -4,7 +4,7 @@
   "use strict";
   var I = JSON.parse(document.getElementById("segur-i18n").textContent);
   var form = document.getElementById("toolbar");
-  var reqs = Array.prototype.slice.call(document.querySelectorAll("details.req"));
+  var reqs = Array.prototype.slice.call(document.querySelectorAll("details.req:not(.copy)"));
   var sections = Array.prototype.slice.call(document.querySelectorAll("section.sec"));
   var count = document.getElementById("f-count");
   var noneShown = document.getElementById("none-shown");
