@@ -147,6 +147,17 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--corridors", default="MS1,MS2-PDE,MS2-PDS",
                      help="comma-separated corridors the requirements apply to (default all three)")
     imp.set_defaults(func=cmd_import_rem)
+
+    chk = sub.add_parser("check-contract", help="check a candidate sandbox's answers against docs/sandbox-api.yaml",
+                         epilog="Drives every contract v1 route once against the harness's simulators and prints, "
+                                "per route, what to fix. Exit codes: 0 conform, 1 something to fix, 2 unreachable "
+                                "sandbox or usage error.")
+    chk.add_argument("--sandbox-url", required=True, help="candidate sandbox base URL (contract v1)")
+    chk.add_argument("--lang", choices=("fr", "en"), default="fr", help="output language (default fr)")
+    chk.add_argument("--json", type=Path, metavar="FILE", help="also write the result as JSON to FILE")
+    chk.add_argument("--answer-timeout", type=_seconds, metavar="S",
+                     help="seconds for each whole answer (default 120) [env SEGUR_ANSWER_TIMEOUT]")
+    chk.set_defaults(func=cmd_check_contract)
     return parser
 
 
@@ -442,6 +453,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     if not path.exists():
         raise UsageProblem(f"{path} introuvable")
     return _report_command("cmd_export", path, args.out, args.format or ["all"], args.lang)
+
+
+def cmd_check_contract(args: argparse.Namespace) -> int:
+    from conformance.sandbox.client import Deadlines
+    from conformance.sandbox.contract_check import ContractSpecMissing, run_check
+
+    try:
+        deadlines = Deadlines.from_values(answer=args.answer_timeout) if args.answer_timeout else Deadlines.from_env()
+        return run_check(args.sandbox_url, sys.stdout, args.lang, json_out=args.json, deadlines=deadlines)
+    except (ContractSpecMissing, ValueError) as exc:
+        raise UsageProblem(str(exc)) from None
 
 
 def cmd_import_rem(args: argparse.Namespace) -> int:
