@@ -268,11 +268,6 @@ def test_a_run_stopped_while_the_candidate_stalls_still_writes_its_report(refere
     assert (report / "report.html").is_file()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "issue 15, left to the CDA and INS rooms: a document the candidate never finished sending is recorded as an "
-    "ERROR finding (CDA.COLLECT 'document non obtenu : production refusée', conformance/suites/_fixtures_cda.py "
-    "and test_cda.py; INS.CDA.read in the INS suite), so its proofs fail instead of being 'not evaluated'. "
-    "Remove this mark when they re-raise SandboxTimeout."))
 def test_a_stalled_document_production_leaves_its_proofs_not_evaluated(reference_url: str, tmp_path: Path) -> None:
     report = tmp_path / "r"
     with MisbehavingCandidate(reference_url, ["POST /residents/[^/]+/documents=stall"], interval=0.5,

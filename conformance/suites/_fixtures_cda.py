@@ -16,7 +16,7 @@ import pytest
 
 from conformance.findings import NotEvaluated
 from conformance.sandbox.artefacts import Artefact
-from conformance.sandbox.client import SandboxError, SandboxUnsupported
+from conformance.sandbox.client import SandboxError, SandboxTimeout, SandboxUnsupported
 
 # An invented identity for a candidate without INS support (never a real person).
 FALLBACK_RESIDENT = {
@@ -87,6 +87,10 @@ def cda_documents(request: pytest.FixtureRequest, candidate: Any, segur_profile:
             out.append(Artefact(name, b"", "cda", dict(meta, unsupported=True),
                                 problem=f"type {doc_type} déclaré mais refusé (501) par le candidat"))
             continue
+        except SandboxTimeout as exc:  # the candidate never finished answering: not a refusal, not evaluated
+            out.append(Artefact(name, b"", "cda", dict(meta, timeout=True, timeout_en=exc.message_en),
+                                problem=f"production non aboutie : {exc.message}"))
+            continue
         except SandboxError as exc:
             out.append(Artefact(name, b"", "cda", meta, problem=f"production refusée : {exc.message}"))
             continue
@@ -154,3 +158,17 @@ def type_hint_from_name(name: str) -> str | None:
             return code
     return None
 
+
+
+def stalled_productions(documents: list[Any]) -> tuple[str, str] | None:
+    """(reason_fr, reason_en) when the candidate never finished producing some document, else None.
+
+    A stalled answer is no evidence either way: the proofs that needed the document are "not evaluated"
+    (prerequisite failed: document production), never failed."""
+    stalled = [d for d in documents if (getattr(d, "meta", None) or {}).get("timeout")]
+    if not stalled:
+        return None
+    names = ", ".join(getattr(d, "name", "?") for d in stalled)
+    return (f"prérequis en échec : production de document non aboutie ({names}) — {stalled[0].problem}",
+            f"failed prerequisite: document production never completed ({names}) — "
+            f"{stalled[0].meta.get('timeout_en', '')}")

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from conformance.findings import Finding, NotEvaluated, Severity, error, info
+from conformance.suites._fixtures_cda import stalled_productions
 
 CONTENT = ("DOC/AUTO.03",)
 
@@ -21,6 +22,9 @@ def _usable(segur: Any, documents: list[Any], requirements: tuple[str, ...]) -> 
     """The documents a check can read; the others become one ERROR each (production failed)."""
     if not documents:
         pytest.skip("aucun document CDA collecté (le candidat ne déclare aucun type du couloir, ou dossier cda/ vide)")
+    stalled = stalled_productions(documents)
+    if stalled:
+        segur.not_evaluated(*stalled)
     usable = []
     for art in documents:
         if art.problem:

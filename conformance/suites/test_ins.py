@@ -20,6 +20,7 @@ from conformance.ins.insi import fixtures as fx
 from conformance.ins.insi.simulator import InsiSimulator, RecordedRequest
 from conformance.ins.traits import compare_traits, normalise_for_matching
 from conformance.sandbox.client import SandboxError, SandboxUnsupported, decode_cda
+from conformance.suites._fixtures_cda import stalled_productions
 
 STORE = ("SC.INS/va1.01", "SC.INS/va1.30", "SC.INS/va1.56")
 FILL = ("SC.INS/va1.51", "SC.INS/va1.52")
@@ -461,6 +462,9 @@ def test_ins_in_every_collected_document(segur: Any, request: pytest.FixtureRequ
     documents = _collected_documents(request, candidate, segur_profile)
     if not documents:
         pytest.skip("aucun document CDA collecté")
+    stalled = stalled_productions(documents)
+    if stalled:
+        segur.not_evaluated(*stalled)
     residents: dict[str, dict[str, Any]] = {}
     for doc in documents:
         name = getattr(doc, "name", "document")
