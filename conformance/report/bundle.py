@@ -9,6 +9,7 @@ a results file into a new folder).
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ FILES = {
     "xlsx": "convergence.xlsx",
 }
 RESULTS = "results.json"
+SIGNER_ENV = "SEGUR_SIGNER"  # the signing key's owner, e.g. "Éditeur X — service qualité"
 
 
 @dataclass(frozen=True)
@@ -83,12 +85,15 @@ def write_all(results: dict[str, Any], report_dir: Path, lang: str = "fr",
     except SigningError as exc:
         key, key_error = None, exc
     public = public_key_info(key) if key is not None else None
+    owner = os.environ.get(SIGNER_ENV, "").strip()[:200]
+    if public is not None and owner:
+        public = public | {"owner": owner}  # who holds the key: printed in the report, recorded in the manifest
     results_path = ensure_results(results, report_dir)
     write_views(results, report_dir, lang)  # evidence/…/<file>.view.html, linked from the findings
     write_formats(results, report_dir, lang, tuple(FILES), public)
     manifest = signature = None
     if key is not None:
-        signed = sign_bundle(report_dir, key, __version__)
+        signed = sign_bundle(report_dir, key, __version__, signer=owner)
         manifest, signature = signed.manifest, signed.signature
     paths = ReportPaths(report_dir=report_dir, html=report_dir / FILES["html"], results=results_path,
                         junit=report_dir / FILES["junit"], csv=report_dir / FILES["csv"],

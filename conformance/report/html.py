@@ -73,6 +73,43 @@ def bar_segments(counts: dict[str, int]) -> list[dict[str, Any]]:
     return segments
 
 
+_MONTHS_FR = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
+              "novembre", "décembre")
+_MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+              "November", "December")
+
+
+def paris_time(iso: Any, lang: str) -> str:
+    """An ISO 8601 instant as an auditor reads it: "4 décembre 2026, 20 h 35 (heure de Paris)"."""
+    raw = text(iso, 40)
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        return raw or "—"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    try:
+        from zoneinfo import ZoneInfo
+
+        local = moment.astimezone(ZoneInfo("Europe/Paris"))
+        zone = "heure de Paris" if lang == "fr" else "Paris time"
+    except Exception:  # no time zone database: say UTC rather than guess
+        local, zone = moment.astimezone(UTC), "UTC"
+    if lang == "fr":
+        return f"{local.day} {_MONTHS_FR[local.month - 1]} {local.year}, {local.hour:02d} h {local.minute:02d} ({zone})"
+    return f"{local.day} {_MONTHS_EN[local.month - 1]} {local.year}, {local.hour:02d}:{local.minute:02d} ({zone})"
+
+
+def grade_counts(view: ReportView) -> dict[str, int]:
+    """How many requirement texts of this report have each reliability grade (V, Vd, S, I)."""
+    counts = {g: 0 for g in ("V", "Vd", "S", "I")}
+    for section in view.sections:
+        for req in section.requirements:
+            if req.verified in counts:
+                counts[req.verified] += 1
+    return counts
+
+
 def _platform(run: dict[str, Any]) -> str:
     python = text(run.get("python"), 40)
     parts = [f"Python {python}" if python else "", text(run.get("platform"), 200)]
@@ -100,11 +137,17 @@ def header(view: ReportView, public_key: dict[str, str] | None) -> dict[str, Any
         "catalogue": ({"version": text(catalogue.get("version"), 100) or "—",
                        "origin": text(catalogue.get("origin"), 600), "sha256": text(catalogue.get("sha256"), 64),
                        "location": text(catalogue.get("location"), 300), "error": text(catalogue.get("error"), 300),
-                       "statements": {k: as_int(v) for k, v in as_dict(catalogue.get("statements")).items()
-                                      if k in ("ans_public", "imported", "paraphrase")}}
+                       "statements": {k: as_int(as_dict(catalogue.get("statements")).get(k))
+                                      for k in ("ans_public", "imported", "paraphrase")}
+                       if catalogue.get("statements") else {}}
                       if catalogue else None),
-        "started": text(run.get("started_at"), 40) or "—",
-        "finished": text(run.get("finished_at"), 40),
+        "started": paris_time(run.get("started_at"), lang),
+        "finished": paris_time(run.get("finished_at"), lang) if run.get("finished_at") else "",
+        "started_iso": text(run.get("started_at"), 40),
+        "run_id": text(run.get("run_id"), 64),
+        "grades": grade_counts(view),
+        "official": bool(catalogue) and as_int(as_dict(catalogue.get("statements")).get("imported"))
+        >= max(as_int(catalogue.get("requirements")), 1),
         "duration": t("hdr.seconds", lang, n=f"{as_float(run.get('duration_s')):.1f}"),
         "mode": t("hdr.mode_artefacts", lang) if mode == "artefacts" else
         t("hdr.mode_reference" if run.get("reference_sandbox") else "hdr.mode_sandbox", lang,

@@ -57,6 +57,20 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "not recorded in this results file (earlier run)",
     },
     "hdr.run_date": {"fr": "Date de la campagne", "en": "Run date"},
+    "hdr.run_id": {"fr": "Identifiant de campagne", "en": "Run identifier"},
+    "hdr.signer": {"fr": "Clé de", "en": "Key of"},
+    "hdr.signer_unknown": {"fr": "détenteur non déclaré (variable SEGUR_SIGNER)",
+                           "en": "holder not declared (SEGUR_SIGNER variable)"},
+    "hdr.paraphrase_banner": {
+        "fr": "Textes reformulés, non officiels : le REM DUI officiel n'a pas été importé (segur-conformance "
+              "import-rem). Fiabilité des énoncés de ce rapport : {v} V (source primaire ANS), {vd} Vd (données "
+              "de travail ANS), {s} S (source secondaire), {i} I (déduits, non confirmés). Seul le texte "
+              "officiel de l'ANS fait foi.",
+        "en": "Reworded, unofficial texts: the official DUI REM has not been imported (segur-conformance "
+              "import-rem). Reliability of this report's statements: {v} V (ANS primary source), {vd} Vd (ANS "
+              "working data), {s} S (secondary source), {i} I (inferred, unconfirmed). Only the ANS's official "
+              "text is authoritative.",
+    },
     "hdr.duration": {"fr": "Durée", "en": "Duration"},
     "hdr.seconds": {"fr": "{n} s", "en": "{n} s"},
     "hdr.mode": {"fr": "Mode", "en": "Mode"},
@@ -70,10 +84,15 @@ STRINGS: dict[str, dict[str, str]] = {
     "hdr.signing_key": {"fr": "Clé publique de signature (Ed25519)", "en": "Signing public key (Ed25519)"},
     "hdr.fingerprint": {"fr": "empreinte", "en": "fingerprint"},
     "hdr.signing_note": {
-        "fr": "Le dossier du rapport est couvert par manifest.json (SHA-256 de chaque fichier) signé dans "
-              "manifest.sig. Vérification : segur-conformance verify <dossier> --public-key <clé>.",
-        "en": "The report folder is covered by manifest.json (SHA-256 of every file) signed in "
-              "manifest.sig. Check it with: segur-conformance verify <folder> --public-key <key>.",
+        "fr": "Empreintes enregistrées à la génération : manifest.json (SHA-256 de chaque fichier), signé dans "
+              "manifest.sig. Ce rapport ne peut pas constater lui-même une modification ultérieure : contrôler "
+              "avec segur-conformance verify <dossier> --public-key <clé>. La clé publique doit être obtenue "
+              "de l'émetteur par un autre canal ; celle imprimée ici, venant du même dossier, ne prouve pas "
+              "l'origine.",
+        "en": "Digests recorded when generated: manifest.json (SHA-256 of every file), signed in manifest.sig. "
+              "This report cannot itself notice a later change: check with segur-conformance verify <folder> "
+              "--public-key <key>. Obtain the public key from the issuer through another channel; the one "
+              "printed here comes from the same folder and does not prove origin.",
     },
     "hdr.unsigned": {"fr": "non signé", "en": "unsigned"},
     "hdr.reference_banner": {
@@ -162,6 +181,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "verified.S": {"fr": "S — source secondaire", "en": "S — secondary source"},
     "verified.I": {"fr": "I — déduit, non confirmé : à vérifier", "en": "I — inferred, unconfirmed: to be checked"},
     "req.source": {"fr": "Source", "en": "Source"},
+    "req.source_internal": {"fr": "paraphrase du banc : aucune source ANS publique citée",
+                            "en": "harness paraphrase: no public ANS source cited"},
     "req.socle": {"fr": "Exigence socle", "en": "Common-base requirement"},
     "req.refs": {"fr": "Références externes", "en": "External references"},
     "req.reason": {"fr": "Motif", "en": "Reason"},

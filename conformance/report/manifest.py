@@ -184,6 +184,7 @@ def build_manifest(report_dir: Path, public: dict[str, str], harness_version: st
         "created_at": datetime.now(UTC).astimezone().isoformat(timespec="seconds"),
         "harness_version": harness_version, "algorithm": "Ed25519", "digest": "sha256",
         "public_key": public["b64"], "public_key_fingerprint": public["fingerprint"],
+        **({"signer": public["owner"]} if public.get("owner") else {}),
         "files": files,
     }
 
@@ -205,9 +206,10 @@ class SignedManifest:
     files: int
 
 
-def sign_bundle(report_dir: Path, key: Ed25519PrivateKey, harness_version: str = "") -> SignedManifest:
+def sign_bundle(report_dir: Path, key: Ed25519PrivateKey, harness_version: str = "", signer: str = ""
+                ) -> SignedManifest:
     """Write ``manifest.json`` for the folder as it is now, then ``manifest.sig``."""
-    public = public_key_info(key)
+    public = public_key_info(key) | ({"owner": signer[:200]} if signer else {})
     manifest = build_manifest(report_dir, public, harness_version)
     data = (json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True) + "\n").encode("utf-8")
     manifest_path = report_dir / MANIFEST

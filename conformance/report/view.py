@@ -102,6 +102,7 @@ class RequirementView:
     corridors: list[str]
     verified: str
     source: str
+    source_internal: bool
     socle: str
     refs: list[str]
     verdict: str
@@ -146,6 +147,17 @@ class ReportView:
     harness_checks: list[dict[str, str]] = field(default_factory=list)
     #: every manual proof of the profile, one row each: the vendor's combined to-do list
     manual_todo: list[dict[str, str]] = field(default_factory=list)
+
+
+_INTERNAL_NOTE = re.compile(r"(?:^|[\s(])[\w-]+\.md\b|^paraphrase précédente", re.IGNORECASE)
+
+
+def public_source(source: str) -> tuple[str, bool]:
+    """The parts of a requirement's source an auditor can open (ANS documents, public data), and whether
+    internal working notes (``rem.md``, ``protocols.md``) were left out. results.json keeps the full text."""
+    parts = [p.strip() for p in re.split(r"\s;\s", source) if p.strip()]
+    public = [p for p in parts if not _INTERNAL_NOTE.search(p)]
+    return " ; ".join(public), len(public) < len(parts)
 
 
 def anchor(prefix: str, ident: str) -> str:
@@ -221,6 +233,7 @@ def _requirement(raw: dict[str, Any], lang: str, index: EvidenceIndex, report_di
                 automated.append(proof)
         scenarios.append(ScenarioView(id=text(s.get("id"), 200), title=text(s.get("title"), 1000), proofs=proofs))
     common, placed_evidence = _place(findings, evidence, automated)
+    shown_source, internal = public_source(text(raw.get("source"), 4000))
     other = [e for e in dict.fromkeys(evidence) if e.path not in placed_evidence]
     return RequirementView(
         id=rid, anchor=anchor("req", rid), section=text(raw.get("section") or "?", 40),
@@ -228,7 +241,7 @@ def _requirement(raw: dict[str, Any], lang: str, index: EvidenceIndex, report_di
         statement=text(raw.get("statement")), mandatory=bool(raw.get("mandatory")),
         criticite=text(raw.get("criticite"), 20), conditional_profile=text(raw.get("conditional_profile"), 500),
         wave=text(raw.get("wave"), 10), corridors=[text(c, 40) for c in as_list(raw.get("corridors"))],
-        verified=text(raw.get("verified"), 4), source=text(raw.get("source"), 300),
+        verified=text(raw.get("verified"), 4), source=text(shown_source, 600), source_internal=internal,
         socle=text(raw.get("socle"), 200), refs=[text(r, 200) for r in as_list(raw.get("refs"))],
         verdict=verdict, reason=text(raw.get("reason")), tests=tests, scenarios=scenarios,
         common_findings=common, other_evidence=other, counts=_counts(raw_findings),
