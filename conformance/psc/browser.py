@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from http.client import HTTPException
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -18,7 +19,13 @@ import requests
 import urllib3
 
 from conformance.psc.transcript import Step, bounded, next_seq
-from conformance.sandbox.client import SandboxError, SandboxUnsupported
+from conformance.sandbox.client import (
+    SandboxError,
+    SandboxTimeout,
+    SandboxUnsupported,
+    answer_deadline,
+    bounded_session,
+)
 
 MAX_REDIRECTS = 10
 DEFAULT_TIMEOUT = 20.0
@@ -74,8 +81,7 @@ class Browser:
 
     def __post_init__(self) -> None:
         self.base_url = self.base_url.rstrip("/")
-        self.http = requests.Session()
-        self.http.trust_env = False  # no proxy: everything stays on this machine
+        self.http = bounded_session()  # no proxy, and a whole-answer deadline a trickling candidate cannot defeat
         self.http.headers["User-Agent"] = "segur-conformance-browser/1"
 
     def close(self) -> None:
@@ -155,16 +161,22 @@ class Browser:
                     request_headers={"Cookie": "; ".join(f"{c.name}={c.value}" for c in self.http.cookies)}
                     if self.http.cookies else {})
         self.steps.append(step)
+        watch = answer_deadline(self.timeout)
         try:
-            resp = self.http.request(method, url, json=json_body, timeout=self.timeout, allow_redirects=False,
-                                     stream=True)
-            raw = resp.raw.read(MAX_RESPONSE + 1, decode_content=True)
-            resp.close()
+            with watch:
+                resp = self.http.request(method, url, json=json_body, timeout=self.timeout, allow_redirects=False,
+                                         stream=True)
+                raw = resp.raw.read(MAX_RESPONSE + 1, decode_content=True)
+                resp.close()
             if len(raw) > MAX_RESPONSE:
                 step.note = f"réponse tronquée à {MAX_RESPONSE} octets"
             resp._content = raw[:MAX_RESPONSE]  # bounded: the candidate's answers are untrusted
             resp._content_consumed = True  # type: ignore[attr-defined]
-        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+        except (requests.RequestException, urllib3.exceptions.HTTPError, HTTPException, OSError) as exc:
+            if watch.expired:
+                step.note = f"pas de réponse complète en {self.timeout:g} s"
+                raise SandboxTimeout(f"pas de réponse complète en {self.timeout:g} s ({method} {url})",
+                                     f"no complete answer within {self.timeout:g} s ({method} {url})") from None
             step.note = f"échec réseau : {type(exc).__name__}"
             raise SandboxError(f"{url} injoignable ({type(exc).__name__})",
                                f"{url} unreachable ({type(exc).__name__}: {exc})") from None

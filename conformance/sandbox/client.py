@@ -199,6 +199,12 @@ class _WatchedAdapter(HTTPAdapter):
         self.poolmanager.pool_classes_by_scheme = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
 
 
+def answer_deadline(seconds: float) -> _Watch:
+    """``with answer_deadline(s) as watch:`` — a whole-answer deadline for calls made inside the block on a
+    ``bounded_session()`` (for callers that read the body themselves); ``watch.expired`` says it passed."""
+    return _Watch(seconds)
+
+
 def bounded_session() -> requests.Session:
     """A requests.Session whose calls ``bounded_request`` can hold to a whole-answer deadline."""
     http = requests.Session()
