@@ -573,11 +573,27 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
         if isinstance(exc, SandboxUnsupported):
             if recorder is not None and recorder.counted_errors:
                 raise FindingsFailure(recorder.counted_errors, recorder.lang) from None
-            pytest.skip(f"non pris en charge par le candidat : {exc.message}")
+            pytest.skip(unsupported_reason(exc))
         raise
     if recorder is not None and recorder.counted_errors:
         raise FindingsFailure(recorder.counted_errors, recorder.lang)
     return result
+
+
+def unsupported_reason(exc: SandboxError) -> str:
+    """The one "not supported" reason (issue 14): an HTTP 501 makes the dependent proofs not run."""
+    return (f"le candidat a répondu 501 (non pris en charge) : {exc.message} / "
+            f"the candidate answered 501 (not supported): {exc.message_en}")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    """A 501 met while a fixture prepared the test (a send shared by many tests) is "not supported" too:
+    the test is skipped (not_run), never an error nor a failure."""
+    try:
+        return (yield)
+    except SandboxUnsupported as exc:
+        pytest.skip(unsupported_reason(exc))
 
 
 class FindingsFailure(AssertionError):

@@ -390,6 +390,7 @@ def run_check(base_url: str, out: TextIO, lang: str = "fr", *, json_out: Path | 
     report = check_contract(base_url, deadlines=deadlines)
     report.print(out, lang)
     if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps({
             "base_url": report.base_url, "counts": report.counts(),
             "fatal": report.fatal[1] if report.fatal else None,

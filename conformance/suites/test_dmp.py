@@ -19,7 +19,7 @@ from conformance.dmp import checks, ns, trust
 from conformance.dmp.iti41 import Iti41Request
 from conformance.dmp.simulator import DmpSimulator
 from conformance.findings import Finding, error, info, warning
-from conformance.sandbox.client import SandboxError
+from conformance.sandbox.client import SandboxError, SandboxUnsupported
 from conformance.suites._fixtures_dmp import (
     DmpSubmission,
     describe_foreign,
@@ -346,6 +346,8 @@ def test_refuses_to_feed_without_a_qualified_ins(candidate: Any, dmp_simulator: 
     mark = dmp_simulator.mark()
     try:
         result = client.send_dmp(doc_id)
+    except SandboxUnsupported:
+        raise  # 501: the DMP is not supported, the proof is not run (never "did not show it refused")
     except SandboxError as exc:
         result = {"status": None, "error": exc.message, "http_status": exc.status}
     # only requests carrying this test's document count: another test's background retry is not this resident's
@@ -408,9 +410,13 @@ def test_replacement_targets_the_current_entry(candidate: Any, dmp_simulator: Dm
            if e.submission == first_seq and not e.metadata.get("classCode", [{}])[0].get("code", "")
            .startswith("urn:oid:1.3.6.1.4.1.19376.1.2.1.1.1")]
     if second.received.outcome == "Success" and old and old[0].status != ns.STATUS_DEPRECATED:
-        segur.record(error("l'ancienne fiche n'a pas été remplacée dans le DMP simulé (toujours active)",
-                           "the old entry was not replaced in the simulated DMP (still approved)",
-                           rule="DMP.RPLC.not_deprecated", expected=ns.STATUS_DEPRECATED, found=old[0].status, **where))
+        targeted = ", ".join(a.target for a in rplc) or "aucune association RPLC"
+        segur.record(error(f"l'ancienne fiche n'a pas été remplacée dans le DMP simulé (toujours active) : entryUUID "
+                           f"à remplacer {old[0].entry_uuid}, entryUUID visé par le RPLC {targeted}",
+                           f"the old entry was not replaced in the simulated DMP (still approved): entryUUID to replace "
+                           f"{old[0].entry_uuid}, entryUUID targeted by the RPLC {targeted}",
+                           rule="DMP.RPLC.not_deprecated", expected=f"{ns.STATUS_DEPRECATED} ({old[0].entry_uuid})",
+                           found=f"{old[0].status}; RPLC → {targeted}", **where))
     if second.received.outcome != "Success":
         segur.record(error(f"remplacement refusé par le DMP simulé : {second.received.outcome}",
                            f"replacement refused by the DMP simulator: {second.received.outcome}",
