@@ -120,6 +120,14 @@ def build_parser() -> argparse.ArgumentParser:
                           "proves origin, not only integrity")
     ver.set_defaults(func=cmd_verify)
 
+    att = sub.add_parser("attach", help="add the vendor's files for a manual proof to a report bundle (re-signed)")
+    att.add_argument("report_dir", type=Path, help="report folder (results.json, manifest.json)")
+    att.add_argument("proof_id", help="a manual proof id of the report, e.g. SC.INS/va1.58.01.01")
+    att.add_argument("files", nargs="+", type=Path, help="screenshots, videos, CNDA certificate, logs…")
+    att.add_argument("--note", default="", help="what the files show")
+    att.add_argument("--by", default="", help="who supplies them (default SEGUR_SIGNER, then the user name)")
+    att.set_defaults(func=cmd_attach)
+
     dif = sub.add_parser("diff", help="requirements that regressed or were fixed between two runs")
     dif.add_argument("old", type=Path, help="earlier report folder or results.json")
     dif.add_argument("new", type=Path, help="later report folder or results.json")
@@ -431,6 +439,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if not args.report_dir.is_dir():
         raise UsageProblem(f"{args.report_dir} n'est pas un dossier de rapport")
     return _report_command("cmd_verify", args.report_dir, args.public_key)
+
+
+def cmd_attach(args: argparse.Namespace) -> int:
+    if not (args.report_dir / "results.json").is_file():
+        raise UsageProblem(f"{args.report_dir} n'est pas un dossier de rapport (results.json absent)")
+    return _report_command("cmd_attach", args.report_dir, args.proof_id, args.files, args.note, args.by)
 
 
 def cmd_diff(args: argparse.Namespace) -> int:

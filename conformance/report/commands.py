@@ -8,6 +8,7 @@ unreadable results file, bad key, non-empty output folder).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -34,7 +35,7 @@ from conformance.report.render import signing_key_from_env
 EXIT_OK, EXIT_BAD, EXIT_USAGE = 0, 1, 2
 EXPORT_FORMATS = tuple(FILES)
 
-__all__ = ["ReportPaths", "cmd_diff", "cmd_export", "cmd_merge", "cmd_verify", "write_all"]
+__all__ = ["ReportPaths", "cmd_attach", "cmd_diff", "cmd_export", "cmd_merge", "cmd_verify", "write_all"]
 
 
 def _lang(lang: str | None) -> str:
@@ -226,4 +227,84 @@ def cmd_export(results: Path | dict[str, Any], out_dir: Path, formats: Iterable[
         sign_bundle(out_dir, key, __version__)
         print(t("export.resigned", lang), file=out)
     print(t("export.done", lang, files=", ".join(str(p) for p in written)), file=out)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------------
+# attach: the vendor's files for a manual proof, added to the signed bundle
+# ---------------------------------------------------------------------------------------------
+MAX_ATTACH_FILES = 50
+MAX_ATTACH_BYTES = 500 * 1024 * 1024  # a demonstration video fits; a disk image does not
+ATTACH_KIND = "Preuve manuelle"
+
+
+def _manual_proof(results: dict[str, Any], proof_id: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    for req in results.get("requirements") or []:
+        for scenario in req.get("scenarios") or [] if isinstance(req, dict) else []:
+            for proof in scenario.get("proofs") or [] if isinstance(scenario, dict) else []:
+                if isinstance(proof, dict) and proof.get("id") == proof_id:
+                    return req, proof
+    return None
+
+
+def cmd_attach(report_dir: Path, proof_id: str, files: Iterable[Path], note: str = "", by: str = "",
+               lang: str | None = None, signing_key: Path | None = None, out: TextIO | None = None) -> int:
+    """Store the vendor's files under a manual proof, record them in results.json, re-render, re-sign.
+
+    The bundle is verified first: a bundle altered since it was signed is refused, never re-signed.
+    Each file is recorded with who attached it, when, its SHA-256 and the review status "pending"
+    (the auditor's decision is separate). 0 attached, 1 refused (altered bundle), 2 usage problem.
+    """
+    from datetime import UTC, datetime
+
+    from conformance.evidence import EvidenceStore, atomic_write
+
+    report_dir = Path(report_dir)
+    out = out or sys.stdout
+    data = _load(report_dir, _lang(lang))
+    if data is None:
+        return EXIT_USAGE
+    lang = _lang(lang or str((data.get("run") or {}).get("lang") or ""))
+    files = [Path(f) for f in files]
+    if not files or len(files) > MAX_ATTACH_FILES:
+        _err(t("attach.count", lang, max=MAX_ATTACH_FILES))
+        return EXIT_USAGE
+    found = _manual_proof(data, proof_id)
+    if found is None:
+        _err(t("attach.unknown_proof", lang, proof=proof_id))
+        return EXIT_USAGE
+    req, proof = found
+    if proof.get("method") != "manual":
+        _err(t("attach.not_manual", lang, proof=proof_id))
+        return EXIT_USAGE
+    for path in files:
+        if not path.is_file():
+            _err(t("attach.no_file", lang, path=str(path)))
+            return EXIT_USAGE
+        if path.stat().st_size > MAX_ATTACH_BYTES:
+            _err(t("attach.too_big", lang, path=str(path), max=MAX_ATTACH_BYTES))
+            return EXIT_USAGE
+    if (report_dir / MANIFEST).exists() and not verify(report_dir).intact:
+        _err(t("export.refused", lang, dir=str(report_dir)))
+        return EXIT_BAD
+    try:
+        key = load_or_create_key(signing_key or signing_key_from_env())
+    except SigningError as exc:
+        _err(t("cmd.bad_key", lang, err=str(exc)))
+        return EXIT_USAGE
+    store = EvidenceStore(report_dir)
+    now = datetime.now(UTC).astimezone().isoformat(timespec="seconds")
+    who = (by or os.environ.get("SEGUR_SIGNER", "") or os.environ.get("USER", "")).strip()[:200]
+    attachments = proof.setdefault("attachments", [])
+    evidence = data.setdefault("evidence", [])
+    for path in files:
+        ref = store.add(path.name, path.read_bytes(), kind=ATTACH_KIND, folder=f"manual-{proof_id}",
+                        description=(note or path.name)[:1000], test=f"manual:{proof_id}")
+        attachments.append({"path": ref.path, "sha256": ref.sha256, "size": ref.size, "name": path.name[:300],
+                            "by": who, "at": now, "note": note[:2000], "review": "pending"})
+        evidence.append(ref.to_dict())
+        print(t("attach.stored", lang, path=ref.path, sha=ref.sha256[:16]), file=out)
+    atomic_write(report_dir / RESULTS, json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8"))
+    write_all(data, report_dir, lang, signing_key or signing_key_from_env())
+    print(t("attach.done", lang, n=len(files), proof=proof_id, req=req.get("id", "")), file=out)
     return EXIT_OK

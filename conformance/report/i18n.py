@@ -306,6 +306,23 @@ STRINGS: dict[str, dict[str, str]] = {
         "fr": "Le dossier {dir} n'est pas intact : export refusé pour ne pas signer un dossier altéré.",
         "en": "Folder {dir} is not intact: export refused so as not to sign a tampered bundle.",
     },
+    "attach.count": {"fr": "donner de 1 à {max} fichiers", "en": "give 1 to {max} files"},
+    "attach.unknown_proof": {"fr": "preuve {proof} absente de ce rapport", "en": "proof {proof} is not in this report"},
+    "attach.not_manual": {"fr": "{proof} est une preuve automatisée : seules les preuves manuelles reçoivent des "
+                                "pièces de l'éditeur",
+                          "en": "{proof} is an automated proof: only manual proofs take the vendor's files"},
+    "attach.no_file": {"fr": "fichier introuvable : {path}", "en": "file not found: {path}"},
+    "attach.too_big": {"fr": "{path} dépasse {max} octets", "en": "{path} exceeds {max} bytes"},
+    "attach.stored": {"fr": "  joint : {path} (SHA-256 {sha}…)", "en": "  attached: {path} (SHA-256 {sha}…)"},
+    "attach.done": {"fr": "{n} pièce(s) jointe(s) à la preuve {proof} ({req}) ; rapport régénéré et dossier "
+                          "signé à nouveau (contrôle : segur-conformance verify).",
+                    "en": "{n} file(s) attached to proof {proof} ({req}); report re-rendered and bundle signed "
+                          "again (check: segur-conformance verify)."},
+    "proof.attachments": {"fr": "Pièces fournies par l'éditeur", "en": "Files supplied by the vendor"},
+    "proof.attached_by": {"fr": "jointe par {by} le {at}", "en": "attached by {by} on {at}"},
+    "review.pending": {"fr": "à examiner par le vérificateur", "en": "to be reviewed by the checker"},
+    "review.accepted": {"fr": "acceptée", "en": "accepted"},
+    "review.rejected": {"fr": "refusée", "en": "rejected"},
     "cmd.bad_results": {"fr": "fichier de résultats illisible : {err}", "en": "unreadable results file: {err}"},
 }
 

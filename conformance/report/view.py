@@ -70,6 +70,8 @@ class ProofView:
     reason: str = ""
     findings: list[FindingView] = field(default_factory=list)
     evidence: list[EvidenceView] = field(default_factory=list)
+    #: the vendor's files for a manual proof (``segur-conformance attach``), with their review status
+    attachments: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -190,6 +192,14 @@ def _evidence_line(raw: dict[str, Any]) -> int | None:
     return number if 0 < number < 10_000_000 else None
 
 
+def _attachment(raw: dict[str, Any], index: EvidenceIndex, report_dir: Path | None) -> dict[str, Any]:
+    """One attached file as shown under its proof: link, digest check, who/when, review status."""
+    ev = index.for_finding({"evidence": raw.get("path"), "evidence_sha256": raw.get("sha256")}, report_dir)
+    review = raw.get("review") if raw.get("review") in ("pending", "accepted", "rejected") else "pending"
+    return {"ev": ev, "name": text(raw.get("name"), 300), "by": text(raw.get("by"), 200) or "?",
+            "at": text(raw.get("at"), 40), "note": text(raw.get("note"), 2000), "review": review}
+
+
 def _counts(findings: list[dict[str, Any]]) -> dict[str, int]:
     counts = {"error": 0, "warning": 0, "info": 0}
     for f in findings:
@@ -227,7 +237,9 @@ def _requirement(raw: dict[str, Any], lang: str, index: EvidenceIndex, report_di
                 verification=[text(v, 1000) for v in as_list(p.get("verification"))],
                 manual=manual, manual_reason=text(p.get("manual_reason"), 2000),
                 verdict=proof_verdict(p, verdict),
-                reason=text(p.get("reason_en") if lang == "en" and p.get("reason_en") else p.get("reason"), 1500))
+                reason=text(p.get("reason_en") if lang == "en" and p.get("reason_en") else p.get("reason"), 1500),
+                attachments=[_attachment(a, index, report_dir) for a in as_list(p.get("attachments"))[:200]
+                             if isinstance(a, dict)])
             proofs.append(proof)
             if not manual:
                 automated.append(proof)
