@@ -51,3 +51,29 @@ def test_501_on_dmp_and_mss_makes_every_dependent_proof_not_run(tmp_path: Path) 
         assert "the candidate answered 501 (not supported)" in text, (pid, text[:400])
     assert "DUI.DMP.04.01.01" in dmp_mss and "SC.MSS/UX.30.01.01" in dmp_mss
     assert proc.returncode in (0, 1), proc.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_empty_document_types_names_what_to_declare(tmp_path: Path) -> None:
+    """MiniDUI's first run: no document type declared; the DMP and MSSanté reasons say what to fix."""
+    from segur_reference_dui.server import serve
+
+    with serve() as sandbox:
+        app = sandbox.app
+        original = app.capabilities
+
+        def capabilities(req: Any) -> Any:
+            status, body = original(req)
+            return status, {**body, "document_types": []}
+
+        app.routes = [(m, p, capabilities if p.pattern == "/capabilities" else h) for m, p, h in app.routes]
+        report = tmp_path / "r"
+        subprocess.run([sys.executable, "-m", "conformance.cli", "run", "--sandbox-url", sandbox.url, "--report-dir",
+                        str(report), "--select", "test_every_document_reaches_the_dmp or test_x_mss_nil_on_every_message",
+                        "--lang", "en"], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    results = json.loads((report / "results.json").read_text(encoding="utf-8"))
+    proofs = _proofs(results)
+    for pid in ("DUI.DMP.01.01.01", "SC.MSS/CONF.16.01.01"):
+        text = json.dumps(proofs[pid], ensure_ascii=False)
+        # the reason of a fixture's NotEvaluated reaches results.json in French only (TestRecord has one message)
+        assert proofs[pid]["verdict"] == "error" and "déclarez document_types dans GET /capabilities" in text, text[:600]

@@ -45,6 +45,13 @@ class Candidate:
     def document_types(self) -> list[str]:
         return [str(t) for t in self.capabilities().get("document_types") or []]
 
+    def no_document_hint(self) -> tuple[str, str]:
+        """What to fix when there is no document to send (French, English): empty when types are declared."""
+        if self.mode == "sandbox" and not self.document_types():
+            return (" : le candidat ne déclare aucun type de document, déclarez document_types dans GET /capabilities",
+                    ": the candidate declares no document type, declare document_types in GET /capabilities")
+        return "", ""
+
 
 class SandboxCandidate(Candidate):
     mode = "sandbox"

@@ -243,7 +243,9 @@ def _collect(candidate: Any, request: pytest.FixtureRequest) -> list[DmpSubmissi
                                      problem=f"envoi au DMP impossible : {exc.message}",
                                      problem_en=f"could not send to the DMP: {exc.message_en}"))
     if not out:
-        raise NotEvaluated("aucun document du candidat à envoyer au DMP", "no candidate document to send to the DMP")
+        hint = candidate.no_document_hint()
+        raise NotEvaluated("aucun document du candidat à envoyer au DMP" + hint[0],
+                           "no candidate document to send to the DMP" + hint[1])
     return out
 
 

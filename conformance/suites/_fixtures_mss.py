@@ -162,8 +162,9 @@ def mss_messages(request: pytest.FixtureRequest, candidate: Any) -> list[MssCapt
             except SandboxUnsupported:
                 pass
     if not captures:
-        raise NotEvaluated("aucun document à envoyer par MSSanté (ni cda_documents ni résident qualifié)",
-                           "no document to send by MSSanté (neither cda_documents nor a qualified resident)")
+        hint = candidate.no_document_hint()
+        raise NotEvaluated("aucun document à envoyer par MSSanté (ni cda_documents ni résident qualifié)" + hint[0],
+                           "no document to send by MSSanté (neither cda_documents nor a qualified resident)" + hint[1])
     return captures
 
 
