@@ -245,3 +245,53 @@ def test_report_links_open_the_view_at_the_line(defective_run: Path) -> None:
     hash_rows = [tr for tr in doc.iter("tr") if "DMP.XDS.hash" in " ".join(tr.itertext())]
     assert hash_rows and all(re.search(r"\.http\.view\.html#L\d+$", tr.xpath(".//a[contains(@class,'fl')]/@href")[0])
                              for tr in hash_rows)
+
+
+@pytest.mark.slow
+def test_browser_clicks_each_blocking_finding_and_lands_on_its_value(defective_run: Path) -> None:
+    """Headless Chromium: click every blocking or warning finding link of the report; the new tab shows the
+    evidence view scrolled to the targeted line, which holds the value the finding reports as found."""
+    import os
+
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright (Python) is not installed")
+    chromium = Path(os.environ.get("SEGUR_CHROMIUM", "/usr/bin/chromium"))
+    if not chromium.is_file():
+        pytest.skip(f"no browser at {chromium}: install Debian's chromium to run this test")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(chromium), args=["--no-sandbox", "--disable-gpu"],
+                                     headless=True, timeout=30_000)
+        try:
+            context = browser.new_context()
+            context.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file://")
+                          else route.abort())
+            page = context.new_page()
+            page.goto((defective_run / "report.html").as_uri())
+            page.wait_for_selector("html[data-ready='1']")
+            page.click("#b-expand")  # warnings may sit in folded (passed) requirements
+            rows = page.locator("details.req tr.s-error:has(a.fl), details.req tr.s-warning:has(a.fl)")
+            count = rows.count()
+            assert count >= 17  # 8 hash + 9 X-MSS-CODECDA findings at least
+            landed = 0
+            for i in range(count):
+                row = rows.nth(i)
+                row.scroll_into_view_if_needed()
+                link = row.locator("a.fl").first
+                anchor = (link.get_attribute("href") or "").partition("#")[2]
+                found = row.locator("td").nth(5).inner_text().strip()
+                with context.expect_page() as new:
+                    link.click()
+                view = new.value
+                view.wait_for_load_state()
+                assert view.url.split("#")[0].endswith(".view.html"), view.url
+                if anchor:
+                    target = view.evaluate("document.querySelector(':target') && document.querySelector(':target').id")
+                    assert target == anchor, (view.url, target)
+                    box = view.evaluate(f"document.getElementById('{anchor}').getBoundingClientRect().top")
+                    assert -2 <= box < view.viewport_size["height"], (view.url, box)
+                    if found:
+                        assert found in view.locator(f"#{anchor}").inner_text(), (view.url, found)
+                    landed += 1
+                view.close()
+            assert landed >= 17
+        finally:
+            browser.close()
