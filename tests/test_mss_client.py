@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 from segur_reference_dui import mss_client
-from test_mss_helpers import PRO, SENDER, Resident, document, options
+from test_mss_helpers import MATRICULE, PRO, SENDER, Resident, document, options
 
 from conformance.findings import Finding, Severity
+from conformance.ins.matricule import OID_INS_NIR_TEST, make_matricule
 from conformance.mss import checks as mc
 from conformance.mss.checks import MessageContext, inspect
 from conformance.mss.simulator import MssSimulator
@@ -150,6 +151,14 @@ def test_error_mdn_is_linked_and_shown(sim: MssSimulator) -> None:
     assert doc.mss_status == "failed" and "902" in doc.mss_error
 
 
+def test_reply_carries_in_reply_to_and_references(sim: MssSimulator) -> None:
+    original = "<demande-1@test-ci-sis.mssante.fr>"
+    outcome, _, before = send(sim, in_reply_to=original)
+    assert outcome["status"] == "sent" and outcome["message_id"] != original
+    assert checked(sim, before, mc.check_reply_headers, options=options(in_reply_to=original)) == []
+    assert send(sim, in_reply_to="pas-un-message-id")[0]["status"] == "refused"
+
+
 def test_success_mdn_is_linked(sim: MssSimulator) -> None:
     with sim.use(notify="success"):
         outcome, doc, _ = send(sim, ep=endpoint(sim, imap=True), read_receipt=True)
@@ -162,7 +171,11 @@ def test_success_mdn_is_linked(sim: MssSimulator) -> None:
 def test_every_defect_is_tested_here() -> None:
     tested = {"missing_x_mss_header", "wrong_codecda", "xdm_without_readme", "xdm_hash_mismatch",
               "patient_address_unqualified", "no_tls", "accepts_any_server_cert", "ignores_mdn_error",
-              "invisible_sent_to_patient", "no_reply_to", "no_read_receipt_header", "latin1_body"}
+              "invisible_sent_to_patient", "no_reply_to", "no_read_receipt_header", "latin1_body",
+              "distrusts_igc_sante", "message_id_without_domain", "reply_without_references",
+              "patient_address_without_key", "from_without_display_name", "tls_below_1_2",
+              "imap_login_before_starttls", "no_client_certificate", "x_mss_mes_lowercase", "rejection_reason_hidden",
+              "sent_despite_dropped_connection", "mdn_success_as_error"}
     assert set(mss_client.DEFECTS) == tested
 
 
@@ -225,3 +238,127 @@ def test_ignores_mdn_error_defect(sim: MssSimulator) -> None:
         _wait_mdn(doc)
     assert doc.mdn and doc.mss_status == "sent" and doc.mss_error is None  # what SC.MSS/UX.35 flags
     assert PRO
+
+
+# -- the defects added for the self-proof gate (issue 11 item 6): each one caught by its own check ---------
+def test_message_id_without_domain_defect(sim: MssSimulator) -> None:
+    outcome, _, before = send(sim, {"message_id_without_domain"})
+    assert outcome["status"] == "sent" and "@" not in outcome["message_id"]
+    assert checked(sim, before, mc.check_message_id) == ["MSS.HDR.MESSAGE_ID"]
+    assert checked(sim, before, mc.check_from) == []
+
+
+def test_reply_without_references_defect(sim: MssSimulator) -> None:
+    original = "<demande-2@test-ci-sis.mssante.fr>"
+    _, _, before = send(sim, {"reply_without_references"}, in_reply_to=original)
+    assert checked(sim, before, mc.check_reply_headers, options=options(in_reply_to=original)) == ["MSS.HDR.REPLY"]
+    assert checked(sim, before, mc.check_message_id) == []
+
+
+def test_reply_check_wants_the_original_message_id(sim: MssSimulator) -> None:
+    """In-Reply-To naming another message than the one answered is caught (the harness knows the original)."""
+    _, _, before = send(sim, in_reply_to="<autre@test-ci-sis.mssante.fr>")
+    found = checked(sim, before, mc.check_reply_headers, options=options(in_reply_to="<demande-3@x.mssante.fr>"))
+    assert found == ["MSS.HDR.REPLY", "MSS.HDR.REPLY"]  # In-Reply-To and References both miss it
+
+
+def test_patient_address_without_key_defect(sim: MssSimulator) -> None:
+    resident = Resident()
+    outcome, _, before = send(sim, {"patient_address_without_key"}, resident=resident, recipients=[],
+                              to_patient=True, no_reply=True)
+    assert outcome["status"] == "sent"
+    assert sim.messages[before].rcpt_tos == [f"{MATRICULE[:13]}@patient.mssante.fr"]
+    found = mc.check_patient_address(inspect(sim.messages[before].raw, "m.eml", MessageContext(
+        options=options(recipients=[], to_patient=True, no_reply=True), resident=resident.to_json(),
+        envelope=sim.messages[before].envelope_json())))
+    bad = [f for f in found if f.severity is Severity.ERROR]
+    assert [f.rule for f in bad] == ["MSS.PATIENT.ADDRESS"] and bad[0].requirements == mc.R_PATIENT
+
+
+def test_document_ins_mismatch_is_dui_mss_11_only() -> None:
+    """The attached document's INS is DUI.MSS.11.01.01's verification point, not SC.MSS/UX.32's."""
+    from test_mss_helpers import cda
+    from test_mss_helpers import endpoint as dummy_endpoint
+
+    other = Resident(ins={"matricule": make_matricule("1550299123456"), "oid": OID_INS_NIR_TEST})
+    address = f"{MATRICULE}@patient.mssante.fr"
+    raw, _ = mss_client.build_message(cda(other), Resident(), dummy_endpoint(), frozenset(),
+                                      options(recipients=[address]), [address])
+    found = mc.check_patient_address(inspect(raw, "m.eml", MessageContext(resident=Resident().to_json())))
+    bad = [f for f in found if f.severity is Severity.ERROR]
+    assert [(f.rule, f.requirements) for f in bad] == [("MSS.PATIENT.DOCUMENT_INS", ("DUI.MSS.11",))]
+
+
+def test_from_without_display_name_defect(sim: MssSimulator) -> None:
+    _, _, before = send(sim, {"from_without_display_name"})
+    assert checked(sim, before, mc.check_from) == ["MSS.HDR.FROM"]
+
+
+def test_tls_below_1_2_defect(sim: MssSimulator) -> None:
+    outcome, _, before = send(sim, {"tls_below_1_2"})
+    assert outcome["status"] == "sent"  # the simulator observes the version instead of refusing it
+    conn = sim.messages[before].connection.to_json()
+    assert conn["tls_version"] in ("TLSv1", "TLSv1.1")
+    bad = [f for f in mc.check_transport(conn) if f.severity is Severity.ERROR]
+    assert [f.rule for f in bad] == ["MSS.TLS.VERSION"]
+    assert set(bad[0].requirements) == {"SC.MSS/CONF.01", "DUI.MSS.01"}
+
+
+def test_x_mss_mes_lowercase_defect(sim: MssSimulator) -> None:
+    resident = Resident()
+    _, _, before = send(sim, {"x_mss_mes_lowercase"}, resident=resident, recipients=[], to_patient=True,
+                        no_reply=True)
+    assert checked(sim, before, mc.check_x_mss_mes, options=options(recipients=[], to_patient=True, no_reply=True),
+                   resident=resident.to_json()) == ["MSS.HDR.MES"]
+
+
+def test_no_client_certificate_defect(sim: MssSimulator) -> None:
+    from conformance.suites._fixtures_mss import send_blocker
+
+    outcome, _, before = send(sim, {"no_client_certificate"})
+    assert outcome["status"] == "failed" and len(sim.messages) == before
+    conn = sim.connections[-1].to_json()
+    assert conn["starttls"] and conn["client_cert_status"] == "absent"
+    assert errors(mc.check_client_certificate(conn)) == ["MSS.AUTH.CLIENT_CERT"]
+    assert send_blocker([conn])[0] == "SC.MSS/CONF.12.01.01"
+
+
+def test_distrusts_igc_sante_defect(sim: MssSimulator) -> None:
+    from conformance.suites._fixtures_mss import send_blocker
+
+    since = len(sim.connections)
+    outcome, _, before = send(sim, {"distrusts_igc_sante"})
+    assert outcome["status"] == "failed" and len(sim.messages) == before
+    assert sim.wait_for(lambda s: any(c.tls_error for c in s.connections[since:]), timeout=5.0)
+    assert send_blocker([c.to_json() for c in sim.connections[since:]])[0] == "DUI.MSS.04.01.01"
+
+
+def test_rejection_reason_hidden_defect(sim: MssSimulator) -> None:
+    with sim.use(reject_code=550):
+        outcome, doc, _ = send(sim, {"rejection_reason_hidden"})
+    assert outcome["status"] == "failed" and "550" not in outcome["error"]
+    assert doc.mss_message_id == outcome["message_id"]  # only the reason is missing
+
+
+def test_sent_despite_dropped_connection_defect(sim: MssSimulator) -> None:
+    with sim.use(close_connection=True):
+        outcome, doc, _ = send(sim, {"sent_despite_dropped_connection"})
+    assert outcome["status"] == "sent" and doc.mss_status == "sent"
+
+
+def test_mdn_success_as_error_defect(sim: MssSimulator) -> None:
+    with sim.use(notify="success"):
+        _, doc, _ = send(sim, {"mdn_success_as_error"}, ep=endpoint(sim, imap=True), read_receipt=True)
+        _wait_mdn(doc)
+    assert doc.mdn and doc.mss_error  # what SC.MSS/UX.35.02 flags
+
+
+def test_imap_login_before_starttls_defect(sim: MssSimulator) -> None:
+    assert sim.imap is not None
+    since = len(sim.imap.sessions)
+    with sim.use(notify="success"):
+        _, doc, _ = send(sim, {"imap_login_before_starttls"}, ep=endpoint(sim, imap=True), read_receipt=True)
+        _wait_mdn(doc)
+    assert doc.mdn  # the notification is still fetched (after STARTTLS)
+    commands = sim.imap.sessions[since].commands
+    assert commands.index("LOGIN") < commands.index("STARTTLS")

@@ -75,7 +75,7 @@ def test_compliant_reference_passes_the_mss_suite(pytester: pytest.Pytester, ref
     outcomes = run_suite(pytester)
     failed = {k: v for k, v in outcomes.items() if v == "failed"}
     assert not failed, failed
-    assert outcomes["test_reply_headers"] == "skipped"  # no reply operation in contract v1
+    assert outcomes["test_reply_headers"] == "passed"  # the reference declares features.mss_reply
     passed = {k for k, v in outcomes.items() if v == "passed"}
     assert {"test_message_structure_and_xdm_package", "test_x_mss_ins", "test_patient_address_from_qualified_ins",
             "test_expired_server_certificate_refused", "test_revoked_server_certificate_refused",
@@ -105,6 +105,32 @@ def test_no_tls_defect_is_caught(pytester: pytest.Pytester, reference_documents:
     assert outcomes["test_tls_always"] == "failed"
 
 
+def test_reply_scenario_needs_the_declared_feature(pytester: pytest.Pytester, reference_documents: None,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A candidate that does not declare features.mss_reply is not asked to reply: not run (manual proof)."""
+    from conformance.sandbox.candidate import Candidate
+
+    original = Candidate.supports
+    monkeypatch.setattr(Candidate, "supports", lambda self, f: f != "mss_reply" and original(self, f))
+    outcomes = run_suite(pytester, "reply_without_references")
+    assert outcomes["test_reply_headers"] == "skipped"
+
+
+def test_new_gate_defects_fail_their_tests(pytester: pytest.Pytester, reference_documents: None) -> None:
+    """Defects added for the self-proof gate, run together: each fails its own test."""
+    outcomes = run_suite(pytester, "reply_without_references", "from_without_display_name", "x_mss_mes_lowercase",
+                         "imap_login_before_starttls", "rejection_reason_hidden", "sent_despite_dropped_connection",
+                         "mdn_success_as_error", "tls_below_1_2", "message_id_without_domain")
+    expected_failures = {
+        "test_reply_headers", "test_from_display_name", "test_x_mss_mes_fin_when_no_reply", "test_imap_starttls",
+        "test_rejected_recipient_shown_and_message_kept[550]", "test_dropped_connection_shown",
+        "test_mdn_linked_to_message[success]", "test_tls_version", "test_message_id_on_every_message",
+    }
+    missed = {name for name in expected_failures if outcomes.get(name) != "failed"}
+    assert not missed, {name: outcomes.get(name) for name in missed}
+    assert outcomes["test_mdn_linked_to_message[error]"] == "passed"
+
+
 def test_artefact_mode_checks_the_eml_files(pytester: pytest.Pytester, tmp_path: Path) -> None:
     """Artefact mode: the message checks run on mss/*.eml; behaviour scenarios are not run."""
     from test_mss_helpers import message
@@ -123,3 +149,16 @@ def test_artefact_mode_checks_the_eml_files(pytester: pytest.Pytester, tmp_path:
     assert outcomes["test_message_id_on_every_message"] == "failed"  # garbage.eml has none
     assert outcomes["test_tls_always"] == "skipped"
     assert outcomes["test_mdn_linked_to_message[error]"] == "skipped"
+
+
+def test_every_refusal_finding_names_its_rule() -> None:
+    """Issue 12 item 17: every finding carries a rule id, the negative scenarios' refusals included."""
+    import ast
+
+    missing = []
+    for path in sorted((SUITE_DIR / "suites").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "refused"
+                    and not any(k.arg == "rule" for k in node.keywords)):
+                missing.append(f"{path.name}:{node.lineno}")
+    assert not missing, missing

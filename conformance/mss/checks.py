@@ -33,6 +33,8 @@ R_MESSAGE_ID = ("DUI.MSS.07",)
 R_REPLY = ("DUI.MSS.08",)
 R_APPLICATIVE = ("DUI.MSS.10",)
 R_PATIENT = ("DUI.MSS.11", "SC.MSS/UX.32")
+#: what only DUI.MSS.11.01.01 verifies (qualified identity, the attached documents' INS), not SC.MSS/UX.32.01.01
+R_PATIENT_INS = ("DUI.MSS.11",)
 R_FROM = ("DUI.MSS.12",)
 R_DSN = ("DUI.MSS.13",)
 R_RPLC = ("DUI.MSS.20",)
@@ -384,26 +386,39 @@ def is_reply(it: Inspected) -> bool:
 
 
 def check_reply_headers(it: Inspected) -> list[Finding]:
-    """DUI.MSS.08: a reply carries Message-ID, In-Reply-To and References (pointing at the original)."""
+    """DUI.MSS.08: a reply carries In-Reply-To = the original Message-ID, References containing it
+    (RFC 5322 §3.6.4), and its own Message-ID. The original is known when the harness asked for the reply
+    (``in_reply_to`` of the send options); otherwise (artefact mode) it is the In-Reply-To found. The form of
+    the Message-ID itself is DUI.MSS.07's check, run on every message."""
     out = _unreadable(it, R_REPLY)
     if out:
         return out
     where = {**_where(it, "In-Reply-To"), "requirements": R_REPLY}
-    if not is_reply(it):
+    asked = str((it.ctx.options or {}).get("in_reply_to") or "").strip()
+    if not asked and not is_reply(it):
         return [info("message initial (pas une réponse) : sans objet", "first message (not a reply): not applicable",
                      rule="MSS.HDR.REPLY", **where)]
     in_reply = (it.msg.header("In-Reply-To") or "").strip()
     refs = it.msg.header("References") or ""
+    original = asked or in_reply
     if not in_reply or not _MSG_ID.fullmatch(in_reply):
         out.append(error("une réponse doit porter In-Reply-To (Message-ID du message d'origine)",
                          "a reply must carry In-Reply-To (the original Message-ID)", rule="MSS.HDR.REPLY",
-                         expected="<id@domaine>", found=in_reply[:120] or "absent", **where))
-    if not refs or (in_reply and in_reply not in refs):
+                         expected=asked or "<id@domaine>", found=in_reply[:120] or "absent", **where))
+    elif asked and in_reply != asked:
+        out.append(error("In-Reply-To ne reprend pas le Message-ID du message d'origine", "In-Reply-To is not the "
+                         "original Message-ID", rule="MSS.HDR.REPLY", expected=asked, found=in_reply[:120], **where))
+    if not refs or (original and original not in refs.split()):
         out.append(error("une réponse doit porter References incluant le Message-ID d'origine",
                          "a reply must carry References including the original Message-ID", rule="MSS.HDR.REPLY",
-                         expected=in_reply or "<id@domaine>", found=refs[:120] or "absent",
+                         expected=original or "<id@domaine>", found=refs[:120] or "absent",
                          **{**where, **_where(it, "References")}))
-    out.extend(f for f in check_message_id(it) if f.is_error)
+    own = [v.strip() for v in it.msg.header_all("Message-ID")]
+    if len(own) != 1 or not own[0] or (original and own[0] == original):
+        out.append(error("une réponse doit porter son propre Message-ID (un seul, distinct de l'original)",
+                         "a reply must carry its own Message-ID (one, different from the original)",
+                         rule="MSS.HDR.REPLY", expected="un Message-ID ≠ " + (original or "l'original"),
+                         found=" | ".join(own)[:120] or "absent", **{**where, **_where(it, "Message-ID")}))
     if not out:
         out.append(info("en-têtes de réponse conformes", "reply headers conform", rule="MSS.HDR.REPLY", **where))
     return [replace(f, requirements=R_REPLY) for f in out]
@@ -568,7 +583,8 @@ def check_patient_address(it: Inspected) -> list[Finding]:
                 out.append(error("adresse patient construite pour une identité non qualifiée (statut "
                                  f"{resident.get('status')})", "patient address built for a non-qualified identity "
                                  f"(status {resident.get('status')})", rule="MSS.PATIENT.QUALIFIED",
-                                 expected="statut QUAL", found=str(resident.get("status")), **where))
+                                 expected="statut QUAL", found=str(resident.get("status")),
+                                 **{**where, "requirements": R_PATIENT_INS}))
             if ins.get("matricule") and local != ins.get("matricule"):
                 out.append(error("l'adresse patient ne correspond pas à l'INS du dossier",
                                  "the patient address does not match the record's INS", rule="MSS.PATIENT.ADDRESS",
@@ -580,12 +596,12 @@ def check_patient_address(it: Inspected) -> list[Finding]:
                 out.append(error("document envoyé au patient sans INS dans son en-tête",
                                  "document sent to the patient without an INS in its header",
                                  rule="MSS.PATIENT.QUALIFIED", artefact=it.artefact, xpath=f"{doc.path} recordTarget",
-                                 expected=local, found="aucun INS", requirements=R_PATIENT))
+                                 expected=local, found="aucun INS", requirements=R_PATIENT_INS))
             elif cda_ins[0] != local:
                 out.append(error("l'INS du document diffère de l'adresse patient", "the document's INS differs from "
-                                 "the patient address", rule="MSS.PATIENT.ADDRESS", artefact=it.artefact,
+                                 "the patient address", rule="MSS.PATIENT.DOCUMENT_INS", artefact=it.artefact,
                                  xpath=f"{doc.path} recordTarget", expected=local, found=cda_ins[0],
-                                 requirements=R_PATIENT))
+                                 requirements=R_PATIENT_INS))
     if not out:
         out.append(info("adresses patient conformes" if patients else "aucun destinataire patient",
                         "patient addresses conform" if patients else "no patient recipient",
@@ -748,9 +764,10 @@ def check_transport(connection: Mapping[str, Any], artefact: str = "smtp") -> li
         return out
     version = str(connection.get("tls_version") or "")
     if _TLS_RANK.get(version, 0) < 12:
+        # TLS >= 1.2 is a verification point of DUI.MSS.01.01.01 as well as CONF.01 (traceability.yaml)
         out.append(error("version TLS inférieure à 1.2", "TLS version below 1.2", rule="MSS.TLS.VERSION",
                          artefact=artefact, expected=">= TLSv1.2", found=version or "inconnue",
-                         requirements=R_TLS_VERSION))
+                         requirements=R_TLS_VERSION + ("DUI.MSS.01",)))
     cipher = str(connection.get("cipher") or "")
     if not _GOOD_CIPHER.match(cipher):
         out.append(warning("suite de chiffrement hors de la liste AEAD recommandée (liste ANS non publiée)",

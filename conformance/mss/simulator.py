@@ -97,6 +97,7 @@ class ConnectionRecord:
     plaintext_commands: list[str] = field(default_factory=list)
     tls_error: str = ""
     events: list[str] = field(default_factory=list)
+    closed: bool = False  # the TCP connection ended (its record is complete: TLS errors are in)
 
     def log(self, line: str) -> None:
         if len(self.events) < MAX_EVENTS:
@@ -192,6 +193,10 @@ class _SimSMTP(SMTP):
         self.record.log(f"S: {text}")
         await super().push(status)
 
+    def connection_lost(self, error: Exception | None) -> None:
+        super().connection_lost(error)
+        self.record.closed = True
+
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
         peer = transport.get_extra_info("peername")
@@ -282,6 +287,7 @@ class _Handler:
             reply, accepted = REJECT_TEXTS.get(sc.reject_code, f"{sc.reject_code} 5.0.0 refus"), False
         if sc.close_connection:
             reply, accepted = "(connexion fermée sans réponse)", False
+            self.sim.drops_issued += 1
         message = self.sim._record_message(server, envelope, raw, reply, accepted)
         if sc.close_connection:
             server.record.log("i: connection dropped after DATA (scenario)")
@@ -385,6 +391,8 @@ class MssSimulator:
         #: how many refusals the reject scenario really issued: a scenario the candidate never reached
         #: (no RCPT, e.g. STARTTLS refused first) was not played and proves nothing
         self.rejects_issued = 0
+        #: how many connections the close_connection scenario really dropped after DATA (same reason)
+        self.drops_issued = 0
         self.size_limit = size_limit
         self.bearer_check = bearer_check
         self.smtp_timeout = smtp_timeout
@@ -516,7 +524,11 @@ class MssSimulator:
             }[variant]
             chain = issued.cert_pem + (self.pki.rogue_ca.cert_pem if variant == "untrusted" else self.pki.ca.cert_pem)
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+            # Observation, not enforcement: the simulator accepts down to what this OpenSSL still offers
+            # (TLS 1.0/1.1 at security level 0) so that the version a candidate negotiates is seen and judged
+            # (SC.MSS/CONF.01, DUI.MSS.01) instead of a bare handshake failure. A real operator refuses < 1.2.
+            ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+            ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
             ctx.load_cert_chain(self._write(f"server-{variant}.pem", chain),
                                 self._write(f"server-{variant}.key", issued.key_pem))
             ctx.verify_mode = ssl.CERT_OPTIONAL

@@ -43,6 +43,11 @@ class MssCapture:
     received: ReceivedMessage | None = None
     problem: str = ""
     problem_en: str = ""
+    #: when no message arrived: the proof whose failure stopped the send, read from the simulator's own
+    #: session records (not from the candidate's error text): "DUI.MSS.01.01.01" (command in clear, no
+    #: STARTTLS), "DUI.MSS.04.01.01" (TLS handshake failed on the operator's valid IGC-Santé certificate),
+    #: "SC.MSS/CONF.12.01.01" (TLS established, MAIL refused: no valid client certificate); "" otherwise
+    blocker: str = ""
 
     @property
     def connection(self) -> dict[str, Any] | None:
@@ -98,7 +103,7 @@ def mss_send_and_capture(client: Any, sim: MssSimulator, doc_id: str, options: d
     ctx = MessageContext(options=dict(options), resident=resident, sender=MSS_SENDER, applicative=True,
                          replaces=replaces)
     name = f"mss/{kind}-{doc_id}.eml"
-    before = len(sim.messages)
+    before, before_conn = len(sim.messages), len(sim.connections)
     try:
         outcome = client.send_mss(doc_id, **options)
     except SandboxUnsupported:
@@ -111,16 +116,55 @@ def mss_send_and_capture(client: Any, sim: MssSimulator, doc_id: str, options: d
         sim.wait_for(lambda s: bool(s.find(message_id)) or len(s.messages) > before, timeout=2.0)
     received = sim.find(message_id) or sim.messages[before:]
     if not received:
+        # the operator's record of a failed handshake may land just after the candidate answered: let the
+        # sessions of this send end (bounded) before reading why nothing arrived
+        sim.wait_for(lambda s: all(c.starttls or c.tls_error or (c.closed and "C: STARTTLS" not in c.events)
+                                   for c in s.connections[before_conn:]), timeout=2.0)
+        blocker, why, why_en = send_blocker([c.to_json() for c in sim.connections[before_conn:]])
         return MssCapture(name, b"", ctx, kind, doc_id, outcome, problem=(
-            f"aucun message reçu par l'opérateur (statut {outcome.get('status')!r}, erreur {outcome.get('error')!r})"),
+            f"aucun message reçu par l'opérateur (statut {outcome.get('status')!r}, erreur {outcome.get('error')!r})"
+            + (f" ; {why}" if why else "")),
             problem_en=(f"no message reached the operator (status {outcome.get('status')!r}, "
-                        f"error {outcome.get('error')!r})"))
+                        f"error {outcome.get('error')!r})" + (f"; {why_en}" if why_en else "")), blocker=blocker)
     msg = received[-1]
     ctx = MessageContext(options=ctx.options, resident=resident, sender=MSS_SENDER, applicative=True, replaces=replaces,
                          envelope=msg.envelope_json())
     problem = "" if outcome.get("status") == "sent" else (
         f"le candidat signale {outcome.get('status')!r} pour un envoi accepté par l'opérateur")
     return MssCapture(name, msg.raw, ctx, kind, doc_id, outcome, msg, problem)
+
+
+AUTH_REFUSED = "530 5.7.0 Authentification requise"
+
+
+def mail_attempted(conn: dict[str, Any]) -> bool:
+    """The client issued MAIL FROM on this SMTP session (the simulator's event log)."""
+    return any(str(e).startswith("C: MAIL") for e in conn.get("events") or [])
+
+
+def send_blocker(conns: list[dict[str, Any]]) -> tuple[str, str, str]:
+    """(proof, reason_fr, reason_en) that stopped a send, from the SMTP sessions the simulator saw during it.
+
+    Only what the operator itself observed counts: a command in clear (STARTTLS skipped), a TLS handshake
+    that failed on the operator's valid IGC-Santé certificate (the candidate refused it), or a TLS session
+    whose MAIL FROM was refused because no valid ORG client certificate was presented.
+    """
+    for conn in conns:
+        if conn.get("plaintext_commands"):
+            return ("DUI.MSS.01.01.01", f"commande en clair avant STARTTLS : {conn['plaintext_commands'][0]}",
+                    f"command in clear before STARTTLS: {conn['plaintext_commands'][0]}")
+    for conn in conns:
+        if conn.get("server_cert") == "valid" and conn.get("tls_error") and not conn.get("starttls"):
+            return ("DUI.MSS.04.01.01", f"session TLS échouée sur le certificat IGC-Santé valide de l'opérateur "
+                    f"({conn['tls_error'][:160]})", f"TLS handshake failed on the operator's valid IGC-Santé "
+                    f"certificate ({conn['tls_error'][:160]})")
+    for conn in conns:
+        if (conn.get("starttls") and conn.get("client_cert_status") != "valid" and not conn.get("authenticated")
+                and any(AUTH_REFUSED in str(e) for e in conn.get("events") or [])):
+            return ("SC.MSS/CONF.12.01.01", f"MAIL refusé par l'opérateur : certificat client de BAL applicative "
+                    f"{conn.get('client_cert_status')}", "MAIL refused by the operator: applicative mailbox client "
+                    f"certificate {conn.get('client_cert_status')}")
+    return "", "", ""
 
 
 @pytest.fixture(scope="session")

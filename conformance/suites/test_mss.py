@@ -22,11 +22,15 @@ from conformance.mss.simulator import MssSimulator
 from conformance.mss.xdm import compare_entries_with_cda
 from conformance.sandbox.client import SandboxError, decode_cda
 from conformance.suites._fixtures_mss import (
+    MSS_MDN_WAIT_S,
     MSS_PRO_RECIPIENT,
+    MSS_SENDER,
     MssCapture,
+    mail_attempted,
     mss_document_types,
     mss_send_and_capture,
     mss_wait_for_document,
+    send_blocker,
 )
 
 REJECT_CODES = (550, 552, 554)
@@ -65,9 +69,14 @@ def _not_sent(captures: list[MssCapture]) -> tuple[str, str]:
     first = next((c for c in captures if c.problem and not c.raw), None)
     problem = first.problem if first else "aucun envoi"
     problem_en = (first.problem_en or first.problem) if first else "no send"
-    tls = "STARTTLS" in problem or "TLS" in problem
-    pre = "prérequis en échec : envoi du message (DUI.MSS.01" + (", STARTTLS" if tls else "") + ")"
-    pre_en = "failed prerequisite: sending the message (DUI.MSS.01" + (", STARTTLS" if tls else "") + ")"
+    blocker = first.blocker if first else ""
+    if blocker and blocker != "DUI.MSS.01.01.01":
+        pre = f"prérequis en échec : envoi du message ({blocker})"
+        pre_en = f"failed prerequisite: sending the message ({blocker})"
+    else:
+        tls = "STARTTLS" in problem or "TLS" in problem
+        pre = "prérequis en échec : envoi du message (DUI.MSS.01" + (", STARTTLS" if tls else "") + ")"
+        pre_en = "failed prerequisite: sending the message (DUI.MSS.01" + (", STARTTLS" if tls else "") + ")"
     return (f"aucun message reçu à vérifier — {pre} ; {first.name if first else ''} : {problem}",
             f"no received message to check — {pre_en}; {first.name if first else ''}: {problem_en}")
 
@@ -207,13 +216,54 @@ def test_message_id_on_every_message(segur: Any, mss_messages: list[MssCapture])
     _each(segur, mss_messages, mc.check_message_id, mc.R_MESSAGE_ID)
 
 
-@pytest.mark.requirement("DUI.MSS.08")
-def test_reply_headers(segur: Any, mss_messages: list[MssCapture]) -> None:
-    """Contract v1 has no "reply" operation: only replies found among the messages (artefact mode) are checked."""
+def _original_message(message_id: str) -> bytes:
+    """A professional's message to the candidate's mailbox, the one the candidate is asked to answer."""
+    from email.message import EmailMessage
+    from email.policy import SMTP
+    from email.utils import formatdate
+
+    msg = EmailMessage(policy=SMTP)
+    msg["From"] = f"Dr Destinataire <{MSS_PRO_RECIPIENT}>"
+    msg["To"] = MSS_SENDER
+    msg["Subject"] = "Demande de document"
+    msg["Date"] = formatdate(localtime=True)
+    msg["Message-ID"] = message_id
+    msg.set_content("Bonjour,\nPouvez-vous me transmettre le document de ce résident ?\n", charset="utf-8")
+    return msg.as_bytes()
+
+
+@pytest.mark.requirement("DUI.MSS.08.01.01")
+def test_reply_headers(segur: Any, request: pytest.FixtureRequest, candidate: Any,
+                       mss_messages: list[MssCapture]) -> None:
+    """Artefact mode: the replies found among the messages. Sandbox mode, for a candidate that declares
+    ``features.mss_reply``: a professional's message is put in the candidate's mailbox and the candidate sends a
+    document in reply to it (``in_reply_to`` of POST /documents/{id}/mss); its In-Reply-To must be that
+    Message-ID, its References must contain it, and it carries its own Message-ID."""
+    if candidate.mode == "sandbox":
+        client = _sandbox(candidate)
+        if not candidate.supports("mss_reply"):
+            pytest.skip("le candidat ne déclare pas features.mss_reply (réponse à un message reçu) : preuve manuelle "
+                        "DUI.MSS.08.01.02 attendue")
+        from email.utils import make_msgid
+
+        sim: MssSimulator = request.getfixturevalue("mss_simulator")
+        doc_id, resident = _doc_for(request, candidate, client)
+        original_id = make_msgid(domain="test-ci-sis.mssante.fr")
+        original = _original_message(original_id)
+        sim.store.deliver(MSS_SENDER, original)
+        segur.evidence("message-d-origine.eml", original, kind="Source SMTP",
+                       description="message d'un professionnel déposé dans la BAL du candidat, auquel il répond")
+        capture = mss_send_and_capture(client, sim, doc_id, {
+            "recipients": [MSS_PRO_RECIPIENT], "to_patient": False, "read_receipt": False, "no_reply": False,
+            "in_reply_to": original_id}, kind="reponse", resident=resident)
+        _evidence(segur, capture)
+        if _problem(segur, capture, mc.R_REPLY):
+            raise NotEvaluated(*_not_sent([capture]))
+        segur.record(mc.check_reply_headers(inspect(capture.raw, capture.name, capture.ctx)))
+        return
     replies = [c for c in mss_messages if c.raw and mc.is_reply(inspect(c.raw, c.name))]
     if not replies:
-        pytest.skip("aucune réponse parmi les messages (contrat v1 sans opération « répondre ») : "
-                    "preuve manuelle attendue")
+        pytest.skip("aucune réponse parmi les messages de mss/ : preuve manuelle DUI.MSS.08.01.02 attendue")
     _each(segur, replies, mc.check_reply_headers, mc.R_REPLY)
 
 
@@ -277,10 +327,16 @@ def test_patient_address_from_qualified_ins(segur: Any, mss_messages: list[MssCa
 # ---------------------------------------------------------------------------------------------
 # transport (sandbox: the simulator saw the connections)
 # ---------------------------------------------------------------------------------------------
-def _transport(segur: Any, candidate: Any, captures: list[MssCapture], requirement: str,
+def _transport(segur: Any, candidate: Any, captures: list[MssCapture], sim: MssSimulator, requirement: str,
                check: Callable[[dict[str, Any], str], list[Finding]], name: str) -> None:
+    """Judge every SMTP session of the run, up to now, on which the candidate established TLS with the
+    operator's valid certificate and then started a mail transaction (MAIL FROM), delivered or not: a
+    session refused at MAIL for want of a client certificate is exactly what SC.MSS/CONF.12 must see."""
     _sandbox(candidate)
-    conns = _connections(captures)
+    delivered = {c["id"] for c in _connections(captures)}
+    conns = [c.to_json() for c in sim.connections]
+    conns = [c for c in conns if c["id"] in delivered or (c["server_cert"] == "valid" and c["starttls"]
+                                                          and mail_attempted(c))]
     if not conns:
         raise NotEvaluated(*_not_sent(captures))
     segur.evidence("connexions-smtp.json", json.dumps(conns, ensure_ascii=False, indent=1, default=str), kind="Log",
@@ -301,59 +357,112 @@ def test_tls_always(segur: Any, candidate: Any, mss_messages: list[MssCapture], 
     segur.evidence("connexions-smtp.json", json.dumps(conns, ensure_ascii=False, indent=1, default=str), kind="Log",
                    description="sessions SMTP vues par le simulateur")
     delivered = {c["id"] for c in _connections(mss_messages)}
+    others = []
     for capture in mss_messages:  # this test owns the send itself: a message that never arrived fails here
         if capture.kind != "artefact" and capture.problem and not capture.raw:
+            if capture.blocker and capture.blocker != "DUI.MSS.01.01.01":
+                # the operator saw why: the server certificate or the client identity, another proof's failure
+                others.append(capture)
+                segur.record(warning(f"{capture.name} : non remis, {capture.problem} — échec de {capture.blocker}",
+                                     f"{capture.name}: not delivered, {capture.problem_en or capture.problem} — "
+                                     f"failure of {capture.blocker}", rule="MSS.SEND.missing", artefact=capture.name,
+                                     requirements=("DUI.MSS.01",)))
+                continue
             segur.record(error(f"{capture.name} : {capture.problem}", f"{capture.name}: {capture.problem_en or capture.problem}",
                                rule="MSS.SEND", artefact=capture.name, requirements=("DUI.MSS.01",),
                                expected="message remis à l'opérateur", found=capture.problem[:200]))
     checked = 0
     for conn in conns:
-        if conn["plaintext_commands"] or conn["id"] in delivered:
+        if conn["plaintext_commands"] or conn["id"] in delivered or (conn["starttls"] and mail_attempted(conn)):
             segur.record(_only(mc.check_transport(conn, f"smtp/connexion-{conn['id']}"), "DUI.MSS.01"))
             checked += 1
     if not checked:
+        if others:
+            raise NotEvaluated(*_not_sent(others))
         raise NotEvaluated("aucune connexion n'a remis de message ni émis de commande : TLS non vérifiable",
                            "no connection delivered a message or sent a command: TLS cannot be checked")
 
 
 @pytest.mark.requirement("SC.MSS/CONF.01")
-def test_tls_version(segur: Any, candidate: Any, mss_messages: list[MssCapture]) -> None:
-    _transport(segur, candidate, mss_messages, "SC.MSS/CONF.01", mc.check_transport, "MSS.TLS.VERSION")
+def test_tls_version(segur: Any, candidate: Any, mss_messages: list[MssCapture], mss_simulator: MssSimulator) -> None:
+    _transport(segur, candidate, mss_messages, mss_simulator, "SC.MSS/CONF.01", mc.check_transport,
+               "MSS.TLS.VERSION")
 
 
 @pytest.mark.requirement("SC.MSS/CONF.03")
-def test_cipher_suites(segur: Any, candidate: Any, mss_messages: list[MssCapture]) -> None:
-    _transport(segur, candidate, mss_messages, "SC.MSS/CONF.03", mc.check_transport, "MSS.TLS.CIPHER")
+def test_cipher_suites(segur: Any, candidate: Any, mss_messages: list[MssCapture], mss_simulator: MssSimulator) -> None:
+    _transport(segur, candidate, mss_messages, mss_simulator, "SC.MSS/CONF.03", mc.check_transport,
+               "MSS.TLS.CIPHER")
 
 
 @pytest.mark.requirement("SC.MSS/CONF.12")
-def test_applicative_mailbox_client_certificate(segur: Any, candidate: Any, mss_messages: list[MssCapture]) -> None:
-    _transport(segur, candidate, mss_messages, "SC.MSS/CONF.12", mc.check_client_certificate,
+def test_applicative_mailbox_client_certificate(segur: Any, candidate: Any, mss_messages: list[MssCapture],
+                                                mss_simulator: MssSimulator) -> None:
+    _transport(segur, candidate, mss_messages, mss_simulator, "SC.MSS/CONF.12", mc.check_client_certificate,
                "MSS.AUTH.CLIENT_CERT")
 
 
 @pytest.mark.requirement("SC.MSS/CONF.06")
-def test_imap_starttls(segur: Any, candidate: Any, mss_simulator: MssSimulator, mss_messages: list[MssCapture]) -> None:
-    """When the candidate fetches its mailbox on the simulator (imap_port), STARTTLS comes before AUTHENTICATE."""
-    _sandbox(candidate)
-    sessions = list(mss_simulator.imap.sessions) if mss_simulator.imap else []
-    if not sessions:
-        pytest.skip("le candidat n'a pas relevé sa BAL sur le simulateur (imap_port) : preuve manuelle attendue")
-    segur.evidence("sessions-imap.json", json.dumps([s.to_json() for s in sessions], ensure_ascii=False, indent=1),
-                   kind="Log", description="sessions IMAP vues par le simulateur")
+def test_imap_starttls(segur: Any, request: pytest.FixtureRequest, candidate: Any, mss_simulator: MssSimulator,
+                       mss_messages: list[MssCapture]) -> None:
+    """STARTTLS comes before any IMAP authentication (AUTHENTICATE or LOGIN) on the candidate's mailbox.
+
+    When the check looks: after this test has put a notification in the candidate's mailbox itself (a send
+    answered by a success MDN) and waited, bounded, for the candidate to reconcile it (``mdn_wait_s`` plus a
+    margin, GET /documents/{id} until ``mss.mdn`` is set). A candidate that fetches its notifications has
+    logged in by then, whatever the order of the tests.
+    What counts: every IMAP session the simulator saw from the start of the run to the end of that wait
+    (an earlier session, opened for another test, counts too: authenticating in clear once is the failure);
+    a session that authenticated after STARTTLS is a point that held; a session that never authenticated
+    proves nothing. No IMAP session at all by then: the candidate does not fetch its operator mailbox
+    (``imap_port`` is optional in contract v1), or later than the time it was given — not run, manual proof
+    SC.MSS/CONF.06.01.02."""
+    client = _sandbox(candidate)
+    if mss_simulator.imap is None:
+        pytest.skip("simulateur sans serveur IMAP")
+    doc_id, _ = _doc_for(request, candidate, client)
+    with mss_simulator.use(notify="success"):
+        outcome = client.send_mss(doc_id, recipients=[MSS_PRO_RECIPIENT], to_patient=False, read_receipt=True,
+                                  no_reply=False)
+        if outcome.get("status") in ("sent", "queued"):
+            mss_wait_for_document(client, doc_id, lambda d: bool((d.get("mss") or {}).get("mdn")),
+                                  timeout=MSS_MDN_WAIT_S + 3.0)
+    sessions = list(mss_simulator.imap.sessions)
+    if sessions:
+        segur.evidence("sessions-imap.json", json.dumps([s.to_json() for s in sessions], ensure_ascii=False,
+                                                        indent=1), kind="Log",
+                       description="sessions IMAP vues par le simulateur jusqu'à la fin de l'attente de ce test")
+    authenticated = 0
     for session in sessions:
         cmds = session.commands
         auth_at = next((i for i, c in enumerate(cmds) if c in ("AUTHENTICATE", "LOGIN")), None)
         tls_at = next((i for i, c in enumerate(cmds) if c == "STARTTLS"), None)
-        if auth_at is not None and (tls_at is None or tls_at > auth_at):
-            segur.record(error("authentification IMAP avant STARTTLS", "IMAP authentication before STARTTLS",
-                               rule="MSS.IMAP.STARTTLS", artefact=f"imap/session-{session.id}",
-                               expected="STARTTLS puis AUTHENTICATE", found=" ".join(cmds[:8]),
-                               requirements=("SC.MSS/CONF.06",)))
+        if auth_at is None:
+            continue
+        authenticated += 1
+        where = {"artefact": f"imap/session-{session.id}", "requirements": ("SC.MSS/CONF.06",)}
+        if tls_at is None or tls_at > auth_at:
+            segur.record(error(f"authentification IMAP ({cmds[auth_at]}) avant STARTTLS",
+                               f"IMAP authentication ({cmds[auth_at]}) before STARTTLS", rule="MSS.IMAP.STARTTLS",
+                               expected="STARTTLS puis AUTHENTICATE", found=" ".join(cmds[:8]), **where))
         elif session.starttls:
-            segur.record(info(f"session IMAP en {session.tls_version}", f"IMAP session over {session.tls_version}",
-                              rule="MSS.IMAP.STARTTLS", artefact=f"imap/session-{session.id}",
-                              requirements=("SC.MSS/CONF.06",)))
+            segur.record(info(f"session IMAP : STARTTLS ({session.tls_version}) puis {cmds[auth_at]}",
+                              f"IMAP session: STARTTLS ({session.tls_version}) then {cmds[auth_at]}",
+                              rule="MSS.IMAP.STARTTLS", **where))
+    if authenticated:
+        return
+    if outcome.get("status") not in ("sent", "queued"):
+        raise NotEvaluated(f"prérequis en échec : envoi du message (DUI.MSS.01) ; aucune session IMAP authentifiée "
+                           f"({json.dumps(outcome, ensure_ascii=False)[:160]})",
+                           "failed prerequisite: sending the message (DUI.MSS.01); no authenticated IMAP session")
+    if sessions:
+        raise NotEvaluated(f"{len(sessions)} session(s) IMAP ouverte(s) sans authentification : ordre STARTTLS / "
+                           "authentification non observable",
+                           f"{len(sessions)} IMAP session(s) opened without authenticating: the STARTTLS / "
+                           "authentication order cannot be observed")
+    pytest.skip(f"aucune session IMAP vue par le simulateur à la fin de l'attente d'un accusé "
+                f"({MSS_MDN_WAIT_S + 3.0:.0f} s) : le candidat ne relève pas sa BAL (imap_port) ; preuve manuelle "
+                "SC.MSS/CONF.06.01.02 attendue")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -362,20 +471,44 @@ def test_imap_starttls(segur: Any, candidate: Any, mss_simulator: MssSimulator, 
 @pytest.mark.requirement("DUI.MSS.04.01.01")
 def test_igc_sante_server_certificate_accepted(segur: Any, candidate: Any, mss_messages: list[MssCapture],
                                               mss_simulator: MssSimulator) -> None:
+    """The TLS sessions on the operator's valid IGC-Santé (test CA) certificate succeed and the message goes
+    through. Read from the simulator's sessions on that certificate (the bad-certificate scenarios use others)."""
     _sandbox(candidate)
-    delivered = [c for c in mss_messages if c.received is not None and c.outcome.get("status") == "sent"]
-    tried_tls = any(c.starttls or c.tls_error for c in mss_simulator.connections)
-    if not delivered and not tried_tls:
+    conns = [c.to_json() for c in mss_simulator.connections if c.server_cert == "valid"]
+    failed = [c for c in conns if c["tls_error"] and not c["starttls"]]
+    established = [c for c in conns if c["starttls"]]
+    delivered = [m for m in mss_simulator.messages if m.connection.server_cert == "valid" and m.accepted]
+    where = {"artefact": "smtp", "requirements": ("DUI.MSS.04",)}
+    if conns:
+        segur.evidence("connexions-certificat-valide.json", json.dumps(conns, ensure_ascii=False, indent=1,
+                                                                       default=str),
+                       kind="Log", description="sessions SMTP sur le certificat IGC-Santé valide de l'opérateur")
+    for conn in failed:
+        segur.record(error("session TLS refusée sur le certificat IGC-Santé (AC de test) valide de l'opérateur",
+                           "TLS handshake refused on the operator's valid IGC-Santé (test CA) certificate",
+                           rule="MSS.TLS.SERVER_CERT", expected="session TLS établie", found=conn["tls_error"][:200],
+                           **{**where, "artefact": f"smtp/connexion-{conn['id']}"}))
+    if failed:
+        return
+    if delivered:
+        segur.record(info(f"{len(established)} session(s) TLS établie(s) sur le certificat IGC-Santé de test, "
+                          f"{len(delivered)} message(s) transmis", f"{len(established)} TLS session(s) established "
+                          f"on the test IGC-Santé certificate, {len(delivered)} message(s) transmitted",
+                          rule="MSS.TLS.SERVER_CERT", **where))
+        return
+    if not established:
         # the certificate was never presented: the failure belongs to STARTTLS (DUI.MSS.01 / SC.MSS/CONF.05)
         raise NotEvaluated(*_not_sent(mss_messages))
-    if not delivered:
-        segur.record(error("aucun envoi n'a abouti avec le certificat IGC-Santé (AC de test) de l'opérateur",
-                           "no send succeeded with the operator's IGC-Santé (test CA) certificate",
-                           rule="MSS.TLS.SERVER_CERT", artefact="smtp", requirements=("DUI.MSS.04",)))
-        return
-    segur.record(info(f"{len(delivered)} envoi(s) acceptés sur le certificat IGC-Santé de test",
-                      f"{len(delivered)} send(s) accepted on the test IGC-Santé certificate",
-                      rule="MSS.TLS.SERVER_CERT", artefact="smtp", requirements=("DUI.MSS.04",)))
+    blocker, why, why_en = send_blocker(established)
+    if blocker:  # TLS held; the transaction was refused for another reason (client certificate)
+        raise NotEvaluated(f"session TLS établie mais aucun message transmis — prérequis en échec : {why} ({blocker})",
+                           f"TLS session established but no message transmitted — failed prerequisite: {why_en} "
+                           f"({blocker})")
+    segur.record(error("sessions TLS établies sur le certificat IGC-Santé valide, mais aucun message transmis",
+                       "TLS sessions established on the valid IGC-Santé certificate, but no message transmitted",
+                       rule="MSS.TLS.SERVER_CERT", expected="message transmis",
+                       found="; ".join(" ".join(c["events"][-3:]) for c in established[:2])[:200] or "aucun",
+                       **where))
 
 
 def _bad_certificate(segur: Any, request: pytest.FixtureRequest, candidate: Any, sim: MssSimulator, variant: str,
@@ -404,7 +537,8 @@ def _bad_certificate(segur: Any, request: pytest.FixtureRequest, candidate: Any,
                            expected="connexion refusée", found="message reçu par l'opérateur", **where))
     segur.refused(status in ("failed", "refused") and bool(outcome.get("error")) and not delivered,
                   f"connexion à un opérateur au certificat {what_fr}", f"connection to an operator with a {what_en} "
-                  "certificate", found=json.dumps(outcome, ensure_ascii=False)[:200], **where)
+                  "certificate", rule="MSS.TLS.SERVER_CERT.refusal", found=json.dumps(outcome, ensure_ascii=False)[:200],
+                  **where)
     doc = client.get_document(doc_id)
     if (doc.get("mss") or {}).get("status") == "sent":
         segur.record(error("document marqué envoyé après un échec TLS", "document marked sent after a TLS failure",
@@ -463,14 +597,19 @@ def test_dropped_connection_shown(segur: Any, request: pytest.FixtureRequest, ca
     client = _sandbox(candidate)
     doc_id, _ = _doc_for(request, candidate, client)
     since = len(mss_simulator.connections)
+    drops = mss_simulator.drops_issued
     with mss_simulator.use(close_connection=True):
         outcome = client.send_mss(doc_id, recipients=[MSS_PRO_RECIPIENT], to_patient=False, read_receipt=False,
                                   no_reply=False)
     _sim_log(segur, mss_simulator, "simulateur-coupure.json", since)
-    if len(mss_simulator.connections) == since:
-        # the operator never saw the candidate: its "failed" cannot be the handling of a dropped connection
-        raise NotEvaluated("le candidat ne s'est pas connecté à l'opérateur : coupure non provoquée",
-                           "the candidate never connected to the operator: no connection was dropped")
+    if mss_simulator.drops_issued == drops:
+        # the operator never got to DATA: the candidate's "failed" cannot be the handling of a dropped connection
+        blocker, why, why_en = send_blocker([c.to_json() for c in mss_simulator.connections[since:]])
+        raise NotEvaluated(
+            "scénario non joué : le candidat n'a pas atteint DATA, l'opérateur n'a pas pu couper la connexion"
+            + (f" (prérequis en échec : {why}, {blocker})" if blocker else ""),
+            "scenario not played: the candidate never reached DATA, the operator could not drop the connection"
+            + (f" (failed prerequisite: {why_en}, {blocker})" if blocker else ""))
     _reported_failure(segur, client, doc_id, outcome, "")
 
 
@@ -597,7 +736,7 @@ def test_no_patient_send_without_qualified_ins(segur: Any, request: pytest.Fixtu
                            expected="aucun envoi", found=", ".join(sent), **where))
     segur.refused(outcome.get("status") == "refused" and not sent,
                   f"envoi au patient d'une identité {resident.get('status')}",
-                  f"patient send for a {resident.get('status')} identity",
+                  f"patient send for a {resident.get('status')} identity", rule="MSS.PATIENT.QUALIFIED.refusal",
                   found=json.dumps(outcome, ensure_ascii=False)[:200], **where)
 
 
@@ -617,7 +756,7 @@ def test_invisible_document_never_sent_to_patient(segur: Any, request: pytest.Fi
                                                            MessageContext(options=options))))
     segur.refused(outcome.get("status") == "refused" and not _patient_messages(mss_simulator, since),
                   "envoi au patient d'un document invisible au patient",
-                  "patient send of a document flagged invisible to the patient",
+                  "patient send of a document flagged invisible to the patient", rule="MSS.PATIENT.INVISIBLE.refusal",
                   found=json.dumps(outcome, ensure_ascii=False)[:200], **where)
 
 

@@ -5,7 +5,9 @@ Behaviour (what a compliant DUI does, rem.md §2.3, protocols.md §2): SMTP with
 CRL (DUI.MSS.04/05/06), the applicative mailbox authenticated by its ORG client certificate (CONF.12),
 X-MSS-* headers (CONF.14/15/16/21), Reply-To and the "generated automatically" mention (DUI.MSS.10),
 a patient address only from a qualified INS (DUI.MSS.11), never a patient send of a document flagged
-invisible to the patient, a read-receipt request when asked, DSN NOTIFY when the server offers DSN.
+invisible to the patient, a read-receipt request when asked, DSN NOTIFY when the server offers DSN, and
+In-Reply-To / References when the send answers a received message (``in_reply_to``, DUI.MSS.08; the
+sandbox declares ``features.mss_reply``).
 A refused recipient or a dropped connection gives ``failed`` with the reason, and the message is kept
 (its Message-ID stays on the document). Notifications (MDN or "KO" e-mails) are fetched from the
 operator mailbox over IMAP+STARTTLS (``imap_port``, an optional addition to contract v1) by a bounded
@@ -16,12 +18,14 @@ from __future__ import annotations
 
 import email.utils
 import imaplib
+import re
 import smtplib
 import ssl
 import tempfile
 import threading
 import time
 import urllib.request
+import warnings
 from email.message import EmailMessage
 from email.policy import SMTP
 from pathlib import Path
@@ -47,6 +51,20 @@ DEFECTS = {
     "no_reply_to": "Omet Reply-To et la mention « généré automatiquement » (BAL applicative)",
     "no_read_receipt_header": "Ignore la demande d'accusé de lecture (pas de Disposition-Notification-To)",
     "latin1_body": "Encode le corps du message en ISO-8859-1 au lieu d'UTF-8",
+    "distrusts_igc_sante": "Ne fait confiance qu'au magasin système, pas à l'AC IGC-Santé de ca_pem : le certificat "
+                           "valide de l'opérateur est refusé, aucun envoi n'aboutit",
+    "message_id_without_domain": "Génère un Message-ID sans partie droite (<identifiant> au lieu de <gauche@droite>)",
+    "reply_without_references": "Omet l'en-tête References sur une réponse (In-Reply-To seul)",
+    "patient_address_without_key": "Construit l'adresse patient sur le matricule INS privé de sa clé (13 caractères)",
+    "from_without_display_name": "Met l'adresse seule dans From, sans l'intitulé de la BAL",
+    "tls_below_1_2": "Négocie TLS 1.1 avec l'opérateur (SMTP et IMAP)",
+    "imap_login_before_starttls": "Tente un LOGIN IMAP en clair avant STARTTLS lors de la relève des accusés",
+    "no_client_certificate": "Ne présente pas le certificat ORG AUTH_CLI de la BAL applicative à l'opérateur",
+    "x_mss_mes_lowercase": "Écrit « X-MSS-MES: fin » (minuscules) au lieu de FIN",
+    "rejection_reason_hidden": "Signale l'échec d'un destinataire refusé sans en donner la raison (code et texte "
+                               "de l'opérateur)",
+    "sent_despite_dropped_connection": "Marque le document « envoyé » quand l'opérateur coupe la connexion après DATA",
+    "mdn_success_as_error": "Affiche une erreur sur le document pour tout accusé, même un accusé de succès",
 }
 
 PATIENT_DOMAIN = "patient.mssante.fr"
@@ -56,6 +74,7 @@ MDN_WAIT_S = 5.0
 MDN_POLL_S = 0.2
 HL7 = "{urn:hl7-org:v3}"
 SMTP_POLICY = SMTP.clone(max_line_length=998)  # no folding of Message-ID and the X-MSS-* headers
+_MSG_ID = re.compile(r"<[^<>@\s]{1,500}@[^<>@\s]{1,500}>")
 
 
 class _Refused(Exception):
@@ -86,6 +105,8 @@ def patient_address(resident: Any, defects: frozenset[str] | set[str]) -> str:
     lenient = bool(set(defects) & {"patient_address_unqualified", "ins_shared_unqualified"})  # see insi_client.py
     if not matricule or (not qualified and not lenient):
         raise _Refused("envoi au patient impossible : identité INS non qualifiée (DUI.MSS.11)")
+    if "patient_address_without_key" in defects:
+        matricule = str(matricule)[:13]
     return f"{matricule}@{PATIENT_DOMAIN}"
 
 
@@ -98,21 +119,31 @@ def build_message(cda: bytes, resident: Any, endpoint: dict[str, Any], defects: 
     code, title = _cda_facts(cda)
     to_patient = any(r.lower().endswith("@" + PATIENT_DOMAIN) for r in recipients)
     msg = EmailMessage(policy=SMTP_POLICY)
-    msg["From"] = email.utils.formataddr((str(endpoint.get("sender_name") or "DUI de référence – BAL applicative"),
-                                          sender))
+    if "from_without_display_name" in defects:
+        msg["From"] = sender
+    else:
+        msg["From"] = email.utils.formataddr((str(endpoint.get("sender_name") or "DUI de référence – BAL applicative"),
+                                              sender))
     msg["To"] = ", ".join(recipients)
     if "no_reply_to" not in defects:
         msg["Reply-To"] = contact
     msg["Subject"] = f"XDM/1.0/DDM+{title or 'Document'}"
     msg["Date"] = email.utils.formatdate(localtime=True)
     message_id = email.utils.make_msgid(domain=domain)
+    if "message_id_without_domain" in defects:
+        message_id = message_id.partition("@")[0] + ">"
     msg["Message-ID"] = message_id
+    original = str(options.get("in_reply_to") or "").strip()
+    if original:  # a reply to a message received in the operator mailbox (DUI.MSS.08)
+        msg["In-Reply-To"] = original
+        if "reply_without_references" not in defects:
+            msg["References"] = original
     msg["X-MSS-CODECDA"] = "00000-0" if "wrong_codecda" in defects else code
     msg["X-MSS-INS"] = "O" if _attr(resident, "status") == "QUAL" and _attr(resident, "ins") else "N"
     if "missing_x_mss_header" not in defects:
         msg["X-MSS-NIL"] = str(endpoint.get("nil") or DEFAULT_NIL)
     if options.get("no_reply") and to_patient:
-        msg["X-MSS-MES"] = "FIN"
+        msg["X-MSS-MES"] = "fin" if "x_mss_mes_lowercase" in defects else "FIN"
     if options.get("read_receipt") and "no_read_receipt_header" not in defects:
         msg["Disposition-Notification-To"] = sender
     body = f"Bonjour,\r\n\r\nVeuillez trouver ci-joint le document « {title or 'document'} ».\r\n\r\n"
@@ -138,6 +169,8 @@ def tls_context(endpoint: dict[str, Any], defects: frozenset[str] | set[str]) ->
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
+    elif "distrusts_igc_sante" in defects:
+        ctx = ssl.create_default_context()  # the system store only: the IGC-Santé test CA is not in it
     else:
         certs, _ = split_bundle(str(endpoint.get("ca_pem") or ""))
         if not certs:
@@ -145,9 +178,16 @@ def tls_context(endpoint: dict[str, Any], defects: frozenset[str] | set[str]) ->
         from cryptography.hazmat.primitives.serialization import Encoding
 
         ctx = ssl.create_default_context(cadata="".join(c.public_bytes(Encoding.PEM).decode("ascii") for c in certs))
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if "tls_below_1_2" in defects:
+        with warnings.catch_warnings():  # TLS 1.1 is deprecated: that is the defect
+            warnings.simplefilter("ignore", DeprecationWarning)
+            ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+            ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    else:
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     cert, key = endpoint.get("client_cert_pem"), endpoint.get("client_key_pem")
-    if cert and key:
+    if cert and key and "no_client_certificate" not in defects:
         with tempfile.TemporaryDirectory(prefix="dui-mss-") as tmp:
             cert_path, key_path = Path(tmp) / "client.pem", Path(tmp) / "client.key"
             cert_path.write_text(str(cert), encoding="ascii")
@@ -206,6 +246,9 @@ def _recipients(document: Any, resident: Any, options: dict[str, Any], defects: 
         recipients.append(patient_address(resident, defects))
     if not recipients:
         raise _Refused("aucun destinataire")
+    original = options.get("in_reply_to")
+    if original is not None and not (isinstance(original, str) and _MSG_ID.fullmatch(original.strip())):
+        raise _Refused("in_reply_to doit être le Message-ID <gauche@droite> du message auquel on répond")
     bad = [r for r in recipients if "@" not in r or any(c in r for c in " <>,;\r\n")]
     if bad:
         raise _Refused(f"adresse invalide : {bad[0]}")
@@ -270,17 +313,27 @@ def _transmit(raw: bytes, recipients: list[str], endpoint: dict[str, Any], defec
                 smtp.ehlo()
             rcpt_options = ["NOTIFY=SUCCESS,FAILURE,DELAY"] if smtp.has_extn("dsn") else []
             refused = smtp.sendmail(str(endpoint["sender"]), recipients, raw, rcpt_options=rcpt_options)
+            if refused and "rejection_reason_hidden" in defects:
+                return "échec de l'envoi MSSanté"
             if refused:
                 return "destinataire(s) refusé(s) : " + "; ".join(
                     f"{addr} ({code} {msg.decode('utf-8', 'replace')})" for addr, (code, msg) in refused.items())
     except smtplib.SMTPRecipientsRefused as exc:
+        if "rejection_reason_hidden" in defects:
+            return "échec de l'envoi MSSanté"
         return "destinataire(s) refusé(s) : " + "; ".join(
             f"{addr} ({code} {msg.decode('utf-8', 'replace')})" for addr, (code, msg) in exc.recipients.items())
     except smtplib.SMTPResponseException as exc:
+        if "rejection_reason_hidden" in defects:
+            return "échec de l'envoi MSSanté"
         text = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
         return f"refus du serveur MSSanté : {exc.smtp_code} {text}"
     except ssl.SSLCertVerificationError as exc:
         return f"certificat du serveur MSSanté refusé : {exc.verify_message or exc.reason}"
+    except smtplib.SMTPServerDisconnected as exc:
+        if "sent_despite_dropped_connection" in defects:
+            return None  # the defect: no reply to DATA taken for a success
+        return f"échec de l'envoi MSSanté : {exc.__class__.__name__}: {exc}"[:500]
     except (TimeoutError, ssl.SSLError, smtplib.SMTPException, OSError) as exc:
         return f"échec de l'envoi MSSanté : {exc.__class__.__name__}: {exc}"[:500]
     return None
@@ -303,6 +356,11 @@ def _poll(document: Any, endpoint: dict[str, Any], defects: frozenset[str], mess
         return
     seen: set[bytes] = set()
     try:
+        if "imap_login_before_starttls" in defects:
+            try:  # the defect: credentials offered in clear (the operator refuses LOGIN)
+                imap.login(str(endpoint.get("sender") or ""), "mot-de-passe")
+            except imaplib.IMAP4.error:
+                pass
         imap.starttls(ssl_context=ctx)
         imap.authenticate("EXTERNAL", lambda _: b"")
         imap.select("INBOX", readonly=True)
@@ -333,7 +391,10 @@ def _apply_notice(document: Any, notice: Any, defects: frozenset[str]) -> None:
     """Link the notification to the sent message and show an integration error on the document."""
     data = notice.to_json()
     data["received_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    if notice.is_error and "ignores_mdn_error" not in defects:
+    if not notice.is_error and "mdn_success_as_error" in defects:
+        _set(document, mdn=data, mss_status="failed",
+             mss_error=f"erreur signalée par l'accusé du destinataire : {notice.disposition}")
+    elif notice.is_error and "ignores_mdn_error" not in defects:
         _set(document, mdn=data, mss_status="failed",
              mss_error=f"erreur d'intégration chez le destinataire : {notice.error_code}^{notice.error_label}".rstrip("^"))
     else:
