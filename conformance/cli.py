@@ -77,9 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--report-dir", type=Path, help="where to write the report (default reports/<profile>-<time>)")
     run.add_argument("--lang", choices=("fr", "en"), default="fr", help="report language (default fr)")
     run.add_argument("--cisis-kit", type=Path, help="path to the ANS CI-SIS kit")
+    run.add_argument("--dmp-trust", type=Path, help="PEM file or folder: the candidate's test trust anchors "
+                                                    "(IGC-Santé test chain) for VIHF and XAdES signatures")
     run.add_argument("--defect", action="append", default=[],
                      help="defect switch for the embedded reference sandbox (repeatable)")
-    run.add_argument("--jobs", "-j", type=int, default=1, help="parallel workers (pytest-xdist)")
+    run.add_argument("--jobs", "-j", type=int, default=1, help="parallel workers: tests over pytest-xdist workers "
+                     "(sandbox), documents over worker processes (--artefacts)")
     run.add_argument("--connect-timeout", type=_seconds, metavar="S",
                      help="seconds to connect to the sandbox, per call (default 10) [env SEGUR_CONNECT_TIMEOUT]")
     run.add_argument("--first-byte-timeout", type=_seconds, metavar="S",
@@ -104,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     sbx.add_argument("--port", type=int, default=8700, help="port on 127.0.0.1 (default 8700)")
     sbx.add_argument("--defect", action="append", default=[], help="inject a defect (repeatable)")
     sbx.add_argument("--list-defects", action="store_true", help="list the defect switches and exit")
+    sbx.add_argument("--dmp-trust-out", type=Path, help="write the sandbox's test trust anchor (PEM) to this file, "
+                                                        "for 'run --dmp-trust'")
     sbx.set_defaults(func=cmd_sandbox)
 
     val = sub.add_parser("validate", help="offline checks of artefacts: CDA (.xml), MSSanté (.eml), DMP (.http)",
@@ -111,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("files", nargs="+", type=Path, help="artefact files (.xml CDA, .eml, .http or .xml SOAP)")
     val.add_argument("--cisis-kit", type=Path, help="path to the ANS CI-SIS kit (enables XSD and schematrons)")
     val.add_argument("--lang", choices=("fr", "en"), default="fr", help="message language (default fr)")
+    val.add_argument("--dmp-trust", type=Path, help="PEM file or folder: test trust anchors for the VIHF and XAdES "
+                                                    "signatures of .http captures [env SEGUR_DMP_TRUST]")
     val.set_defaults(func=cmd_validate)
 
     ver = sub.add_parser("verify", help="check a report bundle against its signed manifest")
@@ -235,12 +242,18 @@ def cmd_run(args: argparse.Namespace) -> int:
             pytest_args += ["--segur-defect", defect]
         if args.cisis_kit is not None:
             pytest_args += ["--cisis-kit", str(args.cisis_kit.resolve())]
+        if args.dmp_trust is not None:
+            pytest_args += ["--dmp-trust", str(args.dmp_trust.resolve())]
         for flag, seconds in (("--segur-connect-timeout", args.connect_timeout),
                               ("--segur-first-byte-timeout", args.first_byte_timeout),
                               ("--segur-answer-timeout", args.answer_timeout)):
             if seconds is not None:
                 pytest_args += [flag, f"{seconds:g}"]
-        if args.jobs > 1:
+        if args.jobs > 1 and args.artefacts is not None:
+            # artefact mode: the work is per document, so the documents (not the tests) go to N worker
+            # processes (conformance/sandbox/artefacts.py stream_map); xdist would check them N times
+            pytest_args += ["--segur-jobs", str(args.jobs)]
+        elif args.jobs > 1:
             pytest_args += ["-n", str(args.jobs)]
         if args.select:
             pytest_args += ["-k", args.select]
@@ -400,6 +413,12 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageProblem(f"impossible d'écouter sur 127.0.0.1:{args.port} ({exc.strerror})") from None
     print(f"bac à sable de référence : {running.url}  (Ctrl-C pour arrêter)", flush=True)
+    if args.dmp_trust_out is not None:
+        from segur_reference_dui.dmp_client import trust_anchors_pem
+
+        args.dmp_trust_out.write_bytes(trust_anchors_pem())
+        print(f"ancre de confiance DMP de test : {args.dmp_trust_out}  (run --dmp-trust {args.dmp_trust_out})",
+              flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -426,7 +445,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
         raise UsageProblem(f"--cisis-kit : {args.cisis_kit} n'est pas un dossier")
     from conformance.validate_artefacts import validate_artefacts
 
-    return int(validate_artefacts(args.files, args.cisis_kit, args.lang, sys.stdout))
+    trust = args.dmp_trust or (Path(os.environ["SEGUR_DMP_TRUST"]) if os.environ.get("SEGUR_DMP_TRUST") else None)
+    if trust is not None and not trust.exists():
+        raise UsageProblem(f"--dmp-trust : {trust} introuvable")
+    return int(validate_artefacts(args.files, args.cisis_kit, args.lang, sys.stdout, dmp_trust=trust))
 
 
 def _report_command(name: str, *call_args: Any) -> int:

@@ -35,10 +35,12 @@ OPTIONS: dict[str, tuple[str, str, str | None]] = {
     "cisis_kit": ("--cisis-kit", "SEGUR_CISIS_KIT", None),
     "segur_report": ("--segur-report", "SEGUR_REPORT", None),
     "segur_lang": ("--segur-lang", "SEGUR_LANG", "fr"),
+    "dmp_trust": ("--dmp-trust", "SEGUR_DMP_TRUST", None),
     # deadlines of every call to the candidate (conformance.sandbox.client.Deadlines has the defaults)
     "segur_connect_timeout": ("--segur-connect-timeout", "SEGUR_CONNECT_TIMEOUT", None),
     "segur_first_byte_timeout": ("--segur-first-byte-timeout", "SEGUR_FIRST_BYTE_TIMEOUT", None),
     "segur_answer_timeout": ("--segur-answer-timeout", "SEGUR_ANSWER_TIMEOUT", None),
+    "segur_jobs": ("--segur-jobs", "SEGUR_JOBS", None),  # artefact mode: worker processes per document
 }
 REFERENCE = "reference"  # --sandbox-url reference: start the embedded reference sandbox
 FLUSH_EVERY_S = 2.0
@@ -64,10 +66,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "cisis_kit": "path to the ANS CI-SIS kit (enables XSD and official schematrons)",
         "segur_report": "directory where results.json, report.html and evidence/ are written",
         "segur_lang": "report language: fr (default) or en",
+        "dmp_trust": "PEM file or folder: the candidate's test trust anchors for VIHF and XAdES signatures (DMP)",
         "segur_connect_timeout": "seconds to connect to the candidate's sandbox, per call (default 10)",
         "segur_first_byte_timeout": "seconds the candidate may stay silent before its first byte, per call "
                                     "(default 60)",
         "segur_answer_timeout": "seconds for the candidate's whole answer, per call (default 120)",
+        "segur_jobs": "artefact mode: worker processes for the per-document checks (default 1)",
     }
     for dest, (flag, env, _default) in OPTIONS.items():
         group.addoption(flag, dest=dest, default=None, help=f"{helps[dest]} [env {env}, ini {dest}]")
@@ -96,6 +100,7 @@ class SegurConfig:
     report_dir: Path | None
     lang: str
     defects: tuple[str, ...]
+    dmp_trust: Path | None = None
     deadlines: Any = None  # conformance.sandbox.client.Deadlines of every call to the candidate
 
     @property
@@ -123,6 +128,10 @@ def resolve_config(config: pytest.Config) -> SegurConfig:
             f"--cisis-kit: {kit_path} is not a CI-SIS kit (infrastructure/cda/CDA_extended.xsd not found)")
     report = _option(config, "segur_report")
     defects = tuple(config.getoption("segur_defects") or ()) + tuple(config.getini("segur_defects") or ())
+    trust = _option(config, "dmp_trust")
+    trust_path = Path(trust).expanduser() if trust else None
+    if trust_path is not None and not trust_path.exists():
+        raise ConfigurationError(f"--dmp-trust: {trust_path} does not exist")
     from conformance.sandbox.client import Deadlines
 
     try:
@@ -139,6 +148,7 @@ def resolve_config(config: pytest.Config) -> SegurConfig:
         report_dir=Path(report).expanduser() if report else None,
         lang=lang,
         defects=defects,
+        dmp_trust=trust_path,
         deadlines=deadlines,
     )
 
