@@ -260,7 +260,12 @@ def test_mss_tls_tests_fail_on_a_cleartext_delivery(test_name: str) -> None:
 
     conn = _Conn(1, {"starttls": False, "plaintext_commands": ["MAIL FROM"], "tls_version": "", "cipher": ""})
     captures = [_capture(b"x", kind="pro", received=_Received(conn))]
-    assert outcome(lambda s: getattr(suite, test_name)(s, _MssCandidate(), captures)) == "failed"
+
+    @dataclass
+    class Sim:
+        connections: list[_Conn]
+
+    assert outcome(lambda s: getattr(suite, test_name)(s, _MssCandidate(), captures, Sim([conn]))) == "failed"
 
 
 def test_mss_tls_always_not_evaluated_when_no_connection_delivered() -> None:

@@ -335,7 +335,7 @@ def _transport(segur: Any, candidate: Any, captures: list[MssCapture], sim: MssS
     _sandbox(candidate)
     delivered = {c["id"] for c in _connections(captures)}
     conns = [c.to_json() for c in sim.connections]
-    conns = [c for c in conns if c["id"] in delivered or (c["server_cert"] == "valid" and c["starttls"]
+    conns = [c for c in conns if c["id"] in delivered or (c.get("server_cert") == "valid" and c.get("starttls")
                                                           and mail_attempted(c))]
     if not conns:
         raise NotEvaluated(*_not_sent(captures))
