@@ -583,17 +583,17 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
         if isinstance(exc, SandboxUnsupported):
             if recorder is not None and recorder.counted_errors:
                 raise FindingsFailure(recorder.counted_errors, recorder.lang) from None
-            pytest.skip(unsupported_reason(exc))
+            skip_unsupported(exc)
         raise
     if recorder is not None and recorder.counted_errors:
         raise FindingsFailure(recorder.counted_errors, recorder.lang)
     return result
 
 
-def unsupported_reason(exc: SandboxError) -> str:
+def skip_unsupported(exc: SandboxError) -> None:
     """The one "not supported" reason (issue 14): an HTTP 501 makes the dependent proofs not run."""
-    return (f"le candidat a répondu 501 (non pris en charge) : {exc.message} / "
-            f"the candidate answered 501 (not supported): {exc.message_en}")
+    skip(f"le candidat a répondu 501 (non pris en charge) : {exc.message}",
+         f"the candidate answered 501 (not supported): {exc.message_en}")
 
 
 @pytest.hookimpl(wrapper=True)
@@ -603,7 +603,7 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
     try:
         return (yield)
     except SandboxUnsupported as exc:
-        pytest.skip(unsupported_reason(exc))
+        skip_unsupported(exc)
 
 
 class FindingsFailure(AssertionError):
@@ -614,7 +614,8 @@ class FindingsFailure(AssertionError):
         lines = [f"{len(findings)} constat(s) bloquant(s) / blocking finding(s):"]
         for f in findings[:50]:
             where = " ".join(p for p in (f.artefact, f.xpath, f"l.{f.line}" if f.line else "") if p)
-            exp = f" (attendu: {f.expected!r}, trouvé: {f.found!r})" if (f.expected or f.found) else ""
+            labels = ("expected", "found") if lang == "en" else ("attendu", "trouvé")
+            exp = f" ({labels[0]}: {f.expected!r}, {labels[1]}: {f.found!r})" if (f.expected or f.found) else ""
             lines.append(f"  - [{f.rule or '-'}] {f.text(lang)}{exp} {where}".rstrip())
         if len(findings) > 50:
             lines.append(f"  … {len(findings) - 50} de plus / more")
@@ -638,17 +639,21 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return report
     recorder = item.stash.get(recorder_key, None)
     findings = [f.to_dict() for f in recorder.findings] if recorder else []
+    message_en = _english(report, call, message)
+    state = item.config.stash.get(state_key, None)
+    if outcome == "not_evaluated" and state is not None and state.config.lang == "en":
+        report.longrepr = f"not evaluated: {message_en}"  # pytest's own summary line, in English too
     if recorder is not None and report.when == "call":
         findings += [f.to_dict() for f in recorder.held_findings()]
     evidence = [e.to_dict() for e in recorder.evidence_refs] if recorder else []
     if call.excinfo is not None and outcome in ("error", "not_evaluated"):
         # shown with the proof; a warning, so that it never turns "not evaluated" into "failed"
-        findings.append(warning(f"non évalué : {message}", f"not evaluated: {message}",
+        findings.append(warning(f"non évalué : {message}", f"not evaluated: {message_en}",
                                 rule="HARNESS.NOT_EVALUATED", proofs=proof_ids(item)).to_dict())
     findings_failure = call.excinfo is not None and isinstance(call.excinfo.value, FindingsFailure)
     report.user_properties.append(("segur", {
         "requirements": list(ids), "proofs": list(proof_ids(item)), "outcome": outcome, "message": message,
-        "phase": report.when, "findings": findings, "evidence": evidence, "findings_failure": findings_failure,
+        "message_en": message_en, "phase": report.when, "findings": findings, "evidence": evidence, "findings_failure": findings_failure,
     }))
     if outcome == "not_evaluated" and report.when == "call":
         report.outcome = "failed"  # visible in vendor CI: a check that did not run is not a pass
@@ -675,6 +680,8 @@ def _classify(report: pytest.TestReport, call: pytest.CallInfo[None]) -> tuple[s
     if report.skipped:
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr or "")
         return "skipped", str(reason).removeprefix("Skipped: ")
+        if isinstance(exc, BilingualSkip):
+            return "skipped", str(exc.msg)
     if isinstance(exc, NotEvaluated):
         return "not_evaluated", exc.reason
     if isinstance(exc, SandboxError):
@@ -684,6 +691,8 @@ def _classify(report: pytest.TestReport, call: pytest.CallInfo[None]) -> tuple[s
             return "passed", ""
         if isinstance(exc, AssertionError):
             return "failed", _short(str(exc))
+        if isinstance(exc, FindingsFailure):  # French here; _english gives the English twin
+            return "failed", _short(FindingsFailure(exc.findings, "fr").args[0])
         return "error", f"{type(exc).__name__}: {_short(str(exc))}" if exc else "erreur"
     if report.failed:  # setup or teardown crashed: the check could not run
         return "error", f"{report.when}: {type(exc).__name__ if exc else ''}: {_short(str(exc))}"
@@ -692,6 +701,36 @@ def _classify(report: pytest.TestReport, call: pytest.CallInfo[None]) -> tuple[s
 
 def _short(text: str, limit: int = 1500) -> str:
     return text if len(text) <= limit else text[:limit] + " …"
+def _english(report: pytest.TestReport, call: pytest.CallInfo[None], message: str) -> str:
+    """The English twin of ``_classify``'s message (``--lang en``): the reason the check gave in English
+    (``segur.not_evaluated(fr, en)``, a sandbox error, a bilingual skip), else the message itself."""
+    exc = call.excinfo.value if call.excinfo is not None else None
+    if exc is None or message == "":
+        return message
+    if isinstance(exc, NotEvaluated):
+        return exc.reason_en
+    if isinstance(exc, SandboxError):
+        return exc.message_en
+    if isinstance(exc, BilingualSkip) and report.skipped:
+        return exc.reason_en
+    if isinstance(exc, FindingsFailure):
+        return _short(FindingsFailure(exc.findings, "en").args[0])
+    return message
+
+
+class BilingualSkip(pytest.skip.Exception):  # type: ignore[misc,name-defined]
+    """``pytest.skip`` with an English twin of its French reason (the proof becomes not run)."""
+
+    def __init__(self, reason: str, reason_en: str) -> None:
+        super().__init__(reason)
+        self.reason_en = reason_en
+
+
+def skip(reason: str, reason_en: str) -> None:
+    """Skip the test (its proofs are not run) with a French reason and its English twin."""
+    raise BilingualSkip(reason, reason_en)
+
+
 
 
 _RANK = {"passed": 0, "skipped": 1, "not_run": 1, "not_evaluated": 2, "error": 3, "failed": 4}
@@ -710,6 +749,7 @@ def _merge_phase(record: TestRecord, value: dict[str, Any], duration: float) -> 
             record.message = value.get("message", "") or record.message
             record.findings_failure = bool(value.get("findings_failure"))
     record.duration += duration
+            record.message_en = value.get("message_en", "") or value.get("message", "") or record.message_en
     for f in value.get("findings", []):
         finding = Finding.from_dict(f)
         if finding not in record.findings:

@@ -43,10 +43,16 @@ class TestRecord:
     proofs: tuple[str, ...] = ()
     #: the test failed only because it recorded ERROR findings: each proof is judged by its own findings
     findings_failure: bool = False
+    #: the English twin of ``message`` (``segur.not_evaluated(fr, en)``, a sandbox error...), for ``--lang en``
+    message_en: str = ""
+
+    @property
+    def english(self) -> str:
+        return self.message_en or self.message
 
     def to_dict(self) -> dict[str, Any]:
         return {"nodeid": self.nodeid, "outcome": self.outcome, "duration": round(self.duration, 4),
-                "message": self.message, "proofs": list(self.proofs)}
+                "message": self.message, "message_en": self.english, "proofs": list(self.proofs)}
 
 
 @dataclass(frozen=True)
@@ -76,13 +82,13 @@ def proof_verdict_in(record: TestRecord, proof: str, rule_map: RuleMap) -> Proof
         if failed_here:
             return ProofVerdict(
                 "error", f"non évalué : prérequis en échec ({', '.join(failed_here)}) — {record.message}"[:1000],
-                f"not evaluated: failed prerequisite ({', '.join(failed_here)}) — {record.message}"[:1000])
+                f"not evaluated: failed prerequisite ({', '.join(failed_here)}) — {record.english}"[:1000])
         return ProofVerdict("error", f"non évalué : {record.message}"[:1000],
-                            f"not evaluated: {record.message}"[:1000])
+                            f"not evaluated: {record.english}"[:1000])
     if record.outcome == "skipped":
-        return ProofVerdict("not_run", record.message[:1000], record.message[:1000])
+        return ProofVerdict("not_run", record.message[:1000], record.english[:1000])
     if record.outcome == "failed" and not record.findings_failure:
-        return ProofVerdict("failed", record.message[:1000], record.message[:1000])
+        return ProofVerdict("failed", record.message[:1000], record.english[:1000])
     held = [f for f in mine if f.severity is Severity.INFO and rule_map.can_fail(f.rule)]
     if held:
         return ProofVerdict("passed")
@@ -170,16 +176,25 @@ def aggregate(requirements: Iterable[Any], records: Iterable[TestRecord], rule_m
             proof_results[pid] = combine([proof_verdict_in(r, pid, rule_map) for r in by_proof.get(pid, [])])
         verdict = requirement_verdict([v.verdict for v in proof_results.values()], req.manual_only)
         failing = [(pid, v) for pid, v in proof_results.items() if v.verdict in ("failed", "error")]
+        reason_en = ""
         if verdict in ("failed", "error"):
             reason = " | ".join(f"{pid} : {v.reason}" for pid, v in failing if v.verdict == verdict)[:2000]
+            reason_en = " | ".join(f"{pid}: {v.reason_en or v.reason}" for pid, v in failing
+                                   if v.verdict == verdict)[:2000]
         elif verdict == "reserved":
             reason = " | ".join(f"{pid} : {v.reason}" for pid, v in proof_results.items()
                                 if v.verdict == "reserved")[:2000]
+            reason_en = " | ".join(f"{pid}: {v.reason_en or v.reason}" for pid, v in proof_results.items()
+                                   if v.verdict == "reserved")[:2000]
         elif verdict == "manual":
             reason = "preuve manuelle à fournir par l'éditeur"
+            reason_en = "manual evidence to be provided by the vendor"
         elif verdict == "not_run":
-            reasons = [r.message for r in linked if r.outcome == "skipped" and r.message]
-            reason = "; ".join(dict.fromkeys(reasons))[:2000] or "aucun test exécuté pour cette exigence"
+            skipped = [r for r in linked if r.outcome == "skipped" and r.message]
+            reason = "; ".join(dict.fromkeys(r.message for r in skipped))[:2000] or \
+                "aucun test exécuté pour cette exigence"
+            reason_en = "; ".join(dict.fromkeys(r.english for r in skipped))[:2000] or \
+                "no test was run for this requirement"
         else:
             reason = ""
         findings: list[Finding] = []
@@ -201,6 +216,7 @@ def aggregate(requirements: Iterable[Any], records: Iterable[TestRecord], rule_m
             "manual_only": req.manual_only,
             "verdict": verdict,
             "reason": reason,
+            "reason_en": reason_en,
             "failing_proofs": [pid for pid, _v in sorted(
                 failing, key=lambda item: all(rule_map.consequence(f.rule) for r in by_proof.get(item[0], [])
                                               for f in r.findings if f.is_error and item[0] in f.proofs))],

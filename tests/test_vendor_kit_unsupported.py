@@ -75,5 +75,7 @@ def test_empty_document_types_names_what_to_declare(tmp_path: Path) -> None:
     proofs = _proofs(results)
     for pid in ("DUI.DMP.01.01.01", "SC.MSS/CONF.16.01.01"):
         text = json.dumps(proofs[pid], ensure_ascii=False)
-        # the reason of a fixture's NotEvaluated reaches results.json in French only (TestRecord has one message)
         assert proofs[pid]["verdict"] == "error" and "déclarez document_types dans GET /capabilities" in text, text[:600]
+        # --lang en: the English twin of the fixture's NotEvaluated reaches the proof (issue 14 item 7)
+        assert "declare document_types in GET /capabilities" in proofs[pid]["reason_en"], proofs[pid]["reason_en"]
+        assert "déclarez" not in proofs[pid]["reason_en"]

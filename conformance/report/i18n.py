@@ -52,6 +52,11 @@ STRINGS: dict[str, dict[str, str]] = {
         "fr": "{ans} énoncés ANS publics, {imported} importés d'un REM, {paraphrase} paraphrases du banc",
         "en": "{ans} public ANS statements, {imported} imported from an REM, {paraphrase} harness paraphrases",
     },
+    "hdr.catalogue_french": {
+        "fr": "Les textes du catalogue (titres, énoncés, scénarios et preuves du REM) restent en français.",
+        "en": "The catalogue texts (REM titles, statements, scenarios and proofs) are the ANS's and stay in French; "
+              "the harness's own texts (verdicts, reasons, findings) are in English.",
+    },
     "hdr.catalogue_none": {
         "fr": "non enregistré dans ce fichier de résultats (campagne antérieure)",
         "en": "not recorded in this results file (earlier run)",

@@ -215,7 +215,8 @@ def _requirement(raw: dict[str, Any], lang: str, index: EvidenceIndex, report_di
     shown = raw_findings[:MAX_FINDINGS_PER_REQUIREMENT]
     findings = [_finding(f, lang, index, report_dir) for f in shown]
     tests = [TestView(nodeid=text(x.get("nodeid"), 500), outcome=text(x.get("outcome"), 20),
-                      duration=f"{as_float(x.get('duration')):.2f}", message=text(x.get("message"), 1500))
+                      duration=f"{as_float(x.get('duration')):.2f}",
+                      message=text(x.get("message_en") if lang == "en" and x.get("message_en") else x.get("message"), 1500))
              for x in as_list(raw.get("tests")) if isinstance(x, dict)]
     # evidence collected by the tests of this requirement, plus any a finding names
     evidence: list[EvidenceView] = []
@@ -255,7 +256,8 @@ def _requirement(raw: dict[str, Any], lang: str, index: EvidenceIndex, report_di
         wave=text(raw.get("wave"), 10), corridors=[text(c, 40) for c in as_list(raw.get("corridors"))],
         verified=text(raw.get("verified"), 4), source=text(shown_source, 600), source_internal=internal,
         socle=text(raw.get("socle"), 200), refs=[text(r, 200) for r in as_list(raw.get("refs"))],
-        verdict=verdict, reason=text(raw.get("reason")), tests=tests, scenarios=scenarios,
+        verdict=verdict, reason=text(raw.get("reason_en") if lang == "en" and raw.get("reason_en") else raw.get("reason")),
+        tests=tests, scenarios=scenarios,
         common_findings=common, other_evidence=other, counts=_counts(raw_findings),
         hidden_findings=len(raw_findings) - len(shown),
     )

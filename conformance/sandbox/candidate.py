@@ -10,8 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from conformance.sandbox.artefacts import Artefact, ArtefactFolderError, read_capabilities, read_folder
 from conformance.sandbox.client import SandboxClient, SandboxError
 
@@ -34,8 +32,10 @@ class Candidate:
     def require_sandbox(self) -> SandboxClient:
         """The contract client, or skip: behaviour scenarios cannot run on a folder."""
         if self.client is None:
-            pytest.skip("scénario de comportement : nécessite un bac à sable (--sandbox-url), "
-                        "non exécutable en mode artefacts")
+            from conformance.plugin import skip
+
+            skip("scénario de comportement : nécessite un bac à sable (--sandbox-url), non exécutable en mode artefacts",
+                 "behaviour scenario: needs a sandbox (--sandbox-url), cannot run on an artefact folder")
         return self.client
 
     def supports(self, feature: str) -> bool:
