@@ -747,9 +747,9 @@ def _merge_phase(record: TestRecord, value: dict[str, Any], duration: float) -> 
         if not (current == "failed" and outcome != "failed"):
             record.outcome = outcome
             record.message = value.get("message", "") or record.message
+            record.message_en = value.get("message_en", "") or value.get("message", "") or record.message_en
             record.findings_failure = bool(value.get("findings_failure"))
     record.duration += duration
-            record.message_en = value.get("message_en", "") or value.get("message", "") or record.message_en
     for f in value.get("findings", []):
         finding = Finding.from_dict(f)
         if finding not in record.findings:
