@@ -92,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="seconds for the sandbox's whole answer, per call (default 120): a call past it is "
                           "'no complete answer within S s', its proofs not evaluated [env SEGUR_ANSWER_TIMEOUT]")
     run.add_argument("--select", "-k", help="only tests matching this pytest -k expression")
+    run.add_argument("--pdf", action="store_true",
+                     help="also print the report to report.pdf (headless Chromium via Playwright; best effort) "
+                          "[env SEGUR_PDF=1]")
     run.add_argument("--verbose", "-v", action="store_true", help="one line per test")
     run.set_defaults(func=cmd_run)
 
@@ -125,15 +128,31 @@ def build_parser() -> argparse.ArgumentParser:
     ver.add_argument("--public-key", type=_key_source,
                      help="the issuer's Ed25519 public key, a PEM file or the base64 printed in the report: "
                           "proves origin, not only integrity")
+    ver.add_argument("--reviewer-key", type=_key_source, help="the checker's Ed25519 public key, when the bundle "
+                                                              "was counter-signed by 'review'")
     ver.set_defaults(func=cmd_verify)
 
     att = sub.add_parser("attach", help="add the vendor's files for a manual proof to a report bundle (re-signed)")
     att.add_argument("report_dir", type=Path, help="report folder (results.json, manifest.json)")
-    att.add_argument("proof_id", help="a manual proof id of the report, e.g. SC.INS/va1.58.01.01")
-    att.add_argument("files", nargs="+", type=Path, help="screenshots, videos, CNDA certificate, logs…")
+    att.add_argument("proof_id", nargs="?", help="a manual proof id of the report, e.g. SC.INS/va1.58.01.01")
+    att.add_argument("files", nargs="*", type=Path, help="screenshots, videos, CNDA certificate, logs…")
+    att.add_argument("--from", dest="attestations", type=Path, metavar="YAML",
+                     help="attach many at once: a YAML list of {proof, files, note, by} (paths relative to it)")
     att.add_argument("--note", default="", help="what the files show")
     att.add_argument("--by", default="", help="who supplies them (default SEGUR_SIGNER, then the user name)")
     att.set_defaults(func=cmd_attach)
+
+    rev = sub.add_parser("review", help="the checker's decision on a manual proof, counter-signed with their own key")
+    rev.add_argument("report_dir", type=Path, help="report folder (results.json, manifest.json)")
+    rev.add_argument("proof_id", help="a manual proof id of the report")
+    decision = rev.add_mutually_exclusive_group(required=True)
+    decision.add_argument("--accept", dest="decision", action="store_const", const="accepted")
+    decision.add_argument("--reject", dest="decision", action="store_const", const="rejected")
+    rev.add_argument("--note", required=True, help="the reason for the decision")
+    rev.add_argument("--key", required=True, type=Path, help="the checker's own Ed25519 private key (PEM; created "
+                                                             "when absent)")
+    rev.add_argument("--by", default="", help="the checker's name (default the user name)")
+    rev.set_defaults(func=cmd_review)
 
     dif = sub.add_parser("diff", help="requirements that regressed or were fixed between two runs")
     dif.add_argument("old", type=Path, help="earlier report folder or results.json")
@@ -262,6 +281,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                                       "reference sandbox" if en else "bac à sable de référence")
         print(f"segur-conformance {__version__} — {'profile' if en else 'profil'} {args.profile} — "
               f"{'target:' if en else 'cible :'} {target}")
+        if getattr(args, "pdf", False):
+            os.environ["SEGUR_PDF"] = "1"  # read by conformance.report.bundle when the bundle is written
         started = time.time()
         code = pytest.main(pytest_args)
     return _summarise_run(report_dir, int(code), time.time() - started, args.lang)
@@ -335,6 +356,8 @@ def _summarise_run(report_dir: Path, pytest_code: int, elapsed: float, lang: str
         print(f"   … {'and' if en else 'et'} {len(bad) - 20} {'more' if en else 'autres'}")
     html = report_dir / "report.html"
     print(f"   {'report' if lang == 'en' else 'rapport'} : {html if html.exists() else results_path}")
+    if (report_dir / "report.pdf").is_file():
+        print(f"   {'paper dossier' if lang == 'en' else 'dossier papier'} : {report_dir / 'report.pdf'}")
     if results["run"].get("interrupted"):
         print("   " + ("INTERRUPTED: partial results, not a proof file" if lang == "en"
                         else "INTERROMPU : résultats partiels, à ne pas présenter comme dossier de preuves"))
@@ -460,13 +483,23 @@ def _report_command(name: str, *call_args: Any) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     if not args.report_dir.is_dir():
         raise UsageProblem(f"{args.report_dir} n'est pas un dossier de rapport")
-    return _report_command("cmd_verify", args.report_dir, args.public_key)
+    return _report_command("cmd_verify", args.report_dir, args.public_key, None, None,
+                           getattr(args, "reviewer_key", None))
 
 
 def cmd_attach(args: argparse.Namespace) -> int:
     if not (args.report_dir / "results.json").is_file():
         raise UsageProblem(f"{args.report_dir} n'est pas un dossier de rapport (results.json absent)")
-    return _report_command("cmd_attach", args.report_dir, args.proof_id, args.files, args.note, args.by)
+    if args.attestations is None and (not args.proof_id or not args.files):
+        raise UsageProblem("attach : donner PROOF_ID FILE… ou --from attestations.yaml")
+    return _report_command("cmd_attach", args.report_dir, args.proof_id, args.files, args.note, args.by, None, None,
+                           None, args.attestations)
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    if not (args.report_dir / "results.json").is_file():
+        raise UsageProblem(f"{args.report_dir} n'est pas un dossier de rapport (results.json absent)")
+    return _report_command("cmd_review", args.report_dir, args.proof_id, args.decision, args.note, args.key, args.by)
 
 
 def cmd_diff(args: argparse.Namespace) -> int:

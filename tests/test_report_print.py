@@ -2,7 +2,8 @@
 page, failures first, the compliant MS1 run in at most 60 pages, verdicts readable in black and white.
 
 Printed by headless Chromium through Playwright (Debian's chromium at /usr/bin/chromium, override with
-SEGUR_CHROMIUM) and read back with pypdf; skips with a reason when no browser or no Playwright.
+SEGUR_CHROMIUM) and read back with pypdf; skips with a reason when no browser or no Playwright. The
+compliant MS1 campaign is run with ``--pdf``: the report.pdf checked is the one the bundle holds and signs.
 """
 
 from __future__ import annotations
@@ -57,15 +58,23 @@ def _texts(reader: Any) -> list[str]:
 @pytest.fixture(scope="module")
 def compliant(tmp_path_factory: pytest.TempPathFactory) -> Path:
     report = tmp_path_factory.mktemp("print") / "ok"
-    subprocess.run([sys.executable, "-m", "conformance.cli", "run", "--profile", "MS1", "--report-dir", str(report)],
-                   capture_output=True, text=True, timeout=900)
-    assert (report / "report.html").is_file()
+    env = dict(os.environ, SEGUR_CHROMIUM=str(CHROMIUM))
+    env.pop("SEGUR_PDF", None)
+    proc = subprocess.run([sys.executable, "-m", "conformance.cli", "run", "--profile", "MS1", "--pdf",
+                           "--report-dir", str(report)], capture_output=True, text=True, timeout=900, env=env)
+    assert (report / "report.html").is_file(), proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "dossier papier" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-2000:]
     return report
 
 
 @pytest.mark.slow
-def test_compliant_ms1_prints_as_an_a4_dossier_of_at_most_60_pages(compliant: Path, tmp_path: Path) -> None:
-    reader = print_pdf(compliant / "report.html", tmp_path / "report.pdf")
+def test_compliant_ms1_prints_as_an_a4_dossier_of_at_most_60_pages(compliant: Path) -> None:
+    pdf = compliant / "report.pdf"
+    assert pdf.is_file()
+    manifest = json.loads((compliant / "manifest.json").read_text(encoding="utf-8"))
+    signed = {f["path"]: f.get("sha256") for f in manifest["files"]}
+    assert signed["report.pdf"] == hashlib.sha256(pdf.read_bytes()).hexdigest()  # in the signed bundle
+    reader = pypdf.PdfReader(str(pdf))
     results = json.loads((compliant / "results.json").read_text(encoding="utf-8"))
     run_id = results["run"]["run_id"]
     digest = hashlib.sha256((compliant / "results.json").read_bytes()).hexdigest()

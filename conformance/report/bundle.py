@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from conformance.report.convergence import write_csv, write_xlsx
 from conformance.report.html import write_html
 from conformance.report.junit import write_junit
 from conformance.report.manifest import SigningError, load_or_create_key, public_key_info, sign_bundle
+from conformance.report.review import apply_review
 from conformance.report.viewer import write_views
 
 FILES = {
@@ -43,6 +45,8 @@ class ReportPaths:
     manifest: Path | None
     signature: Path | None
     fingerprint: str
+    pdf: Path | None = None
+    pdf_problem: str = ""  # why report.pdf was asked for and not written
 
 
 def write_formats(results: dict[str, Any], report_dir: Path, lang: str, formats: tuple[str, ...],
@@ -70,9 +74,37 @@ def ensure_results(results: dict[str, Any], report_dir: Path) -> Path:
     return path
 
 
+def _write_pdf(report_dir: Path, lang: str, pdf: bool | None) -> tuple[Path | None, str]:
+    """report.pdf when asked (``pdf=True``, ``SEGUR_PDF``) or already in the bundle (re-rendered so it
+    never shows an older state). A PDF that cannot be made is said, never fatal; a stale one is removed."""
+    from conformance.report.pdf import PDF_NAME, pdf_wanted, render_pdf
+
+    target = report_dir / PDF_NAME
+    if pdf is None:
+        pdf = pdf_wanted() or target.is_file()
+    if not pdf:
+        return None, ""
+    outcome = render_pdf(report_dir / FILES["html"], target)
+    if outcome.path is not None:
+        return outcome.path, ""
+    target.unlink(missing_ok=True)
+    problem = outcome.problem_en if lang == "en" else outcome.problem
+    sys.stderr.write(("segur-conformance: no report.pdf: " if lang == "en" else
+                      "segur-conformance: pas de report.pdf : ") + problem + "\n")
+    return None, problem
+
+
+def render_bundle(results: dict[str, Any], report_dir: Path, lang: str, public: dict[str, str] | None,
+                  pdf: bool | None = None) -> tuple[Path | None, str]:
+    """Evidence views, every format with the auditor's signed decisions applied (review.json), report.pdf."""
+    write_views(results, report_dir, lang)  # evidence/…/<file>.view.html, linked from the findings
+    write_formats(apply_review(results, report_dir), report_dir, lang, tuple(FILES), public)
+    return _write_pdf(report_dir, lang, pdf)
+
+
 def write_all(results: dict[str, Any], report_dir: Path, lang: str = "fr",
-              signing_key: Path | None = None) -> ReportPaths:
-    """Every format, then ``manifest.json`` + ``manifest.sig``.
+              signing_key: Path | None = None, pdf: bool | None = None) -> ReportPaths:
+    """Every format (and report.pdf when asked, see ``pdf.py``), then ``manifest.json`` + ``manifest.sig``.
 
     A broken signing key does not cost the report: the files are written unsigned, then
     ``SigningError`` is raised so the caller can say why the bundle has no signature.
@@ -89,8 +121,7 @@ def write_all(results: dict[str, Any], report_dir: Path, lang: str = "fr",
     if public is not None and owner:
         public = public | {"owner": owner}  # who holds the key: printed in the report, recorded in the manifest
     results_path = ensure_results(results, report_dir)
-    write_views(results, report_dir, lang)  # evidence/…/<file>.view.html, linked from the findings
-    write_formats(results, report_dir, lang, tuple(FILES), public)
+    pdf_path, pdf_problem = render_bundle(results, report_dir, lang, public, pdf)
     manifest = signature = None
     if key is not None:
         signed = sign_bundle(report_dir, key, __version__, signer=owner)
@@ -98,7 +129,8 @@ def write_all(results: dict[str, Any], report_dir: Path, lang: str = "fr",
     paths = ReportPaths(report_dir=report_dir, html=report_dir / FILES["html"], results=results_path,
                         junit=report_dir / FILES["junit"], csv=report_dir / FILES["csv"],
                         xlsx=report_dir / FILES["xlsx"], manifest=manifest, signature=signature,
-                        fingerprint=public["fingerprint"] if public else "")
+                        fingerprint=public["fingerprint"] if public else "", pdf=pdf_path,
+                        pdf_problem=pdf_problem)
     if key_error is not None:
         raise key_error
     return paths

@@ -31,11 +31,13 @@ from conformance.report.manifest import (
 )
 from conformance.report.merge import merge_results
 from conformance.report.render import signing_key_from_env
+from conformance.report.review import apply_review
 
 EXIT_OK, EXIT_BAD, EXIT_USAGE = 0, 1, 2
 EXPORT_FORMATS = tuple(FILES)
 
-__all__ = ["ReportPaths", "cmd_attach", "cmd_diff", "cmd_export", "cmd_merge", "cmd_verify", "write_all"]
+__all__ = ["ReportPaths", "cmd_attach", "cmd_diff", "cmd_export", "cmd_merge", "cmd_review", "cmd_verify",
+           "write_all"]
 
 
 def _lang(lang: str | None) -> str:
@@ -62,17 +64,34 @@ def _load(path: Path, lang: str) -> dict[str, Any] | None:
 # ---------------------------------------------------------------------------------------------
 # verify
 # ---------------------------------------------------------------------------------------------
+def _print_signers(result: Any, lang: str, out: TextIO) -> None:
+    """Who signed what: the vendor's key over the campaign, the auditor's over the review."""
+    review = result.review
+    signer = result.signer or t("hdr.signer_unknown", lang)
+    print("  " + t("cmd.verify_vendor", lang, who=signer, fp=result.fingerprint, n=result.files_checked), file=out)
+    if review is None:
+        return
+    if review.present and review.signature == "valid":
+        print("  " + t("cmd.verify_reviewer", lang, who=review.reviewer or "?", fp=review.fingerprint,
+                       files=", ".join(review.rerendered) or "—"), file=out)
+    for d in review.decisions:
+        print("    " + t("cmd.verify_decision", lang, proof=d["proof"], decision=t("review." + d["decision"], lang)
+                         if d["decision"] in ("accepted", "rejected") else d["decision"], who=d["by"] or "?",
+                         fp=d["fingerprint"]), file=out)
+
+
 def cmd_verify(report_dir: Path, public_key: Path | None = None, lang: str | None = None,
-               out: TextIO | None = None) -> int:
+               out: TextIO | None = None, reviewer_key: Path | str | None = None) -> int:
     lang = _lang(lang)
     out = out or sys.stdout
     try:
-        result = verify(Path(report_dir), public_key)
+        result = verify(Path(report_dir), public_key, reviewer_key)
     except SigningError as exc:
         _err(t("cmd.bad_key", lang, err=str(exc)))
         return EXIT_USAGE
     if result.intact:
         print(t("cmd.verify_intact", lang, n=result.files_checked, fp=result.fingerprint), file=out)
+        _print_signers(result, lang, out)
         if result.key_source == "manifest":
             print(t("cmd.verify_key_from_manifest", lang, fp=result.fingerprint), file=out)
         return EXIT_OK
@@ -222,7 +241,8 @@ def cmd_export(results: Path | dict[str, Any], out_dir: Path, formats: Iterable[
     except SigningError as exc:
         _err(t("cmd.bad_key", lang, err=str(exc)))
         return EXIT_USAGE
-    written = write_formats(data, out_dir, lang, tuple(wanted), public_key_info(key) if key else None)
+    written = write_formats(apply_review(data, out_dir), out_dir, lang, tuple(wanted),
+                            public_key_info(key) if key else None)
     if signed_bundle and key is not None:
         sign_bundle(out_dir, key, __version__)
         print(t("export.resigned", lang), file=out)
@@ -247,17 +267,147 @@ def _manual_proof(results: dict[str, Any], proof_id: str) -> tuple[dict[str, Any
     return None
 
 
-def cmd_attach(report_dir: Path, proof_id: str, files: Iterable[Path], note: str = "", by: str = "",
-               lang: str | None = None, signing_key: Path | None = None, out: TextIO | None = None) -> int:
-    """Store the vendor's files under a manual proof, record them in results.json, re-render, re-sign.
+def cmd_attach(report_dir: Path, proof_id: str | None, files: Iterable[Path], note: str = "", by: str = "",
+               lang: str | None = None, signing_key: Path | None = None, out: TextIO | None = None,
+               attestations: Path | None = None) -> int:
+    """Store the vendor's files under manual proofs, record them in results.json, re-render, re-sign.
 
-    The bundle is verified first: a bundle altered since it was signed is refused, never re-signed.
-    Each file is recorded with who attached it, when, its SHA-256 and the review status "pending"
-    (the auditor's decision is separate). 0 attached, 1 refused (altered bundle), 2 usage problem.
+    One proof (``proof_id`` + ``files``) or many at once (``attestations``: a YAML list of
+    ``{proof, files, note, by}``, file paths relative to the YAML file). Everything is checked before
+    anything is stored. The bundle is verified first: a bundle altered since it was signed is refused,
+    never re-signed. Each file is recorded with who attached it, when, its SHA-256 and the review status
+    "pending" (the auditor's decision is separate). 0 attached, 1 refused (altered bundle), 2 usage problem.
     """
+    report_dir = Path(report_dir)
+    data = _load(report_dir, _lang(lang))
+    if data is None:
+        return EXIT_USAGE
+    lang = _lang(lang or str((data.get("run") or {}).get("lang") or ""))
+    if attestations is not None:
+        items = _attestations(Path(attestations), lang)
+        if items is None:
+            return EXIT_USAGE
+        if proof_id or list(files):
+            _err(t("attach.from_exclusive", lang))
+            return EXIT_USAGE
+    else:
+        items = [{"proof": proof_id or "", "files": [Path(f) for f in files], "note": note, "by": by}]
+    return _attach_items(report_dir, data, items, lang, signing_key, out or sys.stdout)
+
+
+MAX_ATTESTATION_BYTES = 1024 * 1024
+
+
+def _attestations(path: Path, lang: str) -> list[dict[str, Any]] | None:
+    """``[{proof, files: [..], note, by}]`` from a YAML file (a list, or ``{attestations: [..]}``)."""
+    import yaml
+
+    try:
+        raw = path.read_bytes()[: MAX_ATTESTATION_BYTES + 1]
+        if len(raw) > MAX_ATTESTATION_BYTES:
+            raise ValueError("file too large")
+        doc = yaml.safe_load(raw.decode("utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        _err(t("attach.bad_yaml", lang, path=str(path), err=str(exc)[:200]))
+        return None
+    if isinstance(doc, dict):
+        doc = doc.get("attestations")
+    if not isinstance(doc, list) or not doc:
+        _err(t("attach.bad_yaml", lang, path=str(path), err="list of {proof, files, note, by} expected"))
+        return None
+    items: list[dict[str, Any]] = []
+    for n, entry in enumerate(doc, 1):
+        files = entry.get("files") if isinstance(entry, dict) else None
+        if isinstance(files, str):
+            files = [files]
+        if not isinstance(entry, dict) or not isinstance(entry.get("proof"), str) or not isinstance(files, list) \
+                or not all(isinstance(f, str) for f in files):
+            _err(t("attach.bad_yaml", lang, path=str(path), err=f"entry {n}: proof (text) and files (list) expected"))
+            return None
+        items.append({"proof": entry["proof"], "files": [path.parent / f for f in files],
+                      "note": str(entry.get("note") or ""), "by": str(entry.get("by") or "")})
+    return items
+
+
+def _attach_items(report_dir: Path, data: dict[str, Any], items: list[dict[str, Any]], lang: str,
+                  signing_key: Path | None, out: TextIO) -> int:
     from datetime import UTC, datetime
 
     from conformance.evidence import EvidenceStore, atomic_write
+
+    total = sum(len(item["files"]) for item in items)
+    if not total or total > MAX_ATTACH_FILES or any(not item["files"] for item in items):
+        _err(t("attach.count", lang, max=MAX_ATTACH_FILES))
+        return EXIT_USAGE
+    resolved = []
+    for item in items:
+        found = _manual_proof(data, item["proof"])
+        if found is None:
+            _err(t("attach.unknown_proof", lang, proof=item["proof"]))
+            return EXIT_USAGE
+        if found[1].get("method") != "manual":
+            _err(t("attach.not_manual", lang, proof=item["proof"]))
+            return EXIT_USAGE
+        for path in item["files"]:
+            if not Path(path).is_file():
+                _err(t("attach.no_file", lang, path=str(path)))
+                return EXIT_USAGE
+            if Path(path).stat().st_size > MAX_ATTACH_BYTES:
+                _err(t("attach.too_big", lang, path=str(path), max=MAX_ATTACH_BYTES))
+                return EXIT_USAGE
+        resolved.append((item, found))
+    if (report_dir / MANIFEST).exists() and not verify(report_dir).intact:
+        _err(t("export.refused", lang, dir=str(report_dir)))
+        return EXIT_BAD
+    try:
+        load_or_create_key(signing_key or signing_key_from_env())
+    except SigningError as exc:
+        _err(t("cmd.bad_key", lang, err=str(exc)))
+        return EXIT_USAGE
+    store = EvidenceStore(report_dir)
+    now = datetime.now(UTC).astimezone().isoformat(timespec="seconds")
+    evidence = data.setdefault("evidence", [])
+    for item, (req, proof) in resolved:
+        note, proof_id = str(item["note"]), str(item["proof"])
+        who = (item["by"] or os.environ.get("SEGUR_SIGNER", "") or os.environ.get("USER", "")).strip()[:200]
+        attachments = proof.setdefault("attachments", [])
+        for path in map(Path, item["files"]):
+            ref = store.add(path.name, path.read_bytes(), kind=ATTACH_KIND, folder=f"manual-{proof_id}",
+                            description=(note or path.name)[:1000], test=f"manual:{proof_id}")
+            attachments.append({"path": ref.path, "sha256": ref.sha256, "size": ref.size, "name": path.name[:300],
+                                "by": who, "at": now, "note": note[:2000], "review": "pending"})
+            evidence.append(ref.to_dict())
+            print(t("attach.stored", lang, path=ref.path, sha=ref.sha256[:16]), file=out)
+        print(t("attach.done", lang, n=len(item["files"]), proof=proof_id, req=req.get("id", "")), file=out)
+    atomic_write(report_dir / RESULTS, json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8"))
+    had_review = (report_dir / "manifest.review.json").exists()
+    write_all(data, report_dir, lang, signing_key or signing_key_from_env())
+    if had_review:
+        print(t("attach.review_lapsed", lang), file=out)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------------
+# review: the auditor's decision on a manual proof, counter-signed with the auditor's own key
+# ---------------------------------------------------------------------------------------------
+def cmd_review(report_dir: Path, proof_id: str, decision: str, note: str, auditor_key: Path, by: str = "",
+               lang: str | None = None, out: TextIO | None = None) -> int:
+    """Record ``accepted`` or ``rejected`` for a manual proof, re-render the views, counter-sign.
+
+    The vendor's results.json and evidence are not touched (their signature keeps holding); the
+    decision is signed on its own in review.json, and the bundle as it now stands is counter-signed in
+    manifest.review.json/.sig with the auditor's key (never the vendor's). 0 recorded, 1 refused (altered
+    bundle), 2 usage problem.
+    """
+    from conformance.report.bundle import render_bundle
+    from conformance.report.review import (
+        REVIEW,
+        REVIEW_FORMAT,
+        load_review,
+        now,
+        sign_decision,
+        sign_review_layer,
+    )
 
     report_dir = Path(report_dir)
     out = out or sys.stdout
@@ -265,9 +415,8 @@ def cmd_attach(report_dir: Path, proof_id: str, files: Iterable[Path], note: str
     if data is None:
         return EXIT_USAGE
     lang = _lang(lang or str((data.get("run") or {}).get("lang") or ""))
-    files = [Path(f) for f in files]
-    if not files or len(files) > MAX_ATTACH_FILES:
-        _err(t("attach.count", lang, max=MAX_ATTACH_FILES))
+    if decision not in ("accepted", "rejected") or not note.strip():
+        _err(t("review.usage", lang))
         return EXIT_USAGE
     found = _manual_proof(data, proof_id)
     if found is None:
@@ -275,36 +424,43 @@ def cmd_attach(report_dir: Path, proof_id: str, files: Iterable[Path], note: str
         return EXIT_USAGE
     req, proof = found
     if proof.get("method") != "manual":
-        _err(t("attach.not_manual", lang, proof=proof_id))
+        _err(t("review.not_manual", lang, proof=proof_id))
         return EXIT_USAGE
-    for path in files:
-        if not path.is_file():
-            _err(t("attach.no_file", lang, path=str(path)))
-            return EXIT_USAGE
-        if path.stat().st_size > MAX_ATTACH_BYTES:
-            _err(t("attach.too_big", lang, path=str(path), max=MAX_ATTACH_BYTES))
-            return EXIT_USAGE
-    if (report_dir / MANIFEST).exists() and not verify(report_dir).intact:
+    manifest_path = report_dir / MANIFEST
+    if not manifest_path.exists():
+        _err(t("review.unsigned", lang))
+        return EXIT_USAGE
+    check = verify(report_dir)
+    if not check.intact:
         _err(t("export.refused", lang, dir=str(report_dir)))
         return EXIT_BAD
     try:
-        key = load_or_create_key(signing_key or signing_key_from_env())
+        key = load_or_create_key(Path(auditor_key))
     except SigningError as exc:
         _err(t("cmd.bad_key", lang, err=str(exc)))
         return EXIT_USAGE
-    store = EvidenceStore(report_dir)
-    now = datetime.now(UTC).astimezone().isoformat(timespec="seconds")
-    who = (by or os.environ.get("SEGUR_SIGNER", "") or os.environ.get("USER", "")).strip()[:200]
-    attachments = proof.setdefault("attachments", [])
-    evidence = data.setdefault("evidence", [])
-    for path in files:
-        ref = store.add(path.name, path.read_bytes(), kind=ATTACH_KIND, folder=f"manual-{proof_id}",
-                        description=(note or path.name)[:1000], test=f"manual:{proof_id}")
-        attachments.append({"path": ref.path, "sha256": ref.sha256, "size": ref.size, "name": path.name[:300],
-                            "by": who, "at": now, "note": note[:2000], "review": "pending"})
-        evidence.append(ref.to_dict())
-        print(t("attach.stored", lang, path=ref.path, sha=ref.sha256[:16]), file=out)
-    atomic_write(report_dir / RESULTS, json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8"))
-    write_all(data, report_dir, lang, signing_key or signing_key_from_env())
-    print(t("attach.done", lang, n=len(files), proof=proof_id, req=req.get("id", "")), file=out)
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    if public_key_info(key)["b64"] == manifest.get("public_key"):
+        _err(t("review.same_key", lang))
+        return EXIT_USAGE
+    who = (by or os.environ.get("USER", "")).strip()[:200]
+    entry = sign_decision({
+        "proof": proof_id, "requirement": str(req.get("id", ""))[:200],
+        "run_id": str((data.get("run") or {}).get("run_id") or ""), "decision": decision, "note": note[:4000],
+        "by": who, "at": now(),
+        "attachments": [{"path": a.get("path"), "sha256": a.get("sha256")} for a in proof.get("attachments") or []
+                        if isinstance(a, dict)],
+    }, key)
+    review = load_review(report_dir) or {"format": REVIEW_FORMAT, "format_version": "1.0", "decisions": []}
+    review["decisions"].append(entry)
+    from conformance.evidence import atomic_write
+
+    atomic_write(report_dir / REVIEW, json.dumps(review, ensure_ascii=False, indent=1).encode("utf-8"))
+    vendor = {"b64": str(manifest.get("public_key", "")), "fingerprint": str(manifest.get("public_key_fingerprint", ""))}
+    if manifest.get("signer"):
+        vendor["owner"] = str(manifest["signer"])[:200]
+    render_bundle(data, report_dir, lang, vendor)
+    fp = sign_review_layer(report_dir, key, who, __version__)
+    print(t("review.done", lang, proof=proof_id, decision=t("review." + decision, lang), who=who or "?", fp=fp),
+          file=out)
     return EXIT_OK

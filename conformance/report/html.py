@@ -8,7 +8,8 @@ items are collapsed in ``<details>``, findings are one table row each, sections 
 ``content-visibility: auto`` so off-screen parts are not laid out. The inline script only filters,
 searches and unfolds for printing. A Content-Security-Policy with hashes of the inline style and
 script forbids every other script and every network fetch, even if a hostile string slipped through
-the (always on) escaping.
+the (always on) escaping; images may come from the bundle only (``img-src 'self'``: the vendor's
+screenshots attached to a manual proof are shown under it).
 """
 
 from __future__ import annotations
@@ -202,7 +203,7 @@ def render_html(results: dict[str, Any], lang: str = "fr", *, report_dir: Path |
     css = _asset("report.css") + page_css(run_id, results_digest(results, report_dir), lang)
     js = _asset("report.js")
     csp = (f"default-src 'none'; style-src {_csp_hash(css)}; script-src {_csp_hash(js)}; "
-           "img-src 'none'; base-uri 'none'; form-action 'none'")
+           "img-src 'self'; base-uri 'none'; form-action 'none'")
     env = _environment()
     template = env.get_template("report.html.j2")
 

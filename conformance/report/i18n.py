@@ -124,8 +124,10 @@ STRINGS: dict[str, dict[str, str]] = {
     "status.incomplete": {"fr": "INCOMPLET : des exigences obligatoires n'ont pas été testées",
                           "en": "INCOMPLETE: mandatory requirements were not tested"},
     "status.manual": {
-        "fr": "CONFORME SOUS RÉSERVE : les preuves manuelles restent à fournir par l'éditeur",
-        "en": "CONFORMANT SUBJECT TO RESERVATION: the vendor must still supply the manual proofs",
+        "fr": "CONFORME SOUS RÉSERVE des preuves manuelles : toutes les preuves automatisées sont satisfaites ; "
+              "les preuves manuelles sont à fournir par l'éditeur et à accepter par le vérificateur",
+        "en": "CONFORMANT SUBJECT TO the manual proofs: every automated proof holds; the manual proofs are to "
+              "be supplied by the vendor and accepted by the checker",
     },
     "status.reserved": {"fr": "CONFORME AVEC RÉSERVES : des preuves obligatoires ne reposent que sur des "
                                "vérifications non confirmées (avertissements)",
@@ -325,9 +327,43 @@ STRINGS: dict[str, dict[str, str]] = {
                           "again (check: segur-conformance verify)."},
     "proof.attachments": {"fr": "Pièces fournies par l'éditeur", "en": "Files supplied by the vendor"},
     "proof.attached_by": {"fr": "jointe par {by} le {at}", "en": "attached by {by} on {at}"},
+    "review.decision": {"fr": "Décision du vérificateur", "en": "Checker's decision"},
+    "review.by": {"fr": "par {by} le {at} (clé {fp})", "en": "by {by} on {at} (key {fp})"},
+    "todo.state": {"fr": "État", "en": "State"},
+    "todo.file_one": {"fr": "1 pièce jointe", "en": "1 file attached"},
+    "todo.files": {"fr": "{n} pièces jointes", "en": "{n} files attached"},
     "review.pending": {"fr": "à examiner par le vérificateur", "en": "to be reviewed by the checker"},
     "review.accepted": {"fr": "acceptée", "en": "accepted"},
     "review.rejected": {"fr": "refusée", "en": "rejected"},
+    "attach.from_exclusive": {"fr": "--from remplace PROOF_ID et FILE… : ne pas donner les deux",
+                              "en": "--from replaces PROOF_ID and FILE…: do not give both"},
+    "attach.bad_yaml": {"fr": "{path} : fichier d'attestations illisible ({err})",
+                        "en": "{path}: unreadable attestations file ({err})"},
+    "attach.review_lapsed": {
+        "fr": "La contre-signature du vérificateur portait sur l'état précédent du dossier : elle est levée. Les "
+              "décisions restent signées chacune dans review.json ; les pièces nouvelles sont à examiner.",
+        "en": "The checker's counter-signature covered the bundle's previous state: it is lifted. Each decision "
+              "stays signed in review.json; the new files are to be reviewed.",
+    },
+    "review.usage": {"fr": "indiquer --accept ou --reject, et --note TEXTE (motif de la décision)",
+                     "en": "give --accept or --reject, and --note TEXT (the reason for the decision)"},
+    "review.not_manual": {"fr": "{proof} est une preuve automatisée : seule une preuve manuelle se revoit",
+                          "en": "{proof} is an automated proof: only manual proofs are reviewed"},
+    "review.unsigned": {"fr": "dossier non signé (manifest.json absent) : rien à contresigner",
+                        "en": "unsigned bundle (no manifest.json): nothing to counter-sign"},
+    "review.same_key": {"fr": "la clé du vérificateur doit être la sienne, pas celle de l'éditeur qui a signé le "
+                              "dossier",
+                        "en": "the checker's key must be their own, not the vendor's that signed the bundle"},
+    "review.done": {"fr": "Preuve {proof} : {decision} par {who} ; dossier contresigné (clé {fp}).",
+                    "en": "Proof {proof}: {decision} by {who}; bundle counter-signed (key {fp})."},
+    "cmd.verify_vendor": {"fr": "signé par l'éditeur : {who} (clé {fp}) — {n} fichier(s) de la campagne",
+                          "en": "signed by the vendor: {who} (key {fp}) — {n} file(s) of the run"},
+    "cmd.verify_reviewer": {"fr": "contresigné par le vérificateur : {who} (clé {fp}) — régénérés par la revue : "
+                                  "{files}",
+                            "en": "counter-signed by the checker: {who} (key {fp}) — re-rendered by the review: "
+                                  "{files}"},
+    "cmd.verify_decision": {"fr": "décision signée : {proof} {decision} par {who} (clé {fp})",
+                            "en": "signed decision: {proof} {decision} by {who} (key {fp})"},
     "cmd.bad_results": {"fr": "fichier de résultats illisible : {err}", "en": "unreadable results file: {err}"},
 }
 

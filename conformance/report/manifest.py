@@ -31,6 +31,8 @@ from conformance.evidence import atomic_write
 
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
+# the auditor's counter-signature (review.py) is a layer over the manifest, never an entry of it
+REVIEW_LAYER = ("manifest.review.json", "manifest.review.sig")
 MANIFEST_FORMAT = "segur-conformance-manifest"
 SIGNATURE_FORMAT = "segur-conformance-signature"
 FORMAT_VERSION = "1.0"
@@ -160,7 +162,7 @@ def bundle_files(report_dir: Path) -> dict[str, os.stat_result]:
         rel_root = Path(root).relative_to(report_dir)
         for name in sorted(files) + [d for d in dirs if (Path(root) / d).is_symlink()]:
             rel = (rel_root / name).as_posix()
-            if rel in (MANIFEST, SIGNATURE):
+            if rel in (MANIFEST, SIGNATURE) or rel in REVIEW_LAYER:
                 continue
             st = os.lstat(Path(root) / name)
             if stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode):
@@ -208,7 +210,13 @@ class SignedManifest:
 
 def sign_bundle(report_dir: Path, key: Ed25519PrivateKey, harness_version: str = "", signer: str = ""
                 ) -> SignedManifest:
-    """Write ``manifest.json`` for the folder as it is now, then ``manifest.sig``."""
+    """Write ``manifest.json`` for the folder as it is now, then ``manifest.sig``.
+
+    An auditor's counter-signature (``manifest.review.*``) signed the previous manifest: it lapses and is
+    removed (the decisions in review.json keep their own signatures; a new review re-counter-signs).
+    """
+    for name in REVIEW_LAYER:
+        (report_dir / name).unlink(missing_ok=True)
     public = public_key_info(key) | ({"owner": signer[:200]} if signer else {})
     manifest = build_manifest(report_dir, public, harness_version)
     data = (json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True) + "\n").encode("utf-8")
@@ -239,6 +247,8 @@ class VerifyResult:
     added: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     problems: list[tuple[str, str]] = field(default_factory=list)  # (French, English)
+    signer: str = ""  # the vendor key's holder, as recorded in the manifest
+    review: Any = None  # review.ReviewLayer: the auditor's counter-signature and decisions
 
     @property
     def intact(self) -> bool:
@@ -256,7 +266,8 @@ class VerifyResult:
         return {"status": self.status, "signature": self.signature, "key_source": self.key_source,
                 "fingerprint": self.fingerprint, "files_checked": self.files_checked,
                 "changed": self.changed, "added": self.added, "removed": self.removed,
-                "problems": [{"fr": fr, "en": en} for fr, en in self.problems]}
+                "problems": [{"fr": fr, "en": en} for fr, en in self.problems], "signer": self.signer,
+                "review": self.review.to_dict() if self.review is not None else None}
 
 
 def _safe_manifest_path(path: Any) -> str | None:
@@ -298,12 +309,15 @@ def _check_signature_file(result: VerifyResult, sig_bytes: bytes, manifest_bytes
     return dict(sig)
 
 
-def verify(report_dir: Path, public_key: Path | str | bytes | Ed25519PublicKey | None = None) -> VerifyResult:
+def verify(report_dir: Path, public_key: Path | str | bytes | Ed25519PublicKey | None = None,
+           reviewer_key: Path | str | bytes | Ed25519PublicKey | None = None) -> VerifyResult:
     """Check the bundle against its signed manifest: which files changed, appeared or vanished.
 
     ``public_key`` (a PEM file or text, or base64 of the raw key) is the key the verifier trusts; without
     it, the key recorded in the bundle is used and only integrity is proven. A bad key argument raises
-    ``SigningError`` (a usage problem, not a verdict on the bundle).
+    ``SigningError`` (a usage problem, not a verdict on the bundle). When an auditor counter-signed the
+    bundle (``segur-conformance review``), that layer is checked too (``reviewer_key``: the auditor's
+    public key, when known) and ``result.review`` names who signed what.
     """
     report_dir = Path(report_dir)
     result = VerifyResult()
@@ -338,7 +352,12 @@ def verify(report_dir: Path, public_key: Path | str | bytes | Ed25519PublicKey |
         return result
     if sig is not None:
         _verify_signature(result, sig, manifest, manifest_bytes, trusted)
+    result.signer = str(manifest.get("signer", ""))[:200]
     _compare_files(result, report_dir, entries)
+    from conformance.report.review import check_review_layer
+
+    trusted_reviewer = load_public_key(reviewer_key) if reviewer_key is not None else None
+    result.review = check_review_layer(report_dir, result, manifest_bytes, trusted_reviewer)
     return result
 
 
@@ -376,7 +395,11 @@ def _verify_signature(result: VerifyResult, sig: dict[str, Any], manifest: dict[
     result.signature = "valid"
 
 
-def _compare_files(result: VerifyResult, report_dir: Path, entries: list[Any]) -> None:
+def compare_files(report_dir: Path, entries: list[Any], result: VerifyResult
+                  ) -> tuple[list[str], list[str], list[str], set[str]]:
+    """(changed, added, removed, listed) of the folder against manifest ``entries``; bad entries are problems."""
+    changed: list[str] = []
+    removed: list[str] = []
     expected: dict[str, dict[str, Any]] = {}
     for entry in entries:
         rel = _safe_manifest_path(entry.get("path")) if isinstance(entry, dict) else None
@@ -388,13 +411,12 @@ def _compare_files(result: VerifyResult, report_dir: Path, entries: list[Any]) -
         present = bundle_files(report_dir)
     except SigningError as exc:
         result.problem(str(exc), str(exc))
-        return
+        return changed, [], removed, set(expected)
     for rel, entry in sorted(expected.items()):
         st = present.get(rel)
         if st is None:
-            result.removed.append(rel)
+            removed.append(rel)
             continue
-        result.files_checked += 1
         path = report_dir.joinpath(*rel.split("/"))
         if "symlink" in entry:
             same = stat.S_ISLNK(st.st_mode) and os.readlink(path) == entry["symlink"]
@@ -402,5 +424,13 @@ def _compare_files(result: VerifyResult, report_dir: Path, entries: list[Any]) -
             same = (stat.S_ISREG(st.st_mode) and st.st_size == entry.get("size")
                     and _sha256_file(path) == entry.get("sha256"))
         if not same:
-            result.changed.append(rel)
-    result.added.extend(sorted(set(present) - set(expected)))
+            changed.append(rel)
+    return changed, sorted(set(present) - set(expected)), removed, set(expected)
+
+
+def _compare_files(result: VerifyResult, report_dir: Path, entries: list[Any]) -> None:
+    changed, added, removed, listed = compare_files(report_dir, entries, result)
+    result.files_checked += len(listed) - len(removed)
+    result.changed.extend(changed)
+    result.added.extend(added)
+    result.removed.extend(removed)

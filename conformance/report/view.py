@@ -72,6 +72,15 @@ class ProofView:
     evidence: list[EvidenceView] = field(default_factory=list)
     #: the vendor's files for a manual proof (``segur-conformance attach``), with their review status
     attachments: list[dict[str, Any]] = field(default_factory=list)
+    #: the checker's signed decision (``segur-conformance review``): decision, note, by, at, fingerprint
+    review: dict[str, str] | None = None
+
+    @property
+    def decision(self) -> str:
+        """accepted | rejected | pending (a manual proof); "" for an automated one."""
+        if not self.manual:
+            return ""
+        return self.review["decision"] if self.review else "pending"
 
 
 @dataclass
@@ -148,7 +157,7 @@ class ReportView:
     evidence: list[EvidenceView]
     harness_checks: list[dict[str, str]] = field(default_factory=list)
     #: every manual proof of the profile, one row each: the vendor's combined to-do list
-    manual_todo: list[dict[str, str]] = field(default_factory=list)
+    manual_todo: list[dict[str, Any]] = field(default_factory=list)
 
 
 _INTERNAL_NOTE = re.compile(r"(?:^|[\s(])[\w-]+\.md\b|^paraphrase précédente", re.IGNORECASE)
@@ -196,8 +205,29 @@ def _attachment(raw: dict[str, Any], index: EvidenceIndex, report_dir: Path | No
     """One attached file as shown under its proof: link, digest check, who/when, review status."""
     ev = index.for_finding({"evidence": raw.get("path"), "evidence_sha256": raw.get("sha256")}, report_dir)
     review = raw.get("review") if raw.get("review") in ("pending", "accepted", "rejected") else "pending"
-    return {"ev": ev, "name": text(raw.get("name"), 300), "by": text(raw.get("by"), 200) or "?",
+    return {"ev": ev, "media": _media(ev), "name": text(raw.get("name"), 300), "by": text(raw.get("by"), 200) or "?",
             "at": text(raw.get("at"), 40), "note": text(raw.get("note"), 2000), "review": review}
+
+
+def _review(raw: Any) -> dict[str, str] | None:
+    """The checker's decision as applied by review.apply_review (only signed decisions reach here)."""
+    if not isinstance(raw, dict) or raw.get("decision") not in ("accepted", "rejected"):
+        return None
+    return {"decision": str(raw["decision"]), "note": text(raw.get("note"), 2000), "by": text(raw.get("by"), 200),
+            "at": text(raw.get("at"), 40), "fingerprint": text(raw.get("fingerprint"), 80)}
+
+
+_IMAGE = (".png", ".jpg", ".jpeg", ".gif", ".webp")
+_MAX_INLINE_IMAGE = 20 * 1024 * 1024
+
+
+def _media(ev: EvidenceView | None) -> str:
+    """How an attached file is shown: an image inline, anything else (PDF, video, log) as a link."""
+    if ev is None or not ev.href or ev.status != "ok":
+        return "link"
+    if ev.path.lower().endswith(_IMAGE) and as_int(ev.size) <= _MAX_INLINE_IMAGE:
+        return "image"
+    return "link"
 
 
 def _counts(findings: list[dict[str, Any]]) -> dict[str, int]:
@@ -240,11 +270,13 @@ def _requirement(raw: dict[str, Any], lang: str, index: EvidenceIndex, report_di
                 verdict=proof_verdict(p, verdict),
                 reason=text(p.get("reason_en") if lang == "en" and p.get("reason_en") else p.get("reason"), 1500),
                 attachments=[_attachment(a, index, report_dir) for a in as_list(p.get("attachments"))[:200]
-                             if isinstance(a, dict)])
+                             if isinstance(a, dict)],
+                review=_review(p.get("review")) if manual else None)
             proofs.append(proof)
             if not manual:
                 automated.append(proof)
         scenarios.append(ScenarioView(id=text(s.get("id"), 200), title=text(s.get("title"), 1000), proofs=proofs))
+    verdict = _reviewed_verdict(verdict, [p for sc in scenarios for p in sc.proofs])
     common, placed_evidence = _place(findings, evidence, automated)
     shown_source, internal = public_source(text(raw.get("source"), 4000))
     other = [e for e in dict.fromkeys(evidence) if e.path not in placed_evidence]
@@ -261,6 +293,19 @@ def _requirement(raw: dict[str, Any], lang: str, index: EvidenceIndex, report_di
         common_findings=common, other_evidence=other, counts=_counts(raw_findings),
         hidden_findings=len(raw_findings) - len(shown),
     )
+
+
+def _reviewed_verdict(verdict: str, proofs: list[ProofView]) -> str:
+    """The checker's signed decisions on manual proofs: one rejected makes the requirement fail; a
+    requirement that only waited for manual proofs passes once every one of them is accepted."""
+    decisions = [p.decision for p in proofs if p.manual]
+    if not decisions:
+        return verdict
+    if "rejected" in decisions and verdict in ("passed", "reserved", "manual"):
+        return "failed"
+    if verdict == "manual" and all(d == "accepted" for d in decisions):
+        return "passed"
+    return verdict
 
 
 def _place(findings: list[FindingView], evidence: list[EvidenceView], automated: list[ProofView]
@@ -315,8 +360,9 @@ def overall_status(requirements: list[RequirementView]) -> str:
         return "reserved"
     if "not_run" in verdicts:
         return "incomplete"
-    if "manual" in verdicts or any(p.manual for r in mandatory for s in r.scenarios for p in s.proofs):
-        return "manual"
+    decisions = [p.decision for r in mandatory for s in r.scenarios for p in s.proofs if p.manual]
+    if "manual" in verdicts or any(d != "accepted" for d in decisions):
+        return "manual"  # CONFORME SOUS RÉSERVE des preuves manuelles
     return "passed"
 
 
@@ -354,7 +400,8 @@ def build_view(results: dict[str, Any], lang: str, report_dir: Path | None) -> R
     if any(c["verdict"] in ("failed", "error") for c in checks):
         status = "failed"
     todo = [{"requirement": r.id, "anchor": r.anchor, "proof": p.id, "kind": p.kind,
-             "points": text("; ".join(p.verification) or p.description, 400)}
+             "points": text("; ".join(p.verification) or p.description, 400), "decision": p.decision,
+             "files": len(p.attachments)}
             for s in sections for r in s.requirements for sc in r.scenarios for p in sc.proofs if p.manual]
     return ReportView(lang=lang, run=run, candidate=candidate, sections=sections, totals=totals,
                       mandatory=mandatory, findings_total=findings_total, status=status,
