@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from segur_reference_dui.documents import make_pdf, render
 
-from conformance.cda.detect import N1_GENERIC, UNKNOWN, detect, doc_type_for_code
-from conformance.cda.header import read_header, to_utc
+from conformance.cda.detect import N1_GENERIC, UNKNOWN, detect, doc_type_for_code, header_format_code
 from conformance.cda.n1 import check_n1_body, check_pdf, decode_base64
+from conformance.ihe.cda_header import read_header, to_utc
 from conformance.ins.matricule import make_matricule
 from conformance.safexml import parse_bytes
 
@@ -40,7 +40,7 @@ def test_read_header_of_the_official_dlu() -> None:
     assert h.ins == ("1.2.250.1.213.1.4.10", "279035121518989")
     assert h.authors[0].id_extension == "801234567897" and h.authors[0].organization.id_extension == "1750803447"
     assert h.legal_authenticator.family == "BOILEAU" and h.related_document is None
-    assert h.structured and h.format_code == "urn:asip:ci-sis:dlu:2015"
+    assert h.structured and header_format_code(h) == "urn:asip:ci-sis:dlu:2015"
     assert [c.code for c in h.event_codes] == ["34117-2"]
 
 
@@ -48,10 +48,10 @@ def test_read_header_of_the_official_dlu() -> None:
 def test_read_header_of_n1_and_replacement_examples() -> None:
     n1 = read_header(parse_bytes((EXAMPLES / "DOC_NON_STRUCTURE_CDA-R2-N1.xml").read_bytes()))
     assert not n1.structured and n1.media_type == "application/pdf" and n1.representation == "B64"
-    assert n1.format_code == "urn:ihe:iti:xds-sd:pdf:2008"
+    assert header_format_code(n1) == "urn:ihe:iti:xds-sd:pdf:2008"
     ips = read_header(parse_bytes((EXAMPLES / "IPS-FR_2024.01.xml").read_bytes()))
     assert ips.related_document == "8D5E778C-E155-4685-95C6-5FF65A362964" and ips.related_document_type == "RPLC"
-    assert ips.format_code == "urn:ihe:pcc:ips:2020"
+    assert header_format_code(ips) == "urn:ihe:pcc:ips:2020"
 
 
 def test_read_header_never_raises_on_a_bare_document() -> None:

@@ -16,7 +16,6 @@ from conformance.dmp.iti41 import Iti41Request, load_artefact, parse_request
 from conformance.dmp.mtom import Attachment, build_mtom, parse_mtom
 from conformance.dmp.pki import default_pki
 from conformance.dmp.samples import PATIENT_CX, synthetic_cda, unique_id_of
-from conformance.findings import NotEvaluated
 
 TO = "https://127.0.0.1:1/dmp/repository"
 SHARED = Path(os.environ.get("SEGUR_SHARED") or Path(__file__).resolve().parents[2] / "shared")
@@ -241,16 +240,6 @@ def test_metadata_against_the_cda_header() -> None:
     assert not errors(checks.check_against_cda(request()))
     found = errors(checks.check_against_cda(request(defects=frozenset({"metadata_mismatch"}))))
     assert found == {"DMP.META.title", "DMP.META.creationTime"}
-
-
-def test_metadata_against_cda_needs_the_header_reader(monkeypatch) -> None:
-    import sys
-
-    monkeypatch.setitem(sys.modules, "conformance.cda.header", None)
-    with pytest.raises(NotEvaluated):
-        checks.check_against_cda(request())
-    found = checks.check_submission(request(), ctx())
-    assert "DMP.META.not_evaluated" in warnings(found)
 
 
 def test_signature_document() -> None:

@@ -10,13 +10,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from conformance.cda.header import read_header
 from conformance.dmp import checks, xades
 from conformance.dmp.iti41 import load_artefact
-from conformance.dmp.metadata_vs_cda import compare_metadata_with_cda
 from conformance.dmp.pki import default_pki
 from conformance.dmp.trust import TrustConfigError, load_anchors, resolve_anchors
 from conformance.dmp.valuesets import load_valuesets
+from conformance.ihe.cda_header import read_header
+from conformance.ihe.metadata_vs_cda import compare_metadata_with_cda
 from conformance.safexml import parse_bytes
 
 DATA = Path(__file__).parent / "data" / "dmp"

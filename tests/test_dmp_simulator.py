@@ -11,13 +11,14 @@ import requests
 from lxml import etree
 from segur_reference_dui import dmp_client
 
-from conformance.dmp import ebrim, ns, soap
+from conformance.dmp import ns, soap
 from conformance.dmp.checks import CheckContext, check_submission
 from conformance.dmp.iti41 import load_artefact
 from conformance.dmp.mtom import build_mtom
 from conformance.dmp.pki import default_pki
 from conformance.dmp.samples import PATIENT_CX, synthetic_cda, unique_id_of
 from conformance.dmp.simulator import DmpSimulator
+from conformance.ihe import ebrim
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,9 @@ import datetime as dt
 
 from lxml import etree
 
-from conformance.dmp import ebrim, ns
-from conformance.dmp.xds import (
+from conformance.dmp import ns
+from conformance.ihe import ebrim
+from conformance.ihe.xds import (
     hl7_ts_to_dtm,
     is_oid,
     parse_cx,

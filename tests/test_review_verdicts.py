@@ -146,7 +146,7 @@ def test_dmp_cda_format_not_evaluated_without_document_content() -> None:
 def test_dmp_cda_format_check_flags_an_empty_submission() -> None:
     from conformance.dmp.checks import check_cda_format
     from conformance.dmp.iti41 import Iti41Request
-    from conformance.dmp.xds import Submission
+    from conformance.ihe.xds import Submission
 
     req = Iti41Request(artefact="dmp/empty.xml", submission=Submission())
     findings = check_cda_format(req)

@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from conformance.cda.header import (
+from conformance.ihe.cda_header import (
     CISIS_TEMPLATE,
     HL7,
     HL7_FRANCE_TEMPLATE,
     N1_FORMAT_CODES,
     UNREFERENCED_FORMAT_CODE,
     XDS_SD_TEMPLATE,
+    CdaHeader,
 )
 
 UNKNOWN = "INCONNU"
@@ -111,6 +112,13 @@ def format_code_for_templates(template_roots: tuple[str, ...] | list[str]) -> st
         if spec.template in template_roots and spec.format_code:
             return spec.format_code
     return UNREFERENCED_FORMAT_CODE if template_roots else None
+
+
+def header_format_code(header: CdaHeader) -> str | None:
+    """XDS formatCode derived from a CDA header (ASS_A11 / ASS_A12); None when unknown."""
+    if not header.structured:
+        return N1_FORMAT_CODES.get(header.media_type or "")
+    return format_code_for_templates(header.volet_template_ids)
 
 
 def detect(tree: etree._ElementTree | etree._Element) -> Detection:

@@ -372,7 +372,7 @@ def check_replacement(new_tree: etree._ElementTree, old_tree: etree._ElementTree
     """A replacement version points to the replaced one (relatedDocument RPLC → its id), keeps its
     setId, gets a new id and a higher versionNumber (HL7 CDA R2; cda.md §1.1; the kit's examples
     describe setId as "common to all successive versions")."""
-    from conformance.cda.header import read_header
+    from conformance.ihe.cda_header import read_header
 
     new, old = read_header(new_tree), read_header(old_tree)
     req = tuple(requirements)

@@ -20,7 +20,6 @@ from cryptography import x509
 
 from conformance.dmp import ns, vihf, xades
 from conformance.dmp.iti41 import Iti41Request
-from conformance.dmp.metadata_vs_cda import compare_metadata_with_cda, unique_id_of
 from conformance.dmp.mtom import parse_content_type
 from conformance.dmp.soap import read_envelope
 from conformance.dmp.valuesets import (
@@ -30,8 +29,10 @@ from conformance.dmp.valuesets import (
     ValueSets,
     load_valuesets,
 )
-from conformance.dmp.xds import DocumentEntry, is_oid, parse_cx, parse_dtm, parse_xcn, parse_xon
-from conformance.findings import Finding, NotEvaluated, error, info, warning
+from conformance.findings import Finding, error, info, warning
+from conformance.ihe.cda_header import read_header
+from conformance.ihe.metadata_vs_cda import compare_metadata_with_cda, unique_id_of
+from conformance.ihe.xds import DocumentEntry, is_oid, parse_cx, parse_dtm, parse_xcn, parse_xon
 from conformance.safexml import XmlRejected
 
 REQ_FEED = "DUI.DMP.01"
@@ -502,22 +503,12 @@ def check_associations(req: Iti41Request) -> list[Finding]:
 # ---------------------------------------------------------------------------------------------
 # D6 metadata versus CDA, and the CDA R2 format (SC.DMP/va1.01)
 # ---------------------------------------------------------------------------------------------
-def _header_reader() -> Any:
-    try:
-        from conformance.cda.header import read_header
-    except ImportError:
-        raise NotEvaluated("lecture de l'en-tête CDA indisponible (conformance.cda.header absent)",
-                           "CDA header reader unavailable (conformance.cda.header missing)") from None
-    return read_header
-
-
 def check_against_cda(req: Iti41Request) -> list[Finding]:
-    """D6: each DocumentEntry agrees with the header of the CDA it carries (raises NotEvaluated without reader)."""
+    """D6: each DocumentEntry agrees with the header of the CDA it carries."""
     sub = req.submission
     if sub is None:
         return []
     out: list[Finding] = []
-    read_header = _header_reader()
     for entry in sub.documents:
         try:
             tree = req.tree(entry.id)
@@ -528,9 +519,7 @@ def check_against_cda(req: Iti41Request) -> list[Finding]:
             out.append(_finding(True, f"document {entry.id} : CDA illisible ({exc.reason})", f"document {entry.id}: "
                                 f"unreadable CDA ({exc.reason_en})", req, "DMP.CDA.unreadable", xpath=_de_xpath(entry)))
             continue
-        except NotEvaluated:
-            raise
-        except Exception as exc:  # the header reader is another room's code: report, do not crash the run
+        except Exception as exc:  # a header the reader chokes on is reported, it does not crash the run
             out.append(_finding(True, f"document {entry.id} : en-tête CDA illisible ({type(exc).__name__})",
                                 f"document {entry.id}: unreadable CDA header ({type(exc).__name__}: {exc})", req,
                                 "DMP.CDA.header", xpath=_de_xpath(entry)))
@@ -728,11 +717,7 @@ def check_submission(req: Iti41Request, ctx: CheckContext | None = None) -> list
     out += check_cda_format(req)
     out += check_replacement(req, ctx)
     out += check_authorship(req)
-    try:
-        out += check_against_cda(req)
-    except NotEvaluated as exc:
-        out.append(warning(f"non évalué : {exc.reason}", f"not evaluated: {exc.reason_en}",
-                           rule="DMP.META.not_evaluated", artefact=req.artefact, requirements=FEED))
+    out += check_against_cda(req)
     return out
 
 

@@ -25,9 +25,10 @@ from conformance.dmp.mtom import (
     parse_content_type,
     parse_mtom,
 )
-from conformance.dmp.soap import SoapHeader, q, read_envelope
-from conformance.dmp.xds import DocumentEntry, Submission, parse_submit_objects
+from conformance.dmp.soap import SoapHeader, read_envelope
 from conformance.findings import Finding, error, warning
+from conformance.ihe.ns import q
+from conformance.ihe.xds import DocumentEntry, Submission, parse_submit_objects
 from conformance.safexml import XmlRejected, parse_bytes
 
 REQ = ("DUI.DMP.01",)

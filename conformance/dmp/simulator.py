@@ -42,14 +42,15 @@ from typing import Any
 from cryptography import x509
 from lxml import etree
 
-from conformance.dmp import ebrim, ns, soap
+from conformance.dmp import ns, soap
 from conformance.dmp.checks import CheckContext, check_submission, registry_error_for
 from conformance.dmp.iti41 import Iti41Request, parse_request
 from conformance.dmp.mtom import MtomRejected, parse_content_type, parse_mtom
 from conformance.dmp.pki import TestPki, default_pki
 from conformance.dmp.vihf import A_RESOURCE, check_vihf, read_vihf
-from conformance.dmp.xds import parse_cx, parse_submit_objects
 from conformance.findings import Finding
+from conformance.ihe import ebrim
+from conformance.ihe.xds import parse_cx, parse_submit_objects
 from conformance.safexml import XmlRejected, parse_bytes
 
 MAX_BODY = 20 * 1024 * 1024

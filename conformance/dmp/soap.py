@@ -13,10 +13,7 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from conformance.dmp import ns
-
-
-def q(namespace: str, local: str) -> str:
-    return f"{{{namespace}}}{local}"
+from conformance.ihe.ns import q
 
 
 def new_message_id() -> str:

@@ -28,9 +28,9 @@ from conformance.dmp import ns
 from conformance.dmp import trust as trust_module
 from conformance.dmp.pki import KeyPair
 from conformance.dmp.trust import trust_findings
-from conformance.dmp.soap import q
-from conformance.dmp.xds import is_oid, parse_cx
 from conformance.findings import Finding, error, info, warning
+from conformance.ihe.ns import q
+from conformance.ihe.xds import is_oid, parse_cx
 
 # attribute names (protocols.md §1.2)
 A_VERSION = "VIHF_Version"

@@ -31,8 +31,8 @@ from signxml.xades import XAdESDataObjectFormat, XAdESSigner
 from conformance.dmp import ns
 from conformance.dmp.pki import KeyPair
 from conformance.dmp.trust import certificates_in, trust_findings
-from conformance.dmp.soap import q
 from conformance.findings import Finding, error, info, warning
+from conformance.ihe.ns import q
 from conformance.safexml import XmlRejected, parse_bytes
 
 REQ = ("DUI.DMP.01",)

@@ -19,8 +19,10 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from conformance.dmp.xds import DocumentEntry, Submission, parse_submit_objects
-from conformance.findings import Finding, NotEvaluated, error, info, warning
+from conformance.findings import Finding, error, info, warning
+from conformance.ihe.cda_header import read_header
+from conformance.ihe.metadata_vs_cda import compare_metadata_with_cda
+from conformance.ihe.xds import DocumentEntry, Submission, parse_submit_objects
 from conformance.safexml import Limits, XmlRejected, parse_bytes
 
 REQ = ("MSS/XDM.01",)
@@ -307,18 +309,8 @@ def cda_code(doc: XdmDocument) -> str | None:
 
 
 def compare_entries_with_cda(pkg: XdmPackage) -> list[Finding]:
-    """Each DocumentEntry against its CDA header, with the DMP room's shared comparison.
-
-    Raises NotEvaluated when the shared comparison (conformance.dmp.metadata_vs_cda) or the CDA
-    header reader (conformance.cda.header) is not available in this installation.
-    """
-    try:
-        from conformance.cda.header import read_header
-        from conformance.dmp.metadata_vs_cda import compare_metadata_with_cda
-    except ImportError as exc:
-        raise NotEvaluated(
-            f"comparaison métadonnées/en-tête CDA indisponible ({exc.name})",
-            f"metadata/CDA header comparison unavailable ({exc.name})") from None
+    """Each DocumentEntry against its CDA header, with the comparison shared with the DMP room
+    (``conformance.ihe.metadata_vs_cda``)."""
     out: list[Finding] = []
     for doc in pkg.cda_documents:
         assert doc.tree is not None

@@ -2,9 +2,9 @@
 
 Why in the harness: the reference DUI needs a correct package to send, and the harness's own tests
 need good packages to break on purpose. The metadata values are derived here from the CDA header with
-a reading independent from ``conformance.cda.header`` (which the checks use), so a shared bug cannot
-make the builder and the checker agree by accident; the ebRIM elements are written by the DMP room's
-builder (``conformance.dmp.ebrim``), the inverse of the parser the checks use. Layout and slots:
+a reading independent from ``conformance.ihe.cda_header`` (which the checks use), so a shared bug cannot
+make the builder and the checker agree by accident; the ebRIM elements are written by the shared
+builder (``conformance.ihe.ebrim``), the inverse of the parser the checks use. Layout and slots:
 protocols.md §1.4 and §2.2. Code lists the public sources do not give (the typeCode → classCode table
 ASS_X04, the SS contentTypeCode) use stand-in values, named as such below.
 """
@@ -24,8 +24,8 @@ from xml.sax.saxutils import escape
 
 from lxml import etree
 
-from conformance.dmp.ebrim import association, extrinsic_object, submission_set, submit_objects_request
-from conformance.dmp.ns import ASSOC_HAS_MEMBER
+from conformance.ihe.ebrim import association, extrinsic_object, submission_set, submit_objects_request
+from conformance.ihe.ns import ASSOC_HAS_MEMBER
 from conformance.safexml import parse_bytes
 
 HL7 = "urn:hl7-org:v3"

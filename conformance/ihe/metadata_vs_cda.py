@@ -2,7 +2,7 @@
 
 Shared on purpose: the DMP checks feed it an ITI-41 DocumentEntry, the MSS checks an XDM METADATA.XML
 entry. So the entry side is a plain mapping (``xds.DocumentEntry.metadata()`` gives one; see its
-docstring for the keys) and the CDA side is the ``CdaHeader`` of ``conformance.cda.header.read_header``.
+docstring for the keys) and the CDA side is the ``CdaHeader`` of ``conformance.ihe.cda_header.read_header``.
 The header is read through small accessors rather than attribute by attribute, so a tuple, a dict or
 an object with ``code``/``code_system`` all work for a coded value.
 
@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from conformance.dmp.xds import hl7_ts_to_dtm, parse_cx, parse_xcn, parse_xon
 from conformance.findings import Finding, error, info, warning
+from conformance.ihe.xds import hl7_ts_to_dtm, parse_cx, parse_xcn, parse_xon
 
 REQ = ("DUI.DMP.01",)
 CONFIDENTIALITY_SYSTEM = "2.16.840.1.113883.5.25"
