@@ -26,6 +26,7 @@ from conformance.ihe.cda_header import (
     XDS_SD_TEMPLATE,
     CdaHeader,
 )
+from conformance.profiles import document_types
 
 UNKNOWN = "INCONNU"
 N1_GENERIC = "N1"
@@ -83,10 +84,6 @@ def _volets() -> tuple[_VoletSpec, ...]:
 @functools.cache
 def _type_codes() -> tuple[tuple[str, str, bool], ...]:
     """(typeCode, document-type code, is the preferred code) from the corridors' document table."""
-    try:
-        from conformance.profiles import document_types
-    except ImportError:  # pragma: no cover
-        return ()
     out: list[tuple[str, str, bool]] = []
     for dt in document_types().values():
         out.append((dt.type_code, dt.code, True))

@@ -28,10 +28,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import langcodes
 import yaml
 from lxml import etree
 
 from conformance.findings import Finding, Severity
+from conformance.ins.cda_identity import check_cda_identity
 from conformance.safexml import Limits, XmlRejected, parse_bytes
 
 HL7 = "urn:hl7-org:v3"
@@ -799,48 +801,9 @@ def _load_builtin_checks() -> None:
 def _check_ins_identity(root: etree._Element, ctx: EvalContext, rule: Rule,
                         requirements: tuple[str, ...]) -> list[Finding]:
     """The INS rule of the CI-SIS header (cda.md §1.1), by the INS room's own reader and checks."""
-    try:
-        from conformance.ins.cda_identity import check_cda_identity
-    except ImportError:  # pragma: no cover - conformance.ins ships with the harness
-        return _ins_structural(root, ctx, rule, requirements)
     return [replace(f, requirements=tuple(dict.fromkeys((*requirements, *f.requirements))))
             for f in check_cda_identity(root.getroottree(), ctx.artefact, resident=ctx.resident,
                                         test_environment=ctx.test_environment)]
-
-
-_INS_ROOTS = ("1.2.250.1.213.1.4.8", "1.2.250.1.213.1.4.9", "1.2.250.1.213.1.4.10", "1.2.250.1.213.1.4.11")
-_INS_TRAITS = (
-    ("h:name/h:family[@qualifier='BR']", "nom de naissance", "birth name"),
-    ("h:name/h:given[@qualifier='BR']", "premier prénom de naissance", "first birth given name"),
-    ("h:name/h:given[not(@qualifier)]", "prénoms de naissance", "birth given names"),
-    ("h:birthTime/@value", "date de naissance", "birth date"),
-    ("h:administrativeGenderCode/@code", "sexe", "sex"),
-    ("h:birthplace/h:place/h:addr/h:county", "lieu de naissance (code COG)", "birthplace (COG code)"),
-)
-
-
-def _ins_structural(root: etree._Element, ctx: EvalContext, rule: Rule,
-                    requirements: tuple[str, ...]) -> list[Finding]:
-    """Fallback when conformance.ins is absent: only the structural part (no matricule key check).
-
-    TODO: the key and OID checks belong to conformance.ins.matricule; this path only runs in a
-    stripped installation.
-    """
-    role = root.find(f"{{{HL7}}}recordTarget/{{{HL7}}}patientRole")
-    if role is None:
-        return []
-    has_ins = any(i.get("root") in _INS_ROOTS for i in role.iterfind(f"{{{HL7}}}id"))
-    patient = role.find(f"{{{HL7}}}patient")
-    if not has_ins or patient is None:
-        return []
-    out = []
-    for path, label, label_en in _INS_TRAITS:
-        if not _truthy(_eval(path, patient)):
-            out.append(Finding(message=f"INS présent mais trait absent : {label}",
-                               message_en=f"INS present but trait missing: {label_en}", rule="INS.CDA.trait",
-                               artefact=ctx.artefact, xpath=readable_path(patient) + "/" + _strip_prefix(path),
-                               line=patient.sourceline, expected="présent", found="absent", requirements=requirements))
-    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -910,12 +873,6 @@ def _check_language_tag(root: etree._Element, ctx: EvalContext, rule: Rule,
                         requirements: tuple[str, ...]) -> list[Finding]:
     """``languageCode/@code`` is a registered BCP 47 tag (IANA subtag registry, through langcodes)."""
     emit = _Emitter(rule, ctx, requirements)
-    try:
-        import langcodes
-    except ImportError:  # declared dependency; a stripped install says so instead of passing
-        return [emit.finding(xpath="/ClinicalDocument/languageCode", line=None, found="non vérifié",
-                             suffix=(" — non vérifié : module langcodes absent", " — not checked: langcodes missing"),
-                             severity=Severity.INFO)]
     out: list[Finding] = []
     for node in _as_list(_eval(rule.xpath, root))[:10]:
         value = _value(node)

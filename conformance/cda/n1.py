@@ -19,6 +19,8 @@ import re
 from collections.abc import Sequence
 
 from lxml import etree
+from pypdf import PdfReader
+from pypdf.errors import PdfReadError
 
 from conformance.cda.models import EvalContext, Rule, readable_path, register_check
 from conformance.findings import Finding, error, info, warning
@@ -101,11 +103,6 @@ def check_pdf(data: bytes, *, artefact: str = "", xpath: str = "", line: int | N
 
 def pdfa_identification(data: bytes) -> tuple[str, str]:
     """(pdfaid:part, pdfaid:conformance) from the PDF's XMP metadata, read with pypdf ("" when absent)."""
-    try:
-        from pypdf import PdfReader
-    except ImportError:  # fall back on the raw XMP packet
-        m = re.search(rb"pdfaid:part(?:>|=[\"'])\s*(\d)", data)
-        return (m.group(1).decode() if m else "", "")
     pypdf_log = logging.getLogger("pypdf")
     level = pypdf_log.level
     pypdf_log.setLevel(logging.CRITICAL)
@@ -121,11 +118,6 @@ def pdfa_identification(data: bytes) -> tuple[str, str]:
 
 
 def _open_with_pypdf(data: bytes, where: dict) -> list[Finding]:
-    try:
-        from pypdf import PdfReader
-        from pypdf.errors import PdfReadError
-    except ImportError:  # optional: the structural checks above still ran
-        return []
     pypdf_log = logging.getLogger("pypdf")
     level = pypdf_log.level
     pypdf_log.setLevel(logging.CRITICAL)  # its repair messages would go to the user's terminal

@@ -66,11 +66,8 @@ def open_kit(kit: Any) -> Any:
     """A ``Kit`` from a Kit, a path or None (raises KitError / NotEvaluated when unusable)."""
     if kit is None or not isinstance(kit, str | os.PathLike):
         return kit
-    try:
-        from conformance.cda.kit import Kit
-    except ImportError as exc:
-        raise NotEvaluated(f"module du kit CI-SIS indisponible ({exc.name})",
-                           f"CI-SIS kit module unavailable ({exc.name})") from None
+    from conformance.cda.kit import Kit
+
     return Kit.open(kit)
 
 
@@ -82,11 +79,8 @@ def xsd_validator(kit: Any) -> Any:
     with _lock:
         key = _kit_key(kit)
         if key not in _xsd_cache:
-            try:
-                from conformance.cda.xsd import XsdValidator
-            except ImportError as exc:
-                raise NotEvaluated(f"couche 1 (XSD) indisponible : module {exc.name} absent",
-                                   f"layer 1 (XSD) unavailable: module {exc.name} missing") from None
+            from conformance.cda.xsd import XsdValidator
+
             _xsd_cache[key] = XsdValidator(kit)
         return _xsd_cache[key]
 
@@ -95,11 +89,8 @@ def schematron_runner(kit: Any) -> Any:
     with _lock:
         key = _kit_key(kit)
         if key not in _runner_cache:
-            try:
-                from conformance.cda.schematron import SchematronRunner
-            except ImportError as exc:
-                raise NotEvaluated(f"couche 2 (schématrons) indisponible : module {exc.name} absent",
-                                   f"layer 2 (schematrons) unavailable: module {exc.name} missing") from None
+            from conformance.cda.schematron import SchematronRunner
+
             _runner_cache[key] = SchematronRunner(kit)
         return _runner_cache[key]
 

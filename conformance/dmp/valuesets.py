@@ -13,6 +13,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from conformance.profiles import document_types
 from conformance.safexml import XmlRejected, parse_file
 
 SVS = "urn:ihe:iti:svs:2008"
@@ -91,10 +92,6 @@ def _read_svs(path: Path) -> set[tuple[str, str]]:
 
 
 def _document_types() -> set[tuple[str, str]]:
-    try:
-        from conformance.profiles import document_types
-    except ImportError:
-        return set()
     try:
         out = set()
         for dtype in document_types().values():

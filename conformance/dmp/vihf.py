@@ -31,6 +31,7 @@ from conformance.dmp.trust import trust_findings
 from conformance.findings import Finding, error, info, warning
 from conformance.ihe.ns import q
 from conformance.ihe.xds import is_oid, parse_cx
+from conformance.ins.matricule import check_matricule
 
 # attribute names (protocols.md §1.2)
 A_VERSION = "VIHF_Version"
@@ -504,13 +505,6 @@ def check_resource_id(value: str, *, artefact: str = "", xpath: str = "", line: 
 
 
 def _matricule_findings(matricule: str, oid: str | None, where: dict[str, Any]) -> list[Finding]:
-    try:
-        from conformance.ins.matricule import check_matricule
-    except ImportError:  # the INS room is optional for this check: keep the structural part only
-        if len(matricule) != 15 or not matricule.isalnum():
-            return [error("matricule INS : 15 caractères attendus", "matricule INS: 15 characters expected",
-                          rule="DMP.INS.matricule", found=matricule, **where)]
-        return []
     found = check_matricule(matricule, oid, artefact=str(where["artefact"]), xpath=str(where["xpath"]),
                             line=where["line"], requirements=tuple(where["requirements"]))
     return [f for f in found if f.severity.value != "info"]

@@ -13,10 +13,7 @@ DOMAIN_MODULES = ("documents", "insi_client", "dmp_client", "mss_client", "psc_r
 def _collect() -> dict[str, tuple[str, str]]:
     found: dict[str, tuple[str, str]] = {}
     for name in DOMAIN_MODULES:
-        try:
-            module = importlib.import_module(f"segur_reference_dui.{name}")
-        except ImportError:
-            continue
+        module = importlib.import_module(f"segur_reference_dui.{name}")  # a broken module must surface
         for defect, text in getattr(module, "DEFECTS", {}).items():
             found[defect] = (name, text)
     return found
