@@ -295,3 +295,31 @@ def test_browser_clicks_each_blocking_finding_and_lands_on_its_value(defective_r
             assert landed >= 17
         finally:
             browser.close()
+
+
+@pytest.mark.slow
+def test_defective_report_and_its_views_have_no_serious_or_critical_axe_violation(defective_run: Path) -> None:
+    """axe-core (issue 13 item 8) on the report of the run with two defects and on one view of each kind."""
+    import os
+
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright (Python) is not installed")
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from report_axe import SKIP_REASON, axe_source, run_axe
+
+    chromium = Path(os.environ.get("SEGUR_CHROMIUM", "/usr/bin/chromium"))
+    if not chromium.is_file():
+        pytest.skip(f"no browser at {chromium}: install Debian's chromium to run this test")
+    if axe_source() is None:
+        pytest.skip(SKIP_REASON)
+    views = {}
+    for view in sorted((defective_run / "evidence").rglob("*.view.html")):
+        views.setdefault(view.name.removesuffix(".view.html").rsplit(".", 1)[-1], view)
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(chromium), args=["--no-sandbox", "--disable-gpu"],
+                                     headless=True, timeout=30_000)
+        try:
+            assert run_axe(browser, defective_run / "report.html") == []
+            for view in views.values():
+                assert run_axe(browser, view) == [], view
+        finally:
+            browser.close()

@@ -118,3 +118,18 @@ def test_failures_are_printed_first_and_verdicts_read_in_black_and_white(tmp_pat
     # a glyph, not only a colour, tells the verdicts apart on a black-and-white printer
     assert "✗ NON CONFORME" in whole and "✓ CONFORME" in whole
     assert "0c9f6a1e-5b7d-4e8a-9f00-123456789abc" in texts[-1].replace("\n", "")
+
+
+def test_compliant_ms1_report_has_no_serious_or_critical_axe_violation(compliant: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from report_axe import SKIP_REASON, axe_source, run_axe
+
+    if axe_source() is None:
+        pytest.skip(SKIP_REASON)
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"],
+                                     headless=True, timeout=30_000)
+        try:
+            assert run_axe(browser, compliant / "report.html") == []
+        finally:
+            browser.close()

@@ -29,6 +29,7 @@ STRINGS: dict[str, dict[str, str]] = {
               "Use the browser's find (Ctrl+F).",
     },
     "doc.toc": {"fr": "Sommaire", "en": "Contents"},
+    "doc.skip": {"fr": "Aller au contenu", "en": "Skip to content"},
     "doc.blocking": {"fr": "Exigences à traiter (non conformes ou non évaluées)",
                      "en": "Requirements to address (failed or not evaluated)"},
     # header
@@ -265,6 +266,7 @@ STRINGS: dict[str, dict[str, str]] = {
     # toolbar (also used by the inline script)
     "ui.filters": {"fr": "Filtres", "en": "Filters"},
     "ui.verdict": {"fr": "Verdict", "en": "Verdict"},
+    "ui.section": {"fr": "Section", "en": "Section"},
     "ui.section_all": {"fr": "Toutes les sections", "en": "All sections"},
     "ui.mandatory_only": {"fr": "Exigences obligatoires (DOIT) uniquement", "en": "Mandatory (SHALL) only"},
     "ui.search": {"fr": "Rechercher (identifiant, texte, règle, XPath…)",

@@ -144,7 +144,7 @@ def numbered_lines(data: bytes, labels: dict[str, str], prefix: str = "L") -> st
             continue
         text = _decode(lines[i]).rstrip("\r")
         if len(text) > LONG_LINE and text.lstrip().startswith("<"):
-            body = f'<span class="mut">{_esc(labels["pretty"])}</span><span class="pp">{_text(pretty_xml(text))}</span>'
+            body = f'<span class="mut">{_esc(labels["pretty"])}</span><span class="pp" tabindex="0" role="region" aria-label="{_esc(labels["pretty"])}">{_text(pretty_xml(text))}</span>'
         else:
             body = _text(text)
         out.append(_line(prefix, i + 1, body))

@@ -19,8 +19,18 @@
   }
 
   function fold(s) {
-    // case- and accent-insensitive matching ("securite" finds "sécurité")
-    return s.toLowerCase().normalize("NFD").replace(/[\u0300-\u036f]/g, "");
+    // case- and accent-insensitive ("securite" finds "sécurité"); punctuation separates words, so a term
+    // matches at word starts only (not inside a word; an id such as DUI.MSS.02 matches as its words)
+    return " " + s.toLowerCase().normalize("NFD").replace(/[\u0300-\u036f]/g, "")
+      .replace(/[^a-z0-9]+/g, " ").trim() + " ";
+  }
+
+  function indexed(r) {
+    // the requirement's content only (id, title, statement, scenario and proof ids, rule, finding message,
+    // XPath), never the interface labels around it
+    var parts = [];
+    r.querySelectorAll(".q").forEach(function (el) { parts.push(el.textContent); });
+    return fold(parts.join(" \n "));
   }
 
   function wantedVerdicts() {
@@ -33,9 +43,10 @@
     var verdicts = wantedVerdicts();
     var section = sectionSel.value;
     var onlyMandatory = mandatory.checked;
-    var terms = fold(search.value.trim()).split(/\s+/).filter(Boolean);
+    var terms = search.value.trim().split(/\s+/).map(function (w) { return fold(w).trim(); })
+      .filter(Boolean).map(function (w) { return " " + w; });
     if (terms.length && texts === null) {
-      texts = reqs.map(function (r) { return fold(r.textContent); });
+      texts = reqs.map(indexed);
     }
     var shown = 0;
     var perSection = {};
