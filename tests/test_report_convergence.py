@@ -27,7 +27,7 @@ def _results() -> dict:
 
 def test_columns_are_the_ans_fourteen_then_ours() -> None:
     assert list(CONVERGENCE_COLUMNS) == ANS_COLUMNS
-    assert len(COLUMNS) == 16 and COLUMNS[14].startswith("Verdict")
+    assert len(COLUMNS) == 18 and COLUMNS[14].startswith("Verdict") and COLUMNS[16] == "Pièces (fichiers)"
 
 
 def test_one_row_per_proof_and_one_for_a_requirement_without_scenario() -> None:
@@ -39,7 +39,7 @@ def test_one_row_per_proof_and_one_for_a_requirement_without_scenario() -> None:
     assert first["N° scénario"] == "DUI.MSS.07.01" and first["N° preuve"] == "DUI.MSS.07.01.01"
     assert first["Preuve"] == "Log — point 1a; point 1b" and first["Ordre"] == "1"
     assert first["Verdict (pré-contrôle segur-conformance)"] == "NON CONFORME"
-    assert "1 constat(s) bloquant(s)" in first["Observations segur-conformance"]
+    assert first["Observations segur-conformance"].startswith("1 constat bloquant, dont :")
     manual = dict(zip(COLUMNS, out[2], strict=True))
     assert manual["Verdict (pré-contrôle segur-conformance)"] == "PREUVE MANUELLE REQUISE"
     assert manual["Observations segur-conformance"].startswith("Preuve à fournir par l'éditeur")
@@ -55,7 +55,7 @@ def test_csv_is_excel_friendly_and_round_trips(tmp_path: Path) -> None:
     assert raw.startswith(b"\xef\xbb\xbf")
     parsed = list(csv.reader(io.StringIO(raw.decode("utf-8-sig")), delimiter=";"))
     assert parsed[0] == list(COLUMNS)
-    assert len(parsed) == 1 + 5 and all(len(r) == 16 for r in parsed)
+    assert len(parsed) == 1 + 5 and all(len(r) == 18 for r in parsed)
 
 
 def test_formula_injection_is_neutralised(tmp_path: Path) -> None:
@@ -76,3 +76,19 @@ def test_xlsx_has_header_and_rows(tmp_path: Path) -> None:
     assert list(values[0]) == list(COLUMNS)
     assert len(values) == 6 and values[1][1] == "DUI.MSS.07" and values[1][13] == 1
     assert ws.freeze_panes == "A2"
+
+
+def test_per_proof_evidence_columns_french_verdicts_and_no_internal_notes() -> None:
+    res = _results()
+    req = res["requirements"][0]
+    req["source"] = "REM DUI v1.2 §4.1 ; rem.md §2 (paraphrase du banc)"
+    req["findings"][0] |= {"evidence": "evidence/t/mss-D1.eml", "evidence_sha256": "a" * 64,
+                           "proofs": [req["scenarios"][0]["proofs"][0]["id"]]}
+    for lang in ("fr", "en"):
+        out = [dict(zip(COLUMNS, r, strict=True)) for r in rows(res, lang)]
+        first, second = out[0], out[1]
+        assert first["Verdict (pré-contrôle segur-conformance)"] == "NON CONFORME"  # French under French headers
+        assert first["Pièces (fichiers)"] == "evidence/t/mss-D1.eml"
+        assert first["Empreintes SHA-256 des pièces"] == "a" * 64
+        assert second["Pièces (fichiers)"] == ""  # the finding belongs to the first proof only
+        assert "rem.md" not in first["Commentaire"] and "REM DUI v1.2" in first["Commentaire"]

@@ -65,3 +65,48 @@ def test_manual_verdict_wording_matches_rem() -> None:
     # rem.md §4.4: PASS / FAIL / NOT TESTED / MANUAL EVIDENCE REQUIRED
     assert [i18n.t(f"verdict.{v}", "en") for v in ("passed", "failed", "not_run", "manual")] == [
         "PASS", "FAIL", "NOT TESTED", "MANUAL EVIDENCE REQUIRED"]
+
+
+def test_plurals_agree_with_their_count() -> None:
+    assert i18n.t("verdict_plural.error", "fr", n=1) == "non évaluée"
+    assert i18n.t("verdict_plural.error", "fr", n=0) == "non évaluée"  # French: 0 and 1 are singular
+    assert i18n.t("verdict_plural.error", "fr", n=2) == "non évaluées"
+    assert i18n.t("verdict_plural.manual", "fr", n=108) == "en attente de preuve manuelle"
+    assert i18n.t("req.n_verified", "en", n=0) == "0 verified points"
+    assert i18n.t("req.n_verified", "en", n=1) == "1 verified point"
+    for key in i18n.STRINGS:
+        if key.endswith(".one"):
+            assert key.removesuffix(".one") in i18n.STRINGS, key
+
+
+def test_structured_values_read_as_prose_never_as_python() -> None:
+    from conformance.report.common import readable
+
+    raw = ("callback={'logged_in': False, 'error': None} session={'logged_in': True, "
+           "'subject': '899999000120', 'error': None}")
+    fr = readable(raw, "fr")
+    assert fr == ("callback=(logged_in = faux, error = absent) session=(logged_in = vrai, "
+                  "subject = 899999000120, error = absent)")
+    assert readable(raw, "en").startswith("callback=(logged_in = false, error = none)")
+    assert readable({"status": "failed", "codes": [1, 2]}, "fr") == "status = failed, codes = [1, 2]"
+    assert readable("texte {non python} et f(x)", "fr") == "texte {non python} et f(x)"
+    assert readable("[" * 5000, "fr").startswith("[[[")  # unbalanced: left as is, no error
+
+
+def test_rendered_report_in_french_and_english() -> None:
+    from conformance.report import synthetic as syn
+    from conformance.report.html import render_html
+
+    req = syn.requirement("DUI.PSC.01", "PSC", "failed")
+    req["findings"] = [syn.finding("DUI.PSC.01", 1) | {"found": "session={'logged_in': True, 'error': None}"}]
+    req["scenarios"][0]["proofs"][0]["kind"] = "Log"
+    one_error = syn.requirement("DUI.PSC.02", "PSC", "error")
+    res = syn.results([req, one_error])
+    fr = render_html(res, "fr")
+    assert "{&#39;" not in fr and "session=(logged_in = vrai, error = absent)" in fr
+    assert "1 non évaluée<" in fr and "1 non évaluées" not in fr
+    assert "<b>Journal</b>" in fr and "<b>Log</b>" not in fr
+    en = render_html(res, "en")
+    assert 'class="q" lang="fr">' in en  # the catalogue's French statement keeps its language
+    assert "Pre-check outcome:" in en and "outcome :" not in en
+    assert "<b>Log</b>" in en

@@ -58,7 +58,7 @@ def write_formats(results: dict[str, Any], report_dir: Path, lang: str, formats:
         if fmt == "html":
             write_html(results, path, lang, public_key=public_key)
         elif fmt == "junit":
-            write_junit(results, path)
+            write_junit(results, path, lang)
         elif fmt == "csv":
             write_csv(results, path, lang)
         elif fmt == "xlsx":

@@ -7,6 +7,7 @@ bounded so one hostile finding cannot blow up the report.
 
 from __future__ import annotations
 
+import ast
 import re
 from typing import Any
 
@@ -86,3 +87,92 @@ def proof_verdict(proof: dict[str, Any], requirement_verdict: str) -> str:
 
 def wave_label(wave: Any) -> str:
     return text(wave, 10)
+
+
+# ---------------------------------------------------------------------------------------------
+# structured values in prose: never a Python repr in a text an auditor reads
+# ---------------------------------------------------------------------------------------------
+_WORDS = {"fr": {True: "vrai", False: "faux", None: "absent"}, "en": {True: "true", False: "false", None: "none"}}
+_LITERAL_START = re.compile(r"[{\[(]['\"{\[(]|[{\[]\]?[}\]]")
+MAX_LITERAL = 4000
+
+
+def value_text(value: Any, lang: str = "fr", depth: int = 0) -> str:
+    """A structured value as prose: ``logged_in = vrai, subject = 899999000120, error = absent``."""
+    words = _WORDS.get(lang, _WORDS["fr"])
+    if isinstance(value, bool) or value is None:
+        return words[value]
+    if depth > 4:
+        return "…"
+    if isinstance(value, dict):
+        if not value:
+            return "—"
+        inner = ", ".join(f"{value_text(k, lang, depth + 1)} = {value_text(v, lang, depth + 1)}"
+                          for k, v in list(value.items())[:50])
+        return inner if depth == 0 else f"({inner})"
+    if isinstance(value, list | tuple | set | frozenset):
+        if not value:
+            return "—"
+        inner = ", ".join(value_text(v, lang, depth + 1) for v in list(value)[:50])
+        return inner if depth == 0 else f"[{inner}]"
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def _literal_end(s: str, start: int) -> int:
+    """Index after the bracketed literal opening at ``start`` (quotes respected), or -1."""
+    pairs = {"{": "}", "[": "]", "(": ")"}
+    stack: list[str] = []
+    quote = ""
+    i = start
+    while i < len(s) and i - start < MAX_LITERAL:
+        ch = s[i]
+        if quote:
+            if ch == "\\":
+                i += 2
+                continue
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch in pairs:
+            stack.append(pairs[ch])
+        elif ch in "}])":
+            if not stack or stack.pop() != ch:
+                return -1
+            if not stack:
+                return i + 1
+        i += 1
+    return -1
+
+
+def readable(value: Any, lang: str = "fr", limit: int = MAX_TEXT) -> str:
+    """``text()`` for anything an auditor reads: structured values formatted, and Python literals that
+    slipped into a message (``session={'logged_in': False, 'error': None}``) rewritten as prose."""
+    if isinstance(value, dict | list | tuple | bool) or value is None:
+        return text(value_text(value, lang) if value is not None else "", limit)
+    out = text(value, max(limit, 1))
+    if not _LITERAL_START.search(out):
+        return text(out, limit)
+    parts: list[str] = []
+    i = 0
+    for match in _LITERAL_START.finditer(out):
+        start = match.start()
+        if start < i:
+            continue
+        end = _literal_end(out, start)
+        if end < 0:
+            continue
+        try:
+            literal = ast.literal_eval(out[start:end])
+        except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError):
+            continue
+        if not isinstance(literal, dict | list | tuple):
+            continue
+        parts.append(out[i:start])
+        formatted = value_text(literal, lang)
+        parts.append(f"({formatted})" if isinstance(literal, dict) and out[start - 1:start] == "=" else formatted)
+        i = end
+    parts.append(out[i:])
+    return text("".join(parts), limit)

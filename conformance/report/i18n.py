@@ -148,7 +148,11 @@ STRINGS: dict[str, dict[str, str]] = {
     "sum.mandatory_failed": {"fr": "non satisfaites", "en": "failed"},
     "sum.mandatory_error": {"fr": "non évaluées", "en": "not evaluated"},
     "sum.mandatory_not_run": {"fr": "non testées", "en": "not tested"},
-    "sum.mandatory_manual": {"fr": "preuve manuelle", "en": "manual proof"},
+    "sum.mandatory_manual": {"fr": "en attente de preuve manuelle", "en": "awaiting manual evidence"},
+    "sum.mandatory_met.one": {"fr": "satisfaite", "en": "met"},
+    "sum.mandatory_failed.one": {"fr": "non satisfaite", "en": "failed"},
+    "sum.mandatory_error.one": {"fr": "non évaluée", "en": "not evaluated"},
+    "sum.mandatory_not_run.one": {"fr": "non testée", "en": "not tested"},
     "sum.by_section": {"fr": "Par section (ordre ANS)", "en": "By section (ANS order)"},
     "sum.section": {"fr": "Section", "en": "Section"},
     "sum.chart": {"fr": "Répartition", "en": "Breakdown"},
@@ -165,7 +169,12 @@ STRINGS: dict[str, dict[str, str]] = {
     "verdict_plural.reserved": {"fr": "conformes avec réserves", "en": "passed with reservations"},
     "verdict_plural.error": {"fr": "non évaluées", "en": "not evaluated"},
     "verdict_plural.not_run": {"fr": "non testées", "en": "not tested"},
-    "verdict_plural.manual": {"fr": "preuve manuelle", "en": "manual evidence"},
+    "verdict_plural.manual": {"fr": "en attente de preuve manuelle", "en": "awaiting manual evidence"},
+    "verdict_plural.passed.one": {"fr": "conforme", "en": "passed"},
+    "verdict_plural.failed.one": {"fr": "non conforme", "en": "failed"},
+    "verdict_plural.reserved.one": {"fr": "conforme avec réserves", "en": "passed with reservations"},
+    "verdict_plural.error.one": {"fr": "non évaluée", "en": "not evaluated"},
+    "verdict_plural.not_run.one": {"fr": "non testée", "en": "not tested"},
     # requirement attributes
     "req.statement": {"fr": "Énoncé", "en": "Statement"},
     "req.nature": {"fr": "Nature", "en": "Nature"},
@@ -199,10 +208,16 @@ STRINGS: dict[str, dict[str, str]] = {
     "req.common_findings": {"fr": "Constats (non rattachés à une preuve précise)",
                             "en": "Findings (not tied to one proof)"},
     "req.other_evidence": {"fr": "Autres pièces collectées", "en": "Other collected evidence"},
-    "req.findings_more": {"fr": "… {n} constat(s) de plus : voir results.json",
-                          "en": "… {n} more finding(s): see results.json"},
-    "req.count_findings": {"fr": "{e} bloquant(s), {w} avertissement(s), {i} point(s) vérifié(s)",
-                           "en": "{e} blocking, {w} warning(s), {i} verified point(s)"},
+    "req.findings_more": {"fr": "… {n} constats de plus : voir results.json",
+                          "en": "… {n} more findings: see results.json"},
+    "req.findings_more.one": {"fr": "… {n} constat de plus : voir results.json",
+                              "en": "… {n} more finding: see results.json"},
+    "req.n_blocking": {"fr": "{n} bloquants", "en": "{n} blocking"},
+    "req.n_blocking.one": {"fr": "{n} bloquant", "en": "{n} blocking"},
+    "req.n_warnings": {"fr": "{n} avertissements", "en": "{n} warnings"},
+    "req.n_warnings.one": {"fr": "{n} avertissement", "en": "{n} warning"},
+    "req.n_verified": {"fr": "{n} points vérifiés", "en": "{n} verified points"},
+    "req.n_verified.one": {"fr": "{n} point vérifié", "en": "{n} verified point"},
     "scn.scenario": {"fr": "Scénario", "en": "Scenario"},
     "proof.proof": {"fr": "Preuve", "en": "Proof"},
     "proof.kind": {"fr": "Nature de la preuve", "en": "Kind of proof"},
@@ -225,9 +240,12 @@ STRINGS: dict[str, dict[str, str]] = {
     "f.where": {"fr": "Artefact · XPath · ligne", "en": "Artefact · XPath · line"},
     "f.expected": {"fr": "Attendu", "en": "Expected"},
     "f.found": {"fr": "Trouvé", "en": "Found"},
-    "sum.n_error": {"fr": "bloquant(s)", "en": "blocking"},
-    "sum.n_warning": {"fr": "avertissement(s)", "en": "warning(s)"},
-    "sum.n_info": {"fr": "vérifié(s)", "en": "checked"},
+    "sum.n_error": {"fr": "bloquants", "en": "blocking"},
+    "sum.n_warning": {"fr": "avertissements", "en": "warnings"},
+    "sum.n_info": {"fr": "vérifiés", "en": "checked"},
+    "sum.n_error.one": {"fr": "bloquant", "en": "blocking"},
+    "sum.n_warning.one": {"fr": "avertissement", "en": "warning"},
+    "sum.n_info.one": {"fr": "vérifié", "en": "checked"},
     "sev.error": {"fr": "bloquant", "en": "error"},
     "sev.warning": {"fr": "avertissement", "en": "warning"},
     "sev.info": {"fr": "vérifié", "en": "checked"},
@@ -240,8 +258,10 @@ STRINGS: dict[str, dict[str, str]] = {
     "ev.raw": {"fr": "brut", "en": "raw"},
     "print.failures": {"fr": "Non-conformités et preuves non évaluées ({n})",
                        "en": "Failures and proofs not evaluated ({n})"},
-    "print.info_folded": {"fr": "{n} point(s) de vérification satisfait(s), détaillé(s) dans la version HTML",
-                          "en": "{n} verification point(s) held, detailed in the HTML version"},
+    "print.info_folded": {"fr": "{n} points de vérification satisfaits, détaillés dans la version HTML",
+                          "en": "{n} verification points held, detailed in the HTML version"},
+    "print.info_folded.one": {"fr": "{n} point de vérification satisfait, détaillé dans la version HTML",
+                              "en": "{n} verification point held, detailed in the HTML version"},
     "print.see_failures": {"fr": "détail en tête de dossier (non-conformités)",
                            "en": "detailed at the front of the dossier (failures)"},
     "print.footer_run": {"fr": "Campagne", "en": "Run"},
@@ -366,6 +386,11 @@ STRINGS: dict[str, dict[str, str]] = {
                                   "{files}"},
     "cmd.verify_decision": {"fr": "décision signée : {proof} {decision} par {who} (clé {fp})",
                             "en": "signed decision: {proof} {decision} by {who} (key {fp})"},
+    "junit.blocking": {"fr": "{n} constats bloquants", "en": "{n} blocking findings"},
+    "junit.blocking.one": {"fr": "{n} constat bloquant", "en": "{n} blocking finding"},
+    "junit.manual": {"fr": "preuve manuelle à fournir par l'éditeur et à examiner (segur.manual : ni réussite, ni "
+                           "lacune du banc)",
+                     "en": "manual evidence to supply and review (segur.manual: neither a pass nor a harness gap)"},
     "cmd.bad_results": {"fr": "fichier de résultats illisible : {err}", "en": "unreadable results file: {err}"},
 }
 
@@ -382,6 +407,38 @@ SECTION_LABELS: dict[str, dict[str, str]] = {
 }
 
 
+# ANS proof kinds (catalogue and evidence "kind"): French wording, English twin; unknown kinds shown as is.
+KIND_LABELS: dict[str, dict[str, str]] = {
+    "Log": {"fr": "Journal", "en": "Log"},
+    "Démonstration": {"fr": "Démonstration", "en": "Demonstration"},
+    "Source SMTP": {"fr": "Source SMTP", "en": "SMTP source"},
+    "Attestation": {"fr": "Attestation", "en": "Attestation"},
+    "Message SOAP (VIHF)": {"fr": "Message SOAP (VIHF)", "en": "SOAP message (VIHF)"},
+    "Document CDA": {"fr": "Document CDA", "en": "CDA document"},
+    "Rapport de validation": {"fr": "Rapport de validation", "en": "Validation report"},
+    "Transcription OIDC": {"fr": "Transcription OIDC", "en": "OIDC transcript"},
+    "Capture d'écran": {"fr": "Capture d'écran", "en": "Screenshot"},
+    "Vidéo": {"fr": "Vidéo", "en": "Video"},
+    "Preuve manuelle": {"fr": "Preuve manuelle", "en": "Manual proof"},
+}
+OUTCOME_LABELS: dict[str, dict[str, str]] = {
+    "passed": {"fr": "réussi", "en": "passed"}, "failed": {"fr": "échoué", "en": "failed"},
+    "skipped": {"fr": "ignoré", "en": "skipped"}, "error": {"fr": "erreur", "en": "error"},
+    "xfailed": {"fr": "échec attendu", "en": "expected failure"}, "xpassed": {"fr": "réussi (inattendu)",
+                                                                             "en": "unexpectedly passed"},
+}
+
+
+def kind_label(kind: str, lang: str = DEFAULT_LANG) -> str:
+    entry = KIND_LABELS.get(kind)
+    return entry.get(lang if lang in LANGS else DEFAULT_LANG, kind) if entry else kind
+
+
+def outcome_label(outcome: str, lang: str = DEFAULT_LANG) -> str:
+    entry = OUTCOME_LABELS.get(outcome)
+    return entry.get(lang if lang in LANGS else DEFAULT_LANG, outcome) if entry else outcome
+
+
 class MissingString(KeyError):
     pass
 
@@ -391,8 +448,15 @@ def t(key: str, lang: str = DEFAULT_LANG, **params: Any) -> str:
     entry = STRINGS.get(key)
     if entry is None:
         raise MissingString(key)
+    n = params.get("n")
+    if isinstance(n, int) and not isinstance(n, bool) and key + ".one" in STRINGS and singular(n, lang):
+        entry = STRINGS[key + ".one"]  # French: 0 and 1 are singular; English: 1 only
     text = entry.get(lang if lang in LANGS else DEFAULT_LANG) or entry[DEFAULT_LANG]
     return text.format(**params) if params else text
+
+
+def singular(n: int, lang: str = DEFAULT_LANG) -> bool:
+    return n in (0, 1) if norm_lang(lang) == "fr" else n == 1
 
 
 def section_label(code: str, lang: str = DEFAULT_LANG) -> str:

@@ -19,6 +19,7 @@ from conformance.report.common import (
     as_int,
     as_list,
     proof_verdict,
+    readable,
     requirements_of,
     section_key,
     severity_of,
@@ -26,7 +27,7 @@ from conformance.report.common import (
     verdict_of,
 )
 from conformance.report.evidence import EvidenceIndex, EvidenceView
-from conformance.report.i18n import norm_lang, section_label, t
+from conformance.report.i18n import norm_lang, outcome_label, section_label, t
 
 MAX_FINDINGS_PER_REQUIREMENT = 2000
 _ANCHOR = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -181,12 +182,12 @@ def _finding(raw: dict[str, Any], lang: str, index: EvidenceIndex, report_dir: P
     return FindingView(
         severity=severity_of(raw.get("severity")),
         rule=text(raw.get("rule"), 200),
-        message=text(message),
+        message=readable(message, lang),
         artefact=text(raw.get("artefact"), 500),
         xpath=text(raw.get("xpath"), 1000),
         line=str(as_int(line)) if line not in (None, "") and as_int(line, -1) >= 0 else "",
-        expected=text(raw.get("expected"), 1000),
-        found=text(raw.get("found"), 1000),
+        expected=readable(raw.get("expected"), lang, 1000),
+        found=readable(raw.get("found"), lang, 1000),
         evidence=index.for_finding(raw, report_dir),
         proofs=tuple(text(p, 200) for p in as_list(raw.get("proofs"))[:50]),
         evidence_line=_evidence_line(raw),
@@ -244,9 +245,10 @@ def _requirement(raw: dict[str, Any], lang: str, index: EvidenceIndex, report_di
     raw_findings = [f for f in as_list(raw.get("findings")) if isinstance(f, dict)]
     shown = raw_findings[:MAX_FINDINGS_PER_REQUIREMENT]
     findings = [_finding(f, lang, index, report_dir) for f in shown]
-    tests = [TestView(nodeid=text(x.get("nodeid"), 500), outcome=text(x.get("outcome"), 20),
+    tests = [TestView(nodeid=text(x.get("nodeid"), 500), outcome=outcome_label(text(x.get("outcome"), 20), lang),
                       duration=f"{as_float(x.get('duration')):.2f}",
-                      message=text(x.get("message_en") if lang == "en" and x.get("message_en") else x.get("message"), 1500))
+                      message=readable(x.get("message_en") if lang == "en" and x.get("message_en") else x.get("message"),
+                                       lang, 1500))
              for x in as_list(raw.get("tests")) if isinstance(x, dict)]
     # evidence collected by the tests of this requirement, plus any a finding names
     evidence: list[EvidenceView] = []
@@ -268,7 +270,8 @@ def _requirement(raw: dict[str, Any], lang: str, index: EvidenceIndex, report_di
                 verification=[text(v, 1000) for v in as_list(p.get("verification"))],
                 manual=manual, manual_reason=text(p.get("manual_reason"), 2000),
                 verdict=proof_verdict(p, verdict),
-                reason=text(p.get("reason_en") if lang == "en" and p.get("reason_en") else p.get("reason"), 1500),
+                reason=readable(p.get("reason_en") if lang == "en" and p.get("reason_en") else p.get("reason"), lang,
+                                1500),
                 attachments=[_attachment(a, index, report_dir) for a in as_list(p.get("attachments"))[:200]
                              if isinstance(a, dict)],
                 review=_review(p.get("review")) if manual else None)
@@ -288,7 +291,8 @@ def _requirement(raw: dict[str, Any], lang: str, index: EvidenceIndex, report_di
         wave=text(raw.get("wave"), 10), corridors=[text(c, 40) for c in as_list(raw.get("corridors"))],
         verified=text(raw.get("verified"), 4), source=text(shown_source, 600), source_internal=internal,
         socle=text(raw.get("socle"), 200), refs=[text(r, 200) for r in as_list(raw.get("refs"))],
-        verdict=verdict, reason=text(raw.get("reason_en") if lang == "en" and raw.get("reason_en") else raw.get("reason")),
+        verdict=verdict, reason=readable(raw.get("reason_en") if lang == "en" and raw.get("reason_en")
+                                         else raw.get("reason"), lang),
         tests=tests, scenarios=scenarios,
         common_findings=common, other_evidence=other, counts=_counts(raw_findings),
         hidden_findings=len(raw_findings) - len(shown),
@@ -394,8 +398,8 @@ def build_view(results: dict[str, Any], lang: str, report_dir: Path | None) -> R
             en = lang == "en"
             checks.append({"id": text(c.get("id"), 100), "verdict": verdict_of(c.get("verdict")),
                            "title": text(c.get("title_en") if en and c.get("title_en") else c.get("title"), 300),
-                           "reason": text(c.get("reason_en") if en and c.get("reason_en") else c.get("reason"),
-                                          1500)})
+                           "reason": readable(c.get("reason_en") if en and c.get("reason_en") else c.get("reason"),
+                                              lang, 1500)})
     status = overall_status(reqs)
     if any(c["verdict"] in ("failed", "error") for c in checks):
         status = "failed"
