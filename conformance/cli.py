@@ -235,11 +235,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.defect and (args.sandbox_url or args.artefacts):
         raise UsageProblem("--defect ne s'applique qu'au bac à sable de référence intégré")
     if args.defect:
-        from segur_reference_dui.defects import UnknownDefect, validate
-
+        reference = _reference()
         try:
-            validate(args.defect)
-        except UnknownDefect as exc:
+            reference.validate(args.defect)
+        except reference.UnknownDefect as exc:
             raise UsageProblem(str(exc)) from None
     report_dir = _new_report_dir(args.report_dir, args.profile)
     with tempfile.TemporaryDirectory(prefix="segur-run-") as tmp:
@@ -421,25 +420,31 @@ def cmd_requirements(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_sandbox(args: argparse.Namespace) -> int:
-    from segur_reference_dui.defects import UnknownDefect, all_defects
-    from segur_reference_dui.server import serve
+def _reference() -> Any:
+    """The embedded reference sandbox, through its entry point (conformance/reference.py)."""
+    from conformance.reference import ReferenceMissing, load_reference
 
+    try:
+        return load_reference()
+    except ReferenceMissing as exc:
+        raise UsageProblem(str(exc)) from None
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    reference = _reference()
     if args.list_defects:
-        for name, (module, text) in sorted(all_defects().items()):
+        for name, (module, text) in sorted(reference.all_defects().items()):
             print(f"{name:<32} {module:<12} {text}")
         return EXIT_OK
     try:
-        running = serve(port=args.port, defects=args.defect)
-    except UnknownDefect as exc:
+        running = reference.serve(port=args.port, defects=args.defect)
+    except reference.UnknownDefect as exc:
         raise UsageProblem(str(exc)) from None
     except OSError as exc:
         raise UsageProblem(f"impossible d'écouter sur 127.0.0.1:{args.port} ({exc.strerror})") from None
     print(f"bac à sable de référence : {running.url}  (Ctrl-C pour arrêter)", flush=True)
     if args.dmp_trust_out is not None:
-        from segur_reference_dui.dmp_client import trust_anchors_pem
-
-        args.dmp_trust_out.write_bytes(trust_anchors_pem())
+        args.dmp_trust_out.write_bytes(reference.dmp_trust_anchors_pem())
         print(f"ancre de confiance DMP de test : {args.dmp_trust_out}  (run --dmp-trust {args.dmp_trust_out})",
               flush=True)
     stop = threading.Event()

@@ -533,9 +533,13 @@ def reference_sandbox(pytestconfig: pytest.Config) -> Iterator[str | None]:
     if seg.sandbox_url != REFERENCE:
         yield seg.sandbox_url
         return
-    from segur_reference_dui.server import serve
+    from conformance.reference import ReferenceMissing, load_reference
 
-    with serve(defects=seg.defects) as running:
+    try:
+        reference = load_reference()
+    except ReferenceMissing as exc:
+        raise pytest.UsageError(str(exc)) from None
+    with reference.serve(defects=seg.defects) as running:
         state.sandbox_url_effective = running.url
         yield running.url
 

@@ -170,7 +170,11 @@ def resolve_anchors(config: Any) -> tuple[list[x509.Certificate] | None, str]:
         folder = Path(artefacts) / "dmp" / "trust"
         return load_anchors(folder), str(folder)
     if getattr(config, "sandbox_url", None) == "reference":
-        from segur_reference_dui.dmp_client import trust_anchors_pem
+        from conformance.reference import ReferenceMissing, load_reference
 
-        return list(x509.load_pem_x509_certificates(trust_anchors_pem())), "bac à sable de référence (IGC de test)"
+        try:  # the embedded sandbox hands its test CA through its entry point, never by import
+            pem = load_reference().dmp_trust_anchors_pem()
+        except ReferenceMissing as exc:
+            raise TrustConfigError(str(exc)) from None
+        return list(x509.load_pem_x509_certificates(pem)), "bac à sable de référence (IGC de test)"
     return None, ""

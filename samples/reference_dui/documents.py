@@ -13,19 +13,25 @@ from __future__ import annotations
 
 import base64
 import functools
+import os
 import uuid
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import jinja2
+import yaml
+from segur_reference_dui.xmlsafe import parse
 
 LOINC = "2.16.840.1.113883.6.1"
 TRE_A05 = "1.2.250.1.213.1.1.4.12"
 TEMPLATES = Path(__file__).with_name("templates")
+HL7 = "{urn:hl7-org:v3}"
+ENV_CORRIDORS = "SEGUR_CORRIDORS_DIR"
 
 DEFECTS: dict[str, str] = {
     "missing_section": "Omet une section obligatoire du volet (DLU : Traitements ; VSM : Traitement au long cours…)",
@@ -133,15 +139,41 @@ def _environment() -> jinja2.Environment:
     return env
 
 
+def _published(*parts: str) -> Path:
+    """A file of the published corridor and value-set data (package ``segur_profiles``), read as data: the
+    document kinds a corridor asks for and their XDS typeCode are the ANS's tables, not the harness's code.
+    ``SEGUR_CORRIDORS_DIR`` points at another corridor folder, as for the harness."""
+    if parts[0] == "corridors" and os.environ.get(ENV_CORRIDORS):
+        return Path(os.environ[ENV_CORRIDORS]).joinpath(*parts[1:])
+    return Path(str(resources.files("segur_profiles").joinpath(*parts)))
+
+
+def _yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+@functools.cache
+def _valueset(vs_id: str) -> dict[str, str]:
+    """code → label of a published value set (first label of each code, in the file's order)."""
+    for path in sorted(_published("valuesets").glob("*.yaml")):
+        data = _yaml(path)
+        if isinstance(data, dict) and data.get("id") == vs_id:
+            labels: dict[str, str] = {}
+            for item in data.get("concepts") or []:
+                labels.setdefault(str(item.get("code")), str(item.get("label") or ""))
+            return labels
+    raise LookupError(f"value set {vs_id} not found")
+
+
 @functools.cache
 def _type_table() -> dict[str, tuple[str, str, str]]:
     """doc type → (typeCode, code system, display) from the corridors' document table and J07 labels."""
-    from conformance.cda.models import load_builtin_valuesets
-    from conformance.profiles import document_types
-
-    labels = load_builtin_valuesets()["J07"].labels
-    return {code: (dt.type_code, dt.code_system, labels.get(dt.type_code) or dt.label)
-            for code, dt in document_types().items()}
+    labels = _valueset("J07")
+    out = {}
+    for item in _yaml(_published("corridors", "_document_types.yaml"))["document_types"]:
+        type_code = str(item["type_code"])
+        out[str(item["code"])] = (type_code, str(item["code_system"]), labels.get(type_code) or str(item["label"]))
+    return out
 
 
 def _get(obj: Any, name: str, default: Any = None) -> Any:
@@ -195,16 +227,17 @@ def _previous(replaces: Any) -> dict[str, Any] | None:
     """setId, version and id of the document being replaced (read from its own CDA)."""
     if replaces is None:
         return None
-    from conformance.cda.header import read_header
-    from conformance.safexml import parse_bytes
-
-    header = read_header(parse_bytes(bytes(_get(replaces, "cda"))))
+    root = parse(bytes(_get(replaces, "cda"))).getroot()
+    doc_id = root.find(f"{HL7}id")
+    set_id = root.find(f"{HL7}setId")
+    version_el = root.find(f"{HL7}versionNumber")
+    id_root = doc_id.get("root", "") if doc_id is not None else ""
     try:
-        version = int(header.version or "1")
+        version = int(version_el.get("value") or "1") if version_el is not None else 1
     except ValueError:
         version = 1
-    return {"id_root": header.id_root, "id_extension": header.id_extension, "set_id_root": header.set_id_root
-            or header.id_root, "version": version}
+    return {"id_root": id_root, "id_extension": doc_id.get("extension", "") if doc_id is not None else "",
+            "set_id_root": (set_id.get("root", "") if set_id is not None else "") or id_root, "version": version}
 
 
 def render(doc_type: str, resident: Any, defects: Iterable[str] = (), *, replaces: Any = None) -> bytes:
@@ -294,17 +327,15 @@ def _title(doc_type: str, label: str, patient: Mapping[str, Any]) -> str:
 
 
 def _grid(now: datetime, defects: frozenset[str]) -> dict[str, Any]:
-    from conformance.cda.models import load_builtin_valuesets
-
-    items = load_builtin_valuesets()["AGGIR_PA"]
+    items = _valueset("AGGIR_PA")
     gir = ("MED-999", "GIR-9") if "gir_out_of_valueset" in defects else ("MED-341", "GIR-3")
     return {
         "date": now.strftime("%Y%m%d"),
         "number": now.strftime("%Y%m%d%H%M%S"),
         "type_code": "MED-1293", "type_label": "Evaluation AGGIR PA SSIAD",
         "gir_code": gir[0], "gir_label": gir[1],
-        "components": [{"code": code, "label": items.labels.get(code, "").strip(), "value": "qf0" if i % 3 else "qf2",
-                   "value_label": "", "done": bool(i % 3)} for i, code in enumerate(items.concepts)],
+        "components": [{"code": code, "label": label.strip(), "value": "qf0" if i % 3 else "qf2",
+                   "value_label": "", "done": bool(i % 3)} for i, (code, label) in enumerate(items.items())],
         "answers": AGGIR_ANSWERS,
     }
 

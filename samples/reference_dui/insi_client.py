@@ -21,9 +21,8 @@ from typing import Any
 
 import requests
 from lxml import etree
+from segur_reference_dui.xmlsafe import XmlRejected, parse
 from stdnum.fr import nir
-
-from conformance.safexml import Limits, XmlRejected, parse_bytes
 
 DEFECTS = {
     "wrong_key_accepted": "Accepte un matricule INS dont la clé est fausse",
@@ -172,7 +171,7 @@ def qualify(resident: Any, endpoint: dict[str, Any], defects: set[str] | frozens
         return _fail(resident, "error", f"téléservice INSi injoignable ({exc.__class__.__name__}) : "
                                         "l'identité n'est pas modifiée")
     try:
-        root = parse_bytes(resp.content[:1024 * 1024], Limits(max_bytes=1024 * 1024, max_depth=32)).getroot()
+        root = parse(resp.content[:1024 * 1024], max_bytes=1024 * 1024, max_depth=32).getroot()
     except XmlRejected as exc:
         return _fail(resident, "error", f"réponse INSi illisible ({exc.reason}) : l'identité n'est pas modifiée")
     body = _find(root, "Body")
