@@ -22,7 +22,7 @@ import pytest
 from conformance import __version__
 from conformance.evidence import EvidenceRef, EvidenceStore, link_findings, safe_name
 from conformance.findings import Finding, NotEvaluated, Severity, error, info, warning
-from conformance.results import TestRecord, aggregate, build_results, write_results
+from conformance.results import TestRecord, aggregate, attach_captures, build_results, write_results
 from conformance.sandbox.client import SandboxError, SandboxUnsupported
 
 MARKER = "requirement"
@@ -177,6 +177,7 @@ class SegurState:
     proof_index: Any = None
     rule_map: Any = None
     harness: dict[str, dict[str, Any]] = field(default_factory=dict)
+    captures: list[dict[str, Any]] = field(default_factory=list)  # harness-captured screens (manual proofs)
 
     def ensure_loaded(self) -> None:
         """Load catalogue and profile once, turning data errors into one clear usage error."""
@@ -264,6 +265,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if not url or url == REFERENCE or state.config.artefacts_dir:
         return
     problem = sandbox_preflight(url)
+    if not problem:
+        state.harness["HARNESS.SANDBOX_API"] = contract_preflight(url)
     if problem:
         state.harness["HARNESS.PREFLIGHT"] = harness_entry(
             "HARNESS.PREFLIGHT", "Bac à sable du candidat joignable et au contrat v1",
@@ -278,6 +281,16 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             except Exception as exc:  # the one-line problem below matters more than a report crash
                 sys.stderr.write(f"segur-conformance: results not written ({type(exc).__name__}: {exc})\n")
         raise ConfigurationError(problem)
+
+
+def contract_preflight(url: str) -> dict[str, Any]:
+    """check-contract in fast mode (conformance/sandbox/contract_check.py ``preflight``): a warning when answers
+    deviate from docs/sandbox-api.yaml, a failed campaign check only when no resident can be created."""
+    from conformance.sandbox.contract_check import preflight
+
+    verdict, reason, reason_en = preflight(url)
+    return harness_entry("HARNESS.SANDBOX_API", "Réponses du bac à sable conformes à docs/sandbox-api.yaml (pré-vérification)",
+                         "Sandbox answers conform to docs/sandbox-api.yaml (preflight)", verdict, reason, reason_en)
 
 
 def sandbox_preflight(url: str, timeout: float = 10.0) -> str:
@@ -386,6 +399,8 @@ class Recorder:
         self.proofs = proof_ids(item)
         #: (check, proof) -> how many times a check evaluated on real input held for that proof
         self.held: dict[tuple[str, str], int] = {}
+        #: harness-captured screens for manual proofs (conformance/sandbox/ui_capture.py)
+        self.captures: list[dict[str, Any]] = []
 
     @property
     def lang(self) -> str:
@@ -473,6 +488,14 @@ class Recorder:
                                     folder=safe_name(self.item.name, 80), aliases=(artefact,) if artefact else ())
         self.evidence_refs.append(ref)
         return ref
+
+    def capture(self, proofs: Iterable[str], ref: EvidenceRef, note: str) -> None:
+        """A screen the harness captured, stored under manual ``proofs`` as an attachment to be reviewed
+        (never a verdict): shown with the proof in the report, like the vendor's own attached files."""
+        self.captures.append({"proofs": list(proofs), "evidence": ref.to_dict(), "attachment": {
+            "path": ref.path, "sha256": ref.sha256, "size": ref.size, "name": ref.path.rsplit("/", 1)[-1],
+            "by": "segur-conformance (capture du harnais / harness capture)", "at": _now(), "note": note[:2000],
+            "review": "pending"}})
 
     def not_evaluated(self, reason: str, reason_en: str = "") -> None:
         raise NotEvaluated(reason, reason_en)
@@ -675,7 +698,11 @@ def _harness_report(item: pytest.Item, report: pytest.TestReport, call: pytest.C
     if call.excinfo is not None and isinstance(call.excinfo.value, AssertionError):
         message = str(call.excinfo.value).split("\nassert ")[0]
     report.user_properties.append(("segur_harness", harness_entry(check_id, title, title_en, verdict,
-                                                                 _short(message, 1000))))
+                                                                 _short(message, 1000),
+                                                                 _short(_english(report, call, message), 1000))))
+    recorder = item.stash.get(recorder_key, None)
+    if recorder is not None and recorder.captures and report.when == "call":
+        report.user_properties.append(("segur_captures", list(recorder.captures)))
 
 
 def _classify(report: pytest.TestReport, call: pytest.CallInfo[None]) -> tuple[str | None, str]:
@@ -773,6 +800,10 @@ class SessionReporter:
             return
         state = self.state
         for name, raw in report.user_properties:
+            if name == "segur_captures" and isinstance(raw, list):
+                state.captures.extend(raw)
+                state.evidence.extend(c["evidence"] for c in raw)
+                continue
             if name == "segur_harness" and isinstance(raw, dict):
                 previous = state.harness.get(raw["id"])
                 if previous is None or _RANK.get(raw["verdict"], 0) >= _RANK.get(previous["verdict"], 0):
@@ -897,6 +928,7 @@ def _write(state: SegurState, *, final: bool, exitstatus: int | None = None) -> 
     order = {r.id: i for i, r in enumerate(state.catalogue)}
     requirements.sort(key=lambda r: order.get(r.id, 0))
     entries = aggregate(requirements, state.records.values(), state.rule_map)
+    attach_captures(entries, state.captures)
     results = build_results(run_metadata(state, final=final, exitstatus=exitstatus), entries, state.evidence,
                             harness_checks(state))
     link_findings(results, state.config.report_dir)  # each finding → the stored file and line (issue 13)
@@ -936,11 +968,13 @@ def _terminal_summary(state: SegurState, terminalreporter: Any) -> None:
     en = state.config.lang == "en"
     terminalreporter.section(f"segur-conformance — {state.profile.id}")
     for check in harness_checks(state):
-        if check["verdict"] in ("failed", "error"):
+        if check["verdict"] in ("failed", "error", "reserved"):
             title = check["title_en"] if en else check["title"]
             reason = check["reason_en"] if en else check["reason"]
-            terminalreporter.write_line(f"  {check['verdict'].upper():7} {check['id']}  {title}", red=True)
-            terminalreporter.write_line(f"          {reason[:300]}")
+            label = ("WARNING" if en else "ATTENTION") if check["verdict"] == "reserved" else check["verdict"].upper()
+            terminalreporter.write_line(f"  {label:7} {check['id']}  {title}", red=check["verdict"] != "reserved",
+                                        yellow=check["verdict"] == "reserved")
+            terminalreporter.write_line(f"          {reason[:600]}")
     counts: dict[str, int] = {}
     for entry in entries:
         counts[entry["verdict"]] = counts.get(entry["verdict"], 0) + 1

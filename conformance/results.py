@@ -237,6 +237,25 @@ def aggregate(requirements: Iterable[Any], records: Iterable[TestRecord], rule_m
     return entries
 
 
+def attach_captures(entries: list[dict[str, Any]], captures: Iterable[dict[str, Any]]) -> int:
+    """Harness-captured screens (``segur.capture``) under the manual proofs they document, as attachments to
+    be reviewed (``review: pending``), beside the vendor's own (``segur-conformance attach``). A capture never
+    changes a verdict: a manual proof stays manual. Returns how many attachments were placed."""
+    by_proof: dict[str, list[dict[str, Any]]] = {}
+    for capture in captures:
+        for pid in capture.get("proofs") or []:
+            by_proof.setdefault(str(pid), []).append(dict(capture["attachment"]))
+    placed = 0
+    for entry in entries:
+        for scenario in entry.get("scenarios", []):
+            for proof in scenario.get("proofs", []):
+                found = by_proof.get(str(proof.get("id")))
+                if found and proof.get("method") == "manual":
+                    proof.setdefault("attachments", []).extend(found)
+                    placed += len(found)
+    return placed
+
+
 def summarise(entries: list[dict[str, Any]]) -> dict[str, Any]:
     summary: dict[str, Any] = {v: 0 for v in VERDICTS}
     summary["total"] = len(entries)

@@ -140,3 +140,112 @@ def test_unreachable_sandbox_is_a_usage_error(capsys: pytest.CaptureFixture[str]
     code = main(["check-contract", "--sandbox-url", f"http://127.0.0.1:{port}/v1", "--lang", "en"])
     out = capsys.readouterr().out
     assert code == 2 and "ERROR: sandbox unreachable (GET /capabilities)" in out
+
+
+# ---------------------------------------------------------------------------------------------
+# the contract as package data, and run's preflight (HARNESS.SANDBOX_API)
+# ---------------------------------------------------------------------------------------------
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_packaged_contract_is_docs_sandbox_api_yaml() -> None:
+    """check-contract reads conformance/sandbox/sandbox-api.yaml (package data); it must be docs/'s copy."""
+    from conformance.sandbox.contract_check import SPEC_PATH
+
+    assert SPEC_PATH == ROOT / "conformance" / "sandbox" / "sandbox-api.yaml"
+    assert SPEC_PATH.read_bytes() == (ROOT / "docs" / "sandbox-api.yaml").read_bytes(), \
+        "copy docs/sandbox-api.yaml to conformance/sandbox/sandbox-api.yaml"
+
+
+@pytest.mark.slow
+def test_check_contract_works_from_a_non_editable_build(tmp_path: Path) -> None:
+    """What a non-editable install holds (setuptools' build of the packages and their package data, as a wheel
+    gets it; no docs/ folder) still finds the contract description."""
+    import shutil
+    import subprocess
+    import sys
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "setup.py", "README.md"):
+        shutil.copy2(ROOT / name, src / name)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for tree in ("conformance", "profiles", "samples/reference_dui"):
+        shutil.copytree(ROOT / tree, src / tree, ignore=ignore)
+    site = tmp_path / "site"
+    proc = subprocess.run([sys.executable, "setup.py", "-q", "build_py", "--build-lib", str(site)], cwd=src,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (site / "conformance" / "sandbox" / "sandbox-api.yaml").is_file()
+    assert not (site / "docs").exists()
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); "
+            "from conformance.sandbox.contract_check import SPEC_PATH, load_spec, spec_routes; "
+            "assert SPEC_PATH.is_relative_to(sys.argv[1]), SPEC_PATH; print(len(spec_routes(load_spec())))")
+    run = subprocess.run([sys.executable, "-c", code, str(site)], capture_output=True, text=True, cwd=tmp_path,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert int(run.stdout.strip()) == len(spec_routes(load_spec()))
+
+
+def test_preflight_passes_the_reference_sandbox() -> None:
+    from segur_reference_dui.server import serve
+
+    from conformance.sandbox.contract_check import preflight
+
+    with serve() as sandbox:
+        verdict, reason, reason_en = preflight(sandbox.url)
+    assert verdict == "passed", reason_en
+    assert reason_en.startswith("3 exercised routes conform") and "check-contract --sandbox-url" in reason_en
+
+
+def test_preflight_warns_on_deviations_and_fails_only_without_a_resident(misbehaving_url: str) -> None:
+    from conformance.sandbox.contract_check import preflight
+
+    verdict, reason, reason_en = preflight(misbehaving_url)
+    assert verdict == "reserved", reason_en  # a warning: the exit status is unchanged
+    assert "exit status is unchanged" in reason_en and "sans effet sur le code de sortie" in reason
+    assert "GET /capabilities: $.contract: 1 is not of type 'string'" in reason_en
+    assert "POST /residents: $.status: 'NEW' is not one of" in reason_en
+    assert "GET /residents/{residentId}: Content-Type text/html" in reason_en
+
+    caps = {"contract": "1", "product": "P", "version": "1", "vendor": "V", "corridors": ["MS1"],
+            "document_types": ["DLU"]}
+    handler = _misbehaving(caps)
+    original = handler._route
+
+    def no_resident(self: Any) -> None:  # POST /residents answers a valid call with an HTML page
+        if self.command == "POST" and self.path.endswith("/residents"):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            return self._send(200, "<html>Résident créé</html>", "text/html")
+        return original(self)
+
+    handler.do_GET = handler.do_POST = handler.do_PUT = no_resident
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        verdict, reason, reason_en = preflight(f"http://127.0.0.1:{httpd.server_address[1]}/v1")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert verdict == "failed", reason_en
+    assert reason_en.startswith("contract badly broken: no resident can be created (POST /residents)")
+    assert "POST /residents: HTTP status 200 not in the contract (expected: 201, 422)" in reason_en
+
+
+@pytest.mark.slow
+def test_run_reports_contract_deviations_as_a_warning(misbehaving_url: str, tmp_path: Path) -> None:
+    """run's preflight on a sandbox whose answers deviate: HARNESS.SANDBOX_API reserved, printed as a warning,
+    in results.json and the report; the run goes on (its tests judge the rest)."""
+    import subprocess
+    import sys
+
+    report = tmp_path / "r"
+    proc = subprocess.run([sys.executable, "-m", "conformance.cli", "run", "--sandbox-url", misbehaving_url,
+                           "--report-dir", str(report), "--lang", "en", "--select", "test_sandbox_speaks_contract_v1"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    out = proc.stdout + proc.stderr
+    results = json.loads((report / "results.json").read_text(encoding="utf-8"))
+    check = next(c for c in results["harness_checks"] if c["id"] == "HARNESS.SANDBOX_API")
+    assert check["verdict"] == "reserved" and "$.contract: 1 is not of type 'string'" in check["reason_en"]
+    assert "WARNING HARNESS.SANDBOX_API" in out, out[-3000:]
+    assert "HARNESS.SANDBOX_API" in (report / "report.html").read_text(encoding="utf-8")

@@ -13,6 +13,19 @@ What it prints is per route: ``OK``, ``À CORRIGER``/``FIX`` with one line per p
 the contract asks), ``501`` (not supported: its proofs will be "not run"), or ``non exercée``/``not exercised``
 (a prerequisite failed, named). Exit 0 when nothing is to fix, 1 otherwise, 2 when the sandbox is unreachable.
 Every call is bounded by the harness's deadlines (conformance.sandbox.client).
+
+``run`` (and the pytest plugin) calls it as its preflight in fast mode (``preflight``): GET /capabilities and
+the resident routes only (create, refuse an incomplete resident, read, unknown id), no send and no login, so
+that nothing the campaign's own tests will judge is done twice; the first call left without an answer stops
+it. The outcome is the campaign check HARNESS.SANDBOX_API: *passed* when the routes it exercised conform,
+*reserved* (a warning: the run's exit status is unchanged) when some answer deviates from the contract, and
+*failed* (counted in the exit status; the run still goes on, its tests say the rest) only when the contract is
+badly broken: no resident can be created (POST /residents does not answer a valid call with a resident
+carrying an ``id``), since every behaviour scenario starts from one.
+
+The contract description is package data (``conformance/sandbox/sandbox-api.yaml``, a copy of
+docs/sandbox-api.yaml that tests/test_vendor_kit_contract.py keeps identical), so that it also works from a
+non-editable install.
 """
 
 from __future__ import annotations
@@ -36,13 +49,17 @@ from conformance.sandbox.client import (
     default_deadlines,
 )
 
-SPEC_PATH = Path(__file__).resolve().parents[2] / "docs" / "sandbox-api.yaml"
+SPEC_PATH = Path(__file__).resolve().parent / "sandbox-api.yaml"  # = docs/sandbox-api.yaml (package data)
 MAX_ERRORS_PER_ROUTE = 12
 MAX_REDIRECTS = 10
 
 
 class ContractSpecMissing(RuntimeError):
-    """docs/sandbox-api.yaml is not next to the package (a non-editable install without the docs)."""
+    """The contract description is not in the package (a broken install)."""
+
+
+class _Silent(Exception):
+    """The candidate left a call without an answer and the checker was told to stop then (preflight)."""
 
 
 @dataclass
@@ -72,6 +89,7 @@ class ContractReport:
     base_url: str
     routes: dict[str, RouteResult] = field(default_factory=dict)
     fatal: tuple[str, str] | None = None
+    resident_id: str = ""  # the resident POST /residents created ('' when none could be)
 
     @property
     def to_fix(self) -> list[RouteResult]:
@@ -135,9 +153,11 @@ def spec_routes(spec: dict[str, Any]) -> list[tuple[str, str]]:
 class ContractChecker:
     """Validates answers against the spec (openapi-core) and records them per route template."""
 
-    def __init__(self, base_url: str, spec: dict[str, Any] | None = None, deadlines: Deadlines | None = None) -> None:
+    def __init__(self, base_url: str, spec: dict[str, Any] | None = None, deadlines: Deadlines | None = None,
+                 stop_on_silence: bool = False) -> None:
         from openapi_core import OpenAPI
 
+        self.stop_on_silence = stop_on_silence
         self.base_url = base_url.rstrip("/")
         spec = dict(spec or load_spec())
         spec["servers"] = [{"url": self.base_url}]
@@ -152,6 +172,12 @@ class ContractChecker:
     def _documented_statuses(self, method: str, template: str) -> list[str]:
         return list(self.spec["paths"][template][method.lower()].get("responses", {}))
 
+    def _documented_media(self, method: str, template: str, status: int) -> str:
+        """The media types the contract gives this answer (application/json unless the route says else)."""
+        answer = self.spec["paths"][template][method.lower()].get("responses", {}).get(str(status)) or {}
+        media = list((answer.get("content") or {}) if isinstance(answer, dict) else {})
+        return ", ".join(media) if media else "application/json"
+
     # -- one call ------------------------------------------------------------------------------
     def call(self, method: str, template: str, path: str, *, json_body: Any = None, expect_error: bool = False,
              session: requests.Session | None = None, url: str | None = None) -> requests.Response | None:
@@ -163,6 +189,8 @@ class ContractChecker:
             resp = bounded_request(http, method, target, self.deadlines, what=f"{method} {path}", json=json_body)
         except SandboxError as exc:
             result.problems.append((exc.message, exc.message_en))
+            if self.stop_on_silence:
+                raise _Silent(f"{method} {template}") from None
             return None
         result.statuses.append(resp.status_code)
         result.skipped = None
@@ -181,7 +209,8 @@ class ContractChecker:
         request = RequestsOpenAPIRequest(resp.request)
         response = RequestsOpenAPIResponse(resp)
         for err in self.api.iter_response_errors(request, response):
-            for line in _describe(err, resp, self._documented_statuses(result.method, result.template)):
+            for line in _describe(err, resp, self._documented_statuses(result.method, result.template),
+                                  self._documented_media(result.method, result.template, resp.status_code)):
                 if line not in result.problems:
                     result.problems.append(line)
 
@@ -204,7 +233,8 @@ def _error_text(resp: requests.Response) -> str:
     return repr(resp.text[:120])
 
 
-def _describe(err: Exception, resp: requests.Response, documented: list[str]) -> list[tuple[str, str]]:
+def _describe(err: Exception, resp: requests.Response, documented: list[str],
+              media: str = "application/json") -> list[tuple[str, str]]:
     """One (fr, en) line per problem openapi-core found, saying what to fix."""
     from openapi_core.templating.media_types.exceptions import MediaTypeNotFound
     from openapi_core.templating.responses.exceptions import ResponseNotFound
@@ -215,8 +245,8 @@ def _describe(err: Exception, resp: requests.Response, documented: list[str]) ->
         return [(f"statut HTTP {resp.status_code} non prévu par le contrat (prévus : {', '.join(documented)})",
                  f"HTTP status {resp.status_code} not in the contract (expected: {', '.join(documented)})")]
     if isinstance(cause, MediaTypeNotFound):
-        return [(f"Content-Type {ctype[:60]} : le contrat attend application/json",
-                 f"Content-Type {ctype[:60]}: the contract expects application/json")]
+        return [(f"Content-Type {ctype[:60]} : le contrat attend {media}",
+                 f"Content-Type {ctype[:60]}: the contract expects {media}")]
     schema_errors = getattr(cause, "schema_errors", None) or getattr(err, "schema_errors", None)
     if schema_errors:
         out = []
@@ -257,20 +287,98 @@ MSS_SENDER = "bal-applicative-candidat@dui.test-ci-sis.mssante.fr"
 MSS_RECIPIENT = "dr.destinataire@test-ci-sis.mssante.fr"
 
 
+FAST_SKIP = ("non exercée par la pré-vérification de run : `segur-conformance check-contract` exerce chaque route",
+             "not exercised by run's preflight: `segur-conformance check-contract` exercises every route")
+
+
 def check_contract(base_url: str, *, deadlines: Deadlines | None = None, spec_path: Path | None = None,
-                   with_simulators: bool = True) -> ContractReport:
-    """Drive the candidate through every route once and validate each answer (see the module text)."""
-    checker = ContractChecker(base_url, load_spec(spec_path), deadlines)
-    caps = checker.call("GET", "/capabilities", "/capabilities")
+                   with_simulators: bool = True, fast: bool = False) -> ContractReport:
+    """Drive the candidate through every route once and validate each answer (see the module text).
+
+    ``fast``: the preflight of ``run``: capabilities and resident routes only, stopping at the first call
+    left without an answer."""
+    checker = ContractChecker(base_url, load_spec(spec_path), deadlines, stop_on_silence=fast)
+    try:
+        caps = checker.call("GET", "/capabilities", "/capabilities")
+    except _Silent:
+        caps = None
     if caps is None:
         checker.report.fatal = next(iter(checker.report.routes["GET /capabilities"].problems))
         return checker.report
-    if with_simulators:
-        with _simulators() as sims:
-            _walk(checker, caps, sims)
-    else:
-        _walk(checker, caps, None)
+    try:
+        if fast:
+            _walk_residents(checker, caps)
+        elif with_simulators:
+            with _simulators() as sims:
+                _walk(checker, caps, sims)
+        else:
+            _walk(checker, caps, None)
+    except _Silent as silent:
+        why = (f"non exercée : le candidat a laissé {silent} sans réponse, la vérification s'est arrêtée",
+               f"not exercised: the candidate left {silent} without an answer, the check stopped")
+        for r in checker.report.routes.values():
+            checker.skip(r.method, r.template, *why)
+    if fast:
+        for r in checker.report.routes.values():
+            checker.skip(r.method, r.template, *FAST_SKIP)
     return checker.report
+
+
+def _walk_residents(checker: ContractChecker, caps_resp: requests.Response) -> str:
+    """The resident routes (fast preflight): a valid creation, a refused one, the created and an unknown id."""
+    from conformance.ins.insi import fixtures as fx
+
+    _capabilities_problems(checker, _json(caps_resp))
+    created = _json(checker.call("POST", "/residents", "/residents",
+                                 json_body=fx.identity("qualifiable").resident_body(identity_document="passeport")))
+    checker.call("POST", "/residents", "/residents", json_body={"traits": {"birth_name": "SANSPRENOM"}},
+                 expect_error=True)
+    checker.call("GET", "/residents/{residentId}", "/residents/segur-contract-check-unknown", expect_error=True)
+    rid = str(created.get("id") or "")
+    checker.report.resident_id = rid
+    if rid:
+        checker.call("GET", "/residents/{residentId}", f"/residents/{rid}")
+    return rid
+
+
+def _capabilities_problems(checker: ContractChecker, caps: dict[str, Any]) -> None:
+    if not [t for t in caps.get("document_types") or [] if isinstance(t, str)]:
+        checker.problem("GET", "/capabilities", "document_types est vide : déclarez dans GET /capabilities les types "
+                        "de documents que le DUI produit (sans eux, ni document, ni envoi DMP ou MSSanté n'est testé)",
+                        "document_types is empty: declare in GET /capabilities the document types the DUI produces "
+                        "(without them no document, DMP or MSSanté send is tested)")
+
+
+def preflight(base_url: str, deadlines: Deadlines | None = None) -> tuple[str, str, str]:
+    """The fast contract check ``run`` makes before any test: (verdict, French reason, English reason), the
+    verdict being passed, reserved (answers to fix: a warning) or failed (no resident can be created)."""
+    try:
+        report = check_contract(base_url, deadlines=deadlines, fast=True)
+    except ContractSpecMissing as exc:
+        return "reserved", f"vérification du contrat impossible : {exc}", f"contract check impossible: {exc}"
+    if report.fatal is not None:
+        return "reserved", report.fatal[0], report.fatal[1]
+    exercised = [r for r in report.routes.values() if r.statuses or r.problems]
+    to_fix = report.to_fix
+    detail_fr = " ; ".join(f"{r.route} : " + " / ".join(fr for fr, _ in r.problems[:3]) for r in to_fix)
+    detail_en = " ; ".join(f"{r.route}: " + " / ".join(en for _, en in r.problems[:3]) for r in to_fix)
+    hint = f"segur-conformance check-contract --sandbox-url {base_url}"
+    if not report.resident_id:
+        return ("failed",
+                f"contrat gravement non respecté : aucun résident ne peut être créé (POST /residents), or chaque "
+                f"scénario part d'un résident ; {detail_fr} — détail par route : {hint}"[:1500],
+                f"contract badly broken: no resident can be created (POST /residents), and every scenario starts "
+                f"from one; {detail_en} — details per route: {hint}"[:1500])
+    if to_fix:
+        return ("reserved",
+                f"{len(to_fix)} route(s) sur {len(exercised)} exercées à corriger (avertissement, sans effet sur le "
+                f"code de sortie) : {detail_fr} — détail : {hint}"[:1500],
+                f"{len(to_fix)} of {len(exercised)} exercised route(s) to fix (a warning, the exit status is "
+                f"unchanged): {detail_en} — details: {hint}"[:1500])
+    return ("passed",
+            f"{len(exercised)} routes exercées conformes (capacités, résidents) ; les autres sont vérifiées par "
+            f"{hint}",
+            f"{len(exercised)} exercised routes conform (capabilities, residents); the others are checked by {hint}")
 
 
 def _json(resp: requests.Response | None) -> dict[str, Any]:
@@ -284,16 +392,9 @@ def _json(resp: requests.Response | None) -> dict[str, Any]:
 
 
 def _walk(checker: ContractChecker, caps_resp: requests.Response, sims: dict[str, Any] | None) -> None:
-    from conformance.ins.insi import fixtures as fx
-
     caps = _json(caps_resp)
     features = caps.get("features") if isinstance(caps.get("features"), dict) else {}
     doc_types = [t for t in caps.get("document_types") or [] if isinstance(t, str)]
-    if not doc_types:
-        checker.problem("GET", "/capabilities", "document_types est vide : déclarez dans GET /capabilities les types "
-                        "de documents que le DUI produit (sans eux, ni document, ni envoi DMP ou MSSanté n'est testé)",
-                        "document_types is empty: declare in GET /capabilities the document types the DUI produces "
-                        "(without them no document, DMP or MSSanté send is tested)")
     endpoints: dict[str, Any] = {}
     psc_harness = None
     if sims is not None:
@@ -309,19 +410,17 @@ def _walk(checker: ContractChecker, caps_resp: requests.Response, sims: dict[str
             endpoints["psc"] = psc_harness.endpoint_config()
     checker.call("PUT", "/endpoints", "/endpoints", json_body=endpoints)
 
-    # residents: one valid creation, one refused (Error shape), one unknown id (Error shape)
-    ident = fx.identity("qualifiable")
-    created = _json(checker.call("POST", "/residents", "/residents",
-                                 json_body=ident.resident_body(identity_document="passeport")))
-    checker.call("POST", "/residents", "/residents", json_body={"traits": {"birth_name": "SANSPRENOM"}},
-                 expect_error=True)
-    rid = str(created.get("id") or "")
-    checker.call("GET", "/residents/{residentId}", "/residents/segur-contract-check-unknown", expect_error=True)
+    # residents: one valid creation, one refused (Error shape), one unknown id (Error shape), the created one
+    rid = _walk_residents(checker, caps_resp)
     why_r = ("aucun résident créé (POST /residents)", "no resident created (POST /residents)")
     doc_id = ""
     if rid:
-        checker.call("GET", "/residents/{residentId}", f"/residents/{rid}")
         checker.call("POST", "/residents/{residentId}/qualify", f"/residents/{rid}/qualify", json_body={})
+        if features.get("ui_snapshot"):  # optional (contract 1.1): the identity screen after the qualification
+            checker.call("GET", "/ui/snapshot", f"/ui/snapshot?step=resident_identity&resident={rid}")
+        else:
+            checker.skip("GET", "/ui/snapshot", "route facultative : features.ui_snapshot n'est pas déclaré",
+                         "optional route: features.ui_snapshot is not declared")
         if doc_types:
             doc = _json(checker.call("POST", "/residents/{residentId}/documents", f"/residents/{rid}/documents",
                                      json_body={"type": doc_types[0]}))
@@ -332,6 +431,7 @@ def _walk(checker: ContractChecker, caps_resp: requests.Response, sims: dict[str
     else:
         for template in ("/residents/{residentId}/qualify", "/residents/{residentId}/documents"):
             checker.skip("POST", template, *why_r)
+        checker.skip("GET", "/ui/snapshot", *why_r)
     if doc_id:
         checker.call("GET", "/documents/{documentId}", f"/documents/{doc_id}")
         checker.call("POST", "/documents/{documentId}/dmp", f"/documents/{doc_id}/dmp", json_body={})

@@ -83,6 +83,7 @@ class SandboxApp:
             ("GET", re.compile(r"/psc/callback"), self.psc_callback),
             ("GET", re.compile(r"/psc/session"), self.psc_session),
             ("POST", re.compile(r"/psc/logout"), self.psc_logout),
+            ("GET", re.compile(r"/ui/snapshot"), self.ui_snapshot),
         ]
 
     @property
@@ -102,6 +103,7 @@ class SandboxApp:
             "psc": _domain("psc_rp") is not None,
         }
         features["mss_reply"] = features["mss"]  # optional: POST /documents/{id}/mss accepts in_reply_to
+        features["ui_snapshot"] = True  # optional (contract 1.1): GET /ui/snapshot
         return 200, {
             "contract": "0" if "contract_v0" in self.defects else "1",
             "product": PRODUCT,
@@ -246,6 +248,20 @@ class SandboxApp:
     def psc_logout(self, req: Request) -> Any:
         return 200, self._relying_party().logout(req.cookie("sid") or "")
 
+    # -- contract 1.1 (optional): the screen after a step, as a self-contained HTML page -----------
+    def ui_snapshot(self, req: Request) -> Any:
+        from segur_reference_dui import screens
+
+        step = req.query.get("step", "")
+        if step == "resident_identity":
+            page = screens.resident_identity(self._resident(req.query.get("resident", "")))
+        elif step in ("dmp_sent", "mss_sent"):
+            doc = self._document(req.query.get("document", ""))
+            page = getattr(screens, step)(doc, self._resident(doc.resident_id))
+        else:
+            raise HttpError(501, f"écran non rendu : {step!r}", "unsupported")
+        return 200, RawBody(page, "text/html; charset=utf-8")
+
     # -- dispatch -------------------------------------------------------------------------------
     def dispatch(self, req: Request) -> tuple[int, Any, dict[str, str]]:
         path = req.path
@@ -267,6 +283,14 @@ class SandboxApp:
         if allowed:
             raise HttpError(405, "méthode non autorisée", "method_not_allowed")
         raise HttpError(404, f"chemin inconnu : {path}", "not_found")
+
+
+@dataclass(frozen=True)
+class RawBody:
+    """An answer that is not JSON (the screen of GET /ui/snapshot)."""
+
+    data: bytes
+    content_type: str
 
 
 @dataclass
@@ -336,10 +360,14 @@ def _handler_for(app: SandboxApp) -> type[BaseHTTPRequestHandler]:
             self._send(status, payload, headers)
 
         def _send(self, status: int, payload: Any, headers: dict[str, str]) -> None:
-            data = b"" if payload is None else json.dumps(payload, ensure_ascii=False).encode("utf-8")
+            ctype = "application/json; charset=utf-8"
+            if isinstance(payload, RawBody):
+                data, ctype = payload.data, payload.content_type
+            else:
+                data = b"" if payload is None else json.dumps(payload, ensure_ascii=False).encode("utf-8")
             self.send_response(status)
             if data:
-                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(data)))
             for key, value in headers.items():
                 self.send_header(key, value)
