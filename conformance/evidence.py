@@ -6,6 +6,7 @@ signed manifest can cover them. Names are sanitised: evidence names come partly 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -180,13 +181,51 @@ def match_score(artefact: str, entry: dict[str, Any]) -> int:
     return 0
 
 
-def resolve_artefact(artefact: str, own: list[dict[str, Any]], everything: list[dict[str, Any]]
+class _NameIndex:
+    """The entries of a pool by alias and by separator-free name (scores 100 and 90 of ``match_score``),
+    so that a run with 10,000 stored documents links each finding without scoring every entry (issue 15).
+    Only when neither finds anything is the pool scanned, which gives the same answer as scanning always:
+    100 and 90 are the two highest scores."""
+
+    def __init__(self, pool: list[dict[str, Any]]) -> None:
+        self.alias: dict[str, list[dict[str, Any]]] = {}
+        self.key: dict[str, list[dict[str, Any]]] = {}
+        for e in pool:
+            base = str(e.get("path", "")).rsplit("/", 1)[-1]
+            if not base:
+                continue
+            for alias in e.get("aliases") or ():
+                self.alias.setdefault(alias, []).append(e)
+            stem = base.rsplit(".", 1)[0] if "." in base else base
+            for k in {_key(base), _key(stem)}:
+                self.key.setdefault(k, []).append(e)
+
+    def best(self, artefact: str) -> tuple[int, list[dict[str, Any]]]:
+        name = artefact.split("#", 1)[0].strip()
+        if not name:
+            return 0, []
+        hits = self.alias.get(name)
+        if hits:
+            return 100, hits
+        hits = self.key.get(_key(name), [])  # no entry has the name as alias: each of these scores 90
+        return (90, hits) if hits else (0, [])
+
+
+def resolve_artefact(artefact: str, own: list[dict[str, Any]], everything: list[dict[str, Any]],
+                     indexes: tuple[_NameIndex, _NameIndex] | None = None
                      ) -> tuple[dict[str, Any], int] | None:
     """The stored evidence entry a finding's artefact name designates, preferring the finding's own tests.
 
     Ambiguity is never guessed: several equally good files with different contents give no link.
+    ``indexes`` (of ``own`` and ``everything``) make the usual exact-name case a lookup.
     """
-    for pool, floor in ((own, 10), (everything, 50)):
+    for n, (pool, floor) in enumerate(((own, 10), (everything, 50))):
+        if indexes is not None:
+            best, top = indexes[n].best(artefact)
+            if top:
+                if len({e.get("sha256") for e in top}) == 1:
+                    return top[0], best
+                return None
         scored = [(match_score(artefact, e), e) for e in pool]
         best = max((s for s, _ in scored), default=0)
         if best < floor:
@@ -250,19 +289,18 @@ def link_findings(results: dict[str, Any], report_dir: Path | None) -> dict[str,
     by_test: dict[str, list[dict[str, Any]]] = {}
     for e in everything:
         by_test.setdefault(str(e.get("test", "")), []).append(e)
-    cache: dict[str, bytes | None] = {}
+    everything_index = _NameIndex(everything)
 
+    @functools.lru_cache(maxsize=16)  # a few files at a time: a run may store 10,000 documents (issue 15)
     def content(path: str) -> bytes | None:
-        if path not in cache:
-            cache[path] = None
-            if report_dir is not None:
-                target = report_dir.joinpath(*path.split("/"))
-                try:
-                    if target.is_file() and target.stat().st_size <= MAX_LINK_BYTES:
-                        cache[path] = target.read_bytes()
-                except OSError:
-                    pass
-        return cache[path]
+        if report_dir is not None:
+            target = report_dir.joinpath(*path.split("/"))
+            try:
+                if target.is_file() and target.stat().st_size <= MAX_LINK_BYTES:
+                    return target.read_bytes()
+            except OSError:
+                pass
+        return None
 
     counts = {"with_artefact": 0, "linked": 0, "with_line": 0}
     for req in results.get("requirements") or []:
@@ -270,6 +308,7 @@ def link_findings(results: dict[str, Any], report_dir: Path | None) -> dict[str,
             continue
         own = [e for t in req.get("tests") or [] if isinstance(t, dict)
                for e in by_test.get(str(t.get("nodeid", "")), [])]
+        indexes = (_NameIndex(own), everything_index)
         for finding in req.get("findings") or []:
             if not isinstance(finding, dict) or not finding.get("artefact"):
                 continue
@@ -277,7 +316,7 @@ def link_findings(results: dict[str, Any], report_dir: Path | None) -> dict[str,
             if finding.get("evidence"):
                 counts["linked"] += 1
                 continue
-            hit = resolve_artefact(str(finding["artefact"]), own, everything)
+            hit = resolve_artefact(str(finding["artefact"]), own, everything, indexes)
             if hit is None:
                 continue
             entry, score = hit

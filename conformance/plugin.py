@@ -171,6 +171,8 @@ class SegurState:
     sandbox_url_effective: str | None = None
     interrupted: bool = False
     last_flush: float = 0.0
+    flush_cost: float = 0.0  # seconds the last intermediate flush of results.json took
+    evidence_keys: set[str] = field(default_factory=set)  # identities of ``evidence`` entries (dedup)
     kit_info: dict[str, Any] | None = None
     candidate_problem: str = ""
     selection: str = ""
@@ -781,9 +783,11 @@ def _merge_phase(record: TestRecord, value: dict[str, Any], duration: float) -> 
             record.message_en = value.get("message_en", "") or value.get("message", "") or record.message_en
             record.findings_failure = bool(value.get("findings_failure"))
     record.duration += duration
+    seen = set(record.findings)  # a set: a test over 10,000 documents records ~100,000 findings (issue 15)
     for f in value.get("findings", []):
         finding = Finding.from_dict(f)
-        if finding not in record.findings:
+        if finding not in seen:
+            seen.add(finding)
             record.findings.append(finding)
     record.evidence.extend(value.get("evidence", []))
 
@@ -819,10 +823,16 @@ class SessionReporter:
                 state.records[report.nodeid] = record
             _merge_phase(record, value, report.duration)
             for ev in value.get("evidence", []):
-                if ev not in state.evidence:
+                key = _evidence_key(ev)
+                if key not in state.evidence_keys:
+                    state.evidence_keys.add(key)
                     state.evidence.append(ev)
-        if state.config.report_dir and state.active and time.time() - state.last_flush > FLUSH_EVERY_S:
+        # a flush costs more as findings grow: wait at least 5× the last one (at most ~1/6 of the run)
+        if state.config.report_dir and state.active and \
+                time.time() - state.last_flush > max(FLUSH_EVERY_S, 5 * state.flush_cost):
+            started = time.time()
             _write(state, final=False)
+            state.flush_cost = time.time() - started
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         self.state.interrupted = True
@@ -919,6 +929,13 @@ def kit_metadata(path: Path | None, state: SegurState) -> dict[str, Any] | None:
             info_["error"] = f"{type(exc).__name__}: {exc}"
         state.kit_info = info_
     return state.kit_info
+
+
+def _evidence_key(entry: Any) -> str:
+    """A hashable identity of an evidence entry (a dict), for de-duplication in linear time."""
+    import json
+
+    return json.dumps(entry, sort_keys=True, default=str) if isinstance(entry, dict) else repr(entry)
 
 
 def _write(state: SegurState, *, final: bool, exitstatus: int | None = None) -> dict[str, Any]:

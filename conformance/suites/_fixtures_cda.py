@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -122,22 +124,114 @@ def cda_kit(cisis_kit: Any) -> Any:
 
 
 @pytest.fixture(scope="session")
-def cda_model_results(cda_documents: list[Artefact], candidate: Any, segur_profile: Any) -> dict[str, Any]:
-    """Layer 3 (built-in models) on every collected document, computed once: name → ValidationResult."""
-    from conformance.cda.validate import validate_document
+def cda_model_results(request: pytest.FixtureRequest, cda_documents: list[Artefact], candidate: Any,
+                      segur_profile: Any) -> dict[str, Any]:
+    """Layer 3 (built-in models) on every collected document, computed once: name → ValidationResult.
 
-    results: dict[str, Any] = {}
+    Streamed (issue 15): each document is read, checked and released in turn (in ``--segur-jobs`` worker
+    processes in artefact mode), and only what the suites read afterwards is kept: the findings, the
+    detection and a two-element summary in place of the parsed tree (``summary_tree``)."""
+    from conformance.sandbox.artefacts import stream_map
+
     sandbox = candidate.mode == "sandbox"
+    corridor = getattr(segur_profile, "id", None)
+    jobs = 1 if sandbox else artefact_jobs(request.config)
+    if not sandbox:
+        use_pytest_console(request.config)
+    tasks = []
     for art in cda_documents:
         if art.problem:
             continue
         meta = art.meta or {}
         expected = meta.get("type") if sandbox else type_hint_from_name(art.name)
-        results[art.name] = validate_document(
-            art.data, art.name, layers=("models",), expected_type=expected,
-            dui=True, resident=meta.get("resident"), test_environment=sandbox,
-            corridor=getattr(segur_profile, "id", None))
-    return results
+        tasks.append((art, expected, meta.get("resident"), sandbox, corridor))
+    label = "CDA (models)" if _plugin_option(request.config, "segur_lang") == "en" else "CDA (modèles)"
+    out: dict[str, Any] = {}
+    for task, (result, summary) in stream_map(_model_result, tasks, jobs=jobs, label=label):
+        out[task[0].name] = replace(result, tree=summary_tree(summary))
+    return out
+
+
+def _model_result(task: tuple[Any, str | None, Any, bool, str | None]) -> tuple[Any, bytes | None]:
+    """One document through layer 3 (module-level: it runs in a worker process with ``--segur-jobs``):
+    the result without its tree, and the summary of the tree (``summary_xml``), both picklable."""
+    from conformance.cda.validate import validate_document
+
+    art, expected, resident, sandbox, corridor = task
+    result = validate_document(art.data, art.name, layers=("models",), expected_type=expected, dui=True,
+                               resident=resident, test_environment=sandbox, corridor=corridor)
+    return replace(result, tree=None), summary_xml(result.tree)
+
+
+def summary_xml(tree: Any) -> bytes | None:
+    """The parts of a parsed CDA the suites read after layer 3 (root, ``title``, ``code``), serialised:
+    keeping 10,000 full trees would hold every document in memory. None stays None (unreadable document)."""
+    if tree is None:
+        return None
+    from copy import deepcopy
+
+    from lxml import etree
+
+    root = tree.getroot()
+    small = etree.Element(root.tag, nsmap=root.nsmap)
+    for tag in ("title", "code"):
+        child = root.find(f"{{urn:hl7-org:v3}}{tag}")
+        if child is not None:
+            copy = deepcopy(child)
+            copy.tail = None
+            del copy[:]  # attributes and text only
+            small.append(copy)
+    return bytes(etree.tostring(small))
+
+
+def summary_tree(summary: bytes | None) -> Any:
+    """The summary as the tree ``ValidationResult.tree`` expects (it is our own serialisation)."""
+    if summary is None:
+        return None
+    from lxml import etree
+
+    return etree.ElementTree(etree.fromstring(summary, etree.XMLParser(resolve_entities=False, no_network=True)))
+
+
+def artefact_jobs(config: Any) -> int:
+    """Worker processes for the per-document checks of artefact mode (``--segur-jobs``/SEGUR_JOBS, run
+    ``--jobs``); 1 when not given or not a positive number."""
+    value = _plugin_option(config, "segur_jobs") or 1
+    try:
+        return max(1, min(64, int(value)))
+    except (TypeError, ValueError):
+        return 1
+
+
+def use_pytest_console(config: Any) -> None:
+    """Progress lines of long artefact folders go to pytest's terminal, past its output capture."""
+    from conformance.sandbox.artefacts import set_console
+
+    capman = config.pluginmanager.getplugin("capturemanager")
+    reporter = config.pluginmanager.getplugin("terminalreporter")
+    if capman is None or reporter is None:
+        set_console(None)
+        return
+    first = [True]
+
+    def write(text: str) -> None:
+        with capman.global_and_fixture_disabled():
+            if first[0]:  # leave pytest's progress line as it is
+                first[0] = False
+                text = "\n" + text.lstrip("\r")
+            reporter.write(text, flush=True)
+
+    set_console(write, "en" if _plugin_option(config, "segur_lang") == "en" else "fr")
+
+
+def _plugin_option(config: Any, dest: str) -> Any:
+    """A segur option as the plugin resolves it (command line, then environment, then ini)."""
+    try:
+        from conformance.plugin import _option
+
+        return _option(config, dest)
+    except (KeyError, ValueError, ImportError):
+        return None
 
 
 def type_hint_from_name(name: str) -> str | None:
@@ -146,18 +240,24 @@ def type_hint_from_name(name: str) -> str | None:
     Without it a document whose code is wrong would merely be typed as something else; with it the
     harness knows what was meant, as it does in sandbox mode (docs/artefacts.md).
     """
-    from conformance.profiles import document_types
-
     base = name.replace("\\", "/").rsplit("/", 1)[-1].upper()
     for prefix in ("CDA-", "CDA_"):
         base = base.removeprefix(prefix)
     stem = base.rsplit(".", 1)[0]
-    for code in sorted(document_types(), key=len, reverse=True):
+    for code in _type_codes_longest_first():
         upper = code.upper()
         if stem == upper or (stem.startswith(upper) and stem[len(upper)] in "-_."):
             return code
     return None
 
+
+
+@functools.cache
+def _type_codes_longest_first() -> tuple[str, ...]:
+    """The document-type codes of the packaged list, read once (a folder of 10,000 documents asks each)."""
+    from conformance.profiles import document_types
+
+    return tuple(sorted(document_types(), key=len, reverse=True))
 
 
 def stalled_productions(documents: list[Any]) -> tuple[str, str] | None:
