@@ -7,7 +7,9 @@ port, in a daemon thread. It mirrors the PSC layout (Keycloak realm ``esante-wal
 auto-authenticates a chosen invented professional, and records every exchange for the transcript.
 
 Negative tests flip a behaviour switch (``configure(id_token="alg_none")`` …): the provider then signs or
-fills the next tokens wrongly on purpose, and the scenario checks that the candidate refused them.
+fills the next tokens wrongly on purpose, and the scenario checks that the candidate refused them. Each
+switch is one row of ``ID_TOKEN_BEHAVIOURS`` / ``USERINFO_BEHAVIOURS`` / ``STATE_BEHAVIOURS``: its
+description and the claim, signature or redirect mutator that implements it (nothing else names it).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from conformance.psc import professionals
+from conformance.psc.behaviours import ID_TOKEN_BEHAVIOURS, STATE_BEHAVIOURS, USERINFO_BEHAVIOURS, Mint
 from conformance.psc.signing import KeyRing, half_hash, pkce_s256, signature_part
 from conformance.psc.transcript import Step, bounded, next_seq
 
@@ -54,25 +57,6 @@ MAX_EXCHANGES = 5000
 CODE_TTL = 60
 SKEW = 30
 
-ID_TOKEN_SWITCHES: dict[str, str] = {
-    "nominal": "id_token conforme",
-    "bad_signature": "signé par une clé non publiée sous le kid du fournisseur",
-    "alg_none": "non signé (alg: none)",
-    "wrong_iss": "iss différent de l'émetteur configuré",
-    "wrong_aud": "aud ne contient pas le client_id",
-    "expired": "exp dépassé (jeton expiré depuis 10 minutes)",
-    "iat_future": "iat dans le futur (+1 h)",
-    "wrong_nonce": "nonce différent de celui envoyé",
-    "acr_eidas2": "acr = eidas2 au lieu de eidas1",
-    "acr_missing": "acr absent",
-    "unknown_kid": "signé par une clé dont le kid n'est publié dans aucun JWKS",
-}
-USERINFO_SWITCHES: dict[str, str] = {
-    "nominal": "userinfo conforme",
-    "sub_differs": "sub de userinfo différent de celui de l'id_token",
-    "bad_signature": "userinfo JWT signé par une clé non publiée",
-}
-STATE_SWITCHES: dict[str, str] = {"nominal": "state renvoyé tel quel", "tampered": "state modifié au retour"}
 CIBA_OUTCOMES = ("approve", "deny", "expire")
 
 
@@ -108,9 +92,9 @@ class Behaviour:
 
     def validate(self) -> Behaviour:
         professionals.by_key(self.professional)
-        for value, allowed, name in ((self.id_token, ID_TOKEN_SWITCHES, "id_token"),
-                                     (self.userinfo, USERINFO_SWITCHES, "userinfo"),
-                                     (self.state, STATE_SWITCHES, "state")):
+        for value, allowed, name in ((self.id_token, ID_TOKEN_BEHAVIOURS, "id_token"),
+                                     (self.userinfo, USERINFO_BEHAVIOURS, "userinfo"),
+                                     (self.state, STATE_BEHAVIOURS, "state")):
             if value not in allowed:
                 raise ValueError(f"unknown {name} switch {value!r}; known: {', '.join(allowed)}")
         if self.userinfo_format not in ("json", "jwt"):
@@ -458,7 +442,10 @@ class MockPscProvider:
         self._remember(code)
         answer: dict[str, str] = {"code": code, "session_state": grant.session_id}
         if state is not None:
-            answer["state"] = state if behaviour.state == "nominal" else state[::-1] + "-altere"
+            answer["state"] = state
+        edit = STATE_BEHAVIOURS[behaviour.state].redirect
+        if edit is not None:
+            edit(answer)
         return _redirect(redirect_uri, answer)
 
     def mint_code_like(self, code: str) -> str:
@@ -622,6 +609,9 @@ class MockPscProvider:
             body.update(refresh_token=refresh, refresh_expires_in=lifetime * 3)
         return HttpAnswer(200, body, {"Cache-Control": "no-store", "Pragma": "no-cache"})
 
+    def _hs256_secret(self) -> str | None:
+        return self.client.client_secret if self.client.id_token_alg == "HS256" else None
+
     def _id_token(self, grant: Grant, access_token: str, switch: str) -> str:
         pro = professionals.by_key(grant.professional)
         now = _now_int(self.clock)
@@ -636,30 +626,11 @@ class MockPscProvider:
         }
         if grant.nonce is not None:
             claims["nonce"] = grant.nonce
-        if switch == "wrong_iss":
-            claims["iss"] = self.base_url + "/auth/realms/autre-royaume"
-        elif switch == "wrong_aud":
-            claims["aud"] = claims["azp"] = "autre-client-psc"
-        elif switch == "expired":
-            claims.update(iat=now - 900, auth_time=now - 900, exp=now - 600)
-        elif switch == "iat_future":
-            claims.update(iat=now + 3600, exp=now + 3600 + lifetime)
-        elif switch == "wrong_nonce":
-            claims["nonce"] = secrets.token_hex(16)
-        elif switch == "acr_eidas2":
-            claims["acr"] = "eidas2"
-        elif switch == "acr_missing":
-            del claims["acr"]
-        symmetric = self.client.id_token_alg == "HS256"
-        if switch == "bad_signature":
-            return self.keys.sign_hs256_wrong_secret(claims) if symmetric else self.keys.sign_with_attacker_key(claims)
-        if switch == "alg_none":
-            return self.keys.unsigned(claims)
-        if switch == "unknown_kid":
-            return self.keys.sign_with_unknown_kid(claims)
-        if symmetric:
-            return self.keys.sign_hs256(claims, self.client.client_secret)
-        return self.keys.sign(claims)
+        mutator = ID_TOKEN_BEHAVIOURS[switch]
+        mint = Mint(now, lifetime, self.base_url, self.keys, self._hs256_secret())
+        if mutator.claims is not None:
+            mutator.claims(claims, mint)
+        return (mutator.sign or Mint.sign)(mint, claims)
 
     # -- userinfo ---------------------------------------------------------------------------------
     def _bearer(self, headers: dict[str, str], form: dict[str, str]) -> Grant:
@@ -679,15 +650,15 @@ class MockPscProvider:
         grant = self._bearer(headers, form)
         behaviour = grant.behaviour
         pro = professionals.by_key(grant.professional)
-        sub = "f:psc-mock:autre-sujet" if behaviour.userinfo == "sub_differs" else grant.sub
-        claims = pro.userinfo(scope=grant.scope, sub=sub)
-        if behaviour.userinfo_format == "json" and behaviour.userinfo != "bad_signature":
+        mutator = USERINFO_BEHAVIOURS[behaviour.userinfo]
+        claims = pro.userinfo(scope=grant.scope, sub=grant.sub)
+        mint = Mint(_now_int(self.clock), behaviour.token_lifetime, self.base_url, self.keys, self._hs256_secret())
+        if mutator.claims is not None:
+            mutator.claims(claims, mint)
+        if behaviour.userinfo_format == "json" and mutator.sign is None:
             return HttpAnswer(200, claims, {"Cache-Control": "no-store"})
         claims.update(iss=self.issuer, aud=grant.client_id)
-        if behaviour.userinfo == "bad_signature":
-            token = self.keys.sign_with_attacker_key(claims)
-        else:
-            token = self.keys.sign(claims)
+        token = mutator.sign(mint, claims) if mutator.sign is not None else self.keys.sign(claims)
         self._remember(token)
         return HttpAnswer(200, token, {"Cache-Control": "no-store"}, content_type="application/jwt")
 
