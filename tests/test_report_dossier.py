@@ -80,3 +80,17 @@ def test_key_holder_is_printed_and_signed_and_no_digest_is_called_verified(tmp_p
     assert "par un autre canal" in page
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["signer"] == "Éditeur Exemple — qualité"
+
+
+def test_manual_annex_names_kind_points_expected_file_and_state() -> None:
+    from conformance.report.html import render_html
+
+    manual = syn.requirement("SC.INS/va1.58", "INS", "manual", manual_only=True)
+    for scenario in manual["scenarios"]:
+        for proof in scenario["proofs"]:
+            proof["kind"] = "Démonstration"
+    html = render_html(syn.results([manual]), "fr")
+    start = html.index('id="todo"')
+    annex = html[start:html.index("</section>", start)]
+    assert "<th>Fichier attendu</th>" in annex and "vidéo (.mp4, .webm) ou captures d&#39;écran" in annex
+    assert "à fournir par l&#39;éditeur" in annex and "à examiner" not in annex  # nothing attached yet

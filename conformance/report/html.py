@@ -28,7 +28,7 @@ from markupsafe import Markup
 
 from conformance import __version__
 from conformance.report.common import VERDICTS, as_dict, as_float, as_int, as_list, text
-from conformance.report.i18n import STRINGS, bundle, kind_label, norm_lang, t
+from conformance.report.i18n import STRINGS, bundle, expected_file, kind_label, norm_lang, t
 from conformance.report.view import ReportView, SectionView, build_view
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -215,7 +215,7 @@ def render_html(results: dict[str, Any], lang: str = "fr", *, report_dir: Path |
         lang=lang, t=tr, view=view, sections=sections, hdr=header(view, public_key),
         verdicts=VERDICTS, colours=COLOURS, bar_width=BAR_WIDTH, bar_segments=bar_segments,
         css=Markup(css), js=Markup(js), csp=csp, known_keys=frozenset(STRINGS),
-        c=" :" if lang == "fr" else ":", kind=lambda k: kind_label(k, lang),
+        c=" :" if lang == "fr" else ":", kind=lambda k: kind_label(k, lang), expected=lambda k: expected_file(k, lang),
         fr=Markup("") if lang == "fr" else Markup(' lang="fr"'),  # the catalogue's French texts (REM, scenarios)
         ui=bundle("ui.", lang) | {"verdict." + v: t("verdict." + v, lang) for v in VERDICTS},
         generated=t("doc.generated", lang, date=generated_at or datetime.now(UTC).astimezone()

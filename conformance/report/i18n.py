@@ -349,9 +349,11 @@ STRINGS: dict[str, dict[str, str]] = {
                           "again (check: segur-conformance verify)."},
     "proof.attachments": {"fr": "Pièces fournies par l'éditeur", "en": "Files supplied by the vendor"},
     "proof.attached_by": {"fr": "jointe par {by} le {at}", "en": "attached by {by} on {at}"},
+    "review.missing": {"fr": "à fournir par l'éditeur", "en": "to be supplied by the vendor"},
     "review.decision": {"fr": "Décision du vérificateur", "en": "Checker's decision"},
     "review.by": {"fr": "par {by} le {at} (clé {fp})", "en": "by {by} on {at} (key {fp})"},
     "todo.state": {"fr": "État", "en": "State"},
+    "todo.expected": {"fr": "Fichier attendu", "en": "Expected file"},
     "todo.file_one": {"fr": "1 pièce jointe", "en": "1 file attached"},
     "todo.files": {"fr": "{n} pièces jointes", "en": "{n} files attached"},
     "review.pending": {"fr": "à examiner par le vérificateur", "en": "to be reviewed by the checker"},
@@ -427,6 +429,24 @@ OUTCOME_LABELS: dict[str, dict[str, str]] = {
     "xfailed": {"fr": "échec attendu", "en": "expected failure"}, "xpassed": {"fr": "réussi (inattendu)",
                                                                              "en": "unexpectedly passed"},
 }
+
+
+# what file the vendor hands over for a manual proof of each kind (the "Preuves à fournir" annex)
+EXPECTED_FILES: dict[str, dict[str, str]] = {
+    "Log": {"fr": "journal texte (.log, .txt, .json) de l'opération", "en": "text log of the operation "
+                                                                          "(.log, .txt, .json)"},
+    "Démonstration": {"fr": "vidéo (.mp4, .webm) ou captures d'écran (.png, .jpg) du parcours",
+                      "en": "video (.mp4, .webm) or screenshots (.png, .jpg) of the flow"},
+    "Attestation": {"fr": "attestation signée de l'éditeur (.pdf)", "en": "the vendor's signed attestation (.pdf)"},
+    "Rapport de validation": {"fr": "rapport du validateur (.pdf, .html, .xml)",
+                              "en": "validator report (.pdf, .html, .xml)"},
+}
+_EXPECTED_OTHER = {"fr": "fichier montrant les points à vérifier", "en": "file showing the points to check"}
+
+
+def expected_file(kind: str, lang: str = DEFAULT_LANG) -> str:
+    entry = EXPECTED_FILES.get(kind, _EXPECTED_OTHER)
+    return entry.get(lang if lang in LANGS else DEFAULT_LANG, entry["fr"])
 
 
 def kind_label(kind: str, lang: str = DEFAULT_LANG) -> str:
