@@ -94,6 +94,8 @@ def cmd_verify(report_dir: Path, public_key: Path | None = None, lang: str | Non
         _print_signers(result, lang, out)
         if result.key_source == "manifest":
             print(t("cmd.verify_key_from_manifest", lang, fp=result.fingerprint), file=out)
+        if result.review is not None and result.review.present and reviewer_key is None:
+            print(t("cmd.verify_reviewer_from_bundle", lang, fp=result.review.fingerprint), file=out)
         return EXIT_OK
     print(t("cmd.verify_broken", lang), file=out)
     for path in result.changed:

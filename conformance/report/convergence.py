@@ -70,8 +70,8 @@ def _note(req: dict[str, Any], proof: dict[str, Any] | None, verdict: str, findi
             word = "acceptée" if review["decision"] == "accepted" else "refusée"
             return text(f"Preuve {word} par {text(review.get('by'), 200) or '?'} le {text(review.get('at'), 40)}"
                         + (f" : {readable(review.get('note'), 'fr', 500)}" if review.get("note") else ""), 800)
-        reason = readable(proof.get("manual_reason"), "fr", 500)
-        return "Preuve à fournir par l'éditeur" + (f" : {reason}" if reason else "")
+        why = readable(proof.get("manual_reason"), "fr", 500)
+        return "Preuve à fournir par l'éditeur" + (f" : {why}" if why else "")
     errors = [f for f in findings if severity_of(f.get("severity")) == "error"]
     warnings = [f for f in findings if severity_of(f.get("severity")) == "warning"]
     parts: list[str] = []

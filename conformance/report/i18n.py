@@ -386,6 +386,12 @@ STRINGS: dict[str, dict[str, str]] = {
                                   "{files}",
                             "en": "counter-signed by the checker: {who} (key {fp}) — re-rendered by the review: "
                                   "{files}"},
+    "cmd.verify_reviewer_from_bundle": {
+        "fr": "Clé du vérificateur lue dans le dossier : comparez l'empreinte {fp} à celle qu'il vous a "
+              "communiquée, ou passez --reviewer-key.",
+        "en": "Checker's key read from the bundle: compare fingerprint {fp} with the one the checker gave you, "
+              "or pass --reviewer-key.",
+    },
     "cmd.verify_decision": {"fr": "décision signée : {proof} {decision} par {who} (clé {fp})",
                             "en": "signed decision: {proof} {decision} by {who} (key {fp})"},
     "junit.blocking": {"fr": "{n} constats bloquants", "en": "{n} blocking findings"},

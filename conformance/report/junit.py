@@ -75,7 +75,7 @@ MAX_ATTACHMENTS = 200
 def _evidence_paths(req: dict[str, Any], by_test: dict[str, list[str]]) -> list[str]:
     """Bundle-relative files this requirement rests on: its findings' files, its tests' stored files,
     the vendor's files attached to its manual proofs (first seen first, no duplicate, bounded)."""
-    paths: list[str] = []
+    paths: list[Any] = []
     for f in as_list(req.get("findings")):
         if isinstance(f, dict):
             ev = f.get("evidence")
