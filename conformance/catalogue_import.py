@@ -40,14 +40,13 @@ from typing import Any
 import yaml
 
 from conformance.requirements import (
-    CORRIDORS,
-    Catalogue,
-    VERIFIED,
     PROOF_FIELDS,
     REQUIREMENT_FIELDS,
     SCENARIO_FIELDS,
+    Catalogue,
     CatalogueError,
     id_kind,
+    known_corridors,
     load_catalogue_file,
     peek_id,
 )
@@ -665,9 +664,10 @@ def read_rem_workbook(xlsx_path: Path | str, *, wave: int, corridors: Iterable[s
     problems: list[tuple[str, int, str]] = []
     if wave not in (1, 2):
         problems.append(("", 0, f"vague {wave!r} invalide (1 ou 2)"))
-    bad = [c for c in corridors if c not in CORRIDORS]
+    known = known_corridors()
+    bad = [c for c in corridors if c not in known]
     if bad or not corridors:
-        problems.append(("", 0, f"couloirs invalides {bad or corridors} (connus : {', '.join(CORRIDORS)})"))
+        problems.append(("", 0, f"couloirs invalides {bad or corridors} (connus : {', '.join(known)})"))
     if problems:
         raise SpreadsheetError(path.name, problems)
     try:
@@ -809,6 +809,7 @@ def merge_into(existing_entries: Iterable[dict[str, Any]], imported: Iterable[di
     """
     merged: list[dict[str, Any]] = [_clean(e) for e in existing_entries]
     index = {e["id"]: i for i, e in enumerate(merged)}
+    corridor_order = known_corridors()
     for raw in imported:
         official = _clean(raw)
         position = index.get(official["id"])
@@ -834,7 +835,7 @@ def merge_into(existing_entries: Iterable[dict[str, Any]], imported: Iterable[di
                 if not proof.get("verification") and mine.get("verification"):
                     proof["verification"] = list(mine["verification"])
         result = dict(official)
-        result["corridors"] = [c for c in CORRIDORS if c in set(ours.get("corridors", [])) | set(official["corridors"])]
+        result["corridors"] = [c for c in corridor_order if c in set(ours.get("corridors", [])) | set(official["corridors"])]
         refs = list(dict.fromkeys([*ours.get("refs", []), *official.get("refs", [])]))
         if refs:
             result["refs"] = refs

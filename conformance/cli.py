@@ -22,7 +22,6 @@ from typing import Any
 from conformance import __version__
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-PROFILE_CHOICES = ("MS1", "MS2-PDE", "MS2-PDS")
 
 
 EXIT_CODES_HELP = ("Exit codes: 0 every mandatory requirement met, 1 one failed or could not be evaluated, "
@@ -70,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a corridor profile against a sandbox or an artefact folder",
                          epilog="Without --sandbox-url or --artefacts, runs against the embedded reference "
                                 "sandbox. " + EXIT_CODES_HELP)
-    run.add_argument("--profile", default="MS1", type=_profile_name, help="MS1 | MS2-PDE | MS2-PDS (default MS1)")
+    run.add_argument("--profile", type=_profile_name,
+                     help=f"{_corridor_choices()} (profiles/corridors/; default {_default_profile()})")
     target = run.add_mutually_exclusive_group()
     target.add_argument("--sandbox-url", help="candidate sandbox base URL (contract v1)")
     target.add_argument("--artefacts", type=Path, help="artefact folder (cda/, mss/, dmp/)")
@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     req = sub.add_parser("requirements", help="list the requirement catalogue of a profile")
-    req.add_argument("--profile", type=_profile_name, help="MS1 | MS2-PDE | MS2-PDS (default: all)")
+    req.add_argument("--profile", type=_profile_name, help=f"{_corridor_choices()} (default: all)")
     req.add_argument("--format", choices=("text", "json"), default="text", help="output format (default text)")
     req.add_argument("--diff", type=Path, metavar="OTHER",
                      help="show the requirements OTHER (a catalogue .yaml file or folder) adds, removes or "
@@ -178,8 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("xlsx", type=Path, help="the ANS REM spreadsheet (.xlsx)")
     imp.add_argument("--out", type=Path, required=True, help="catalogue YAML file to write")
     imp.add_argument("--wave", type=int, choices=(1, 2), required=True, help="Ségur wave of this REM")
-    imp.add_argument("--corridors", default="MS1,MS2-PDE,MS2-PDS",
-                     help="comma-separated corridors the requirements apply to (default all three)")
+    imp.add_argument("--corridors", default="",
+                     help="comma-separated corridors the requirements apply to (default: every corridor of "
+                          "profiles/corridors/)")
     imp.set_defaults(func=cmd_import_rem)
 
     chk = sub.add_parser("check-contract", help="check a candidate sandbox's answers against docs/sandbox-api.yaml",
@@ -210,14 +211,26 @@ def _seconds(value: str) -> float:
     return seconds
 
 
+def _corridor_choices() -> str:
+    from conformance.profiles import corridor_ids
+
+    return " | ".join(corridor_ids())
+
+
+def _default_profile() -> str:
+    from conformance.profiles import default_profile
+
+    return default_profile()
+
+
 def _profile_name(value: str) -> str:
-    norm = value.upper().replace("_", "-")
-    if norm == "MS2PDE":
-        norm = "MS2-PDE"
-    if norm == "MS2PDS":
-        norm = "MS2-PDS"
-    if norm not in PROFILE_CHOICES:
-        raise argparse.ArgumentTypeError(f"unknown profile {value!r} (choose {', '.join(PROFILE_CHOICES)})")
+    """A corridor of the corridor folder (data), whatever its case and dashes."""
+    from conformance.profiles import corridor_ids, normalise_name
+
+    norm = normalise_name(value)
+    known = corridor_ids()
+    if norm not in known:
+        raise argparse.ArgumentTypeError(f"unknown profile {value!r} (choose {', '.join(known)})")
     return norm
 
 
@@ -240,6 +253,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             reference.validate(args.defect)
         except reference.UnknownDefect as exc:
             raise UsageProblem(str(exc)) from None
+    args.profile = args.profile or _default_profile()
     report_dir = _new_report_dir(args.report_dir, args.profile)
     with tempfile.TemporaryDirectory(prefix="segur-run-") as tmp:
         ini = Path(tmp) / "pytest.ini"
@@ -543,8 +557,9 @@ def cmd_import_rem(args: argparse.Namespace) -> int:
     if not args.xlsx.is_file():
         raise UsageProblem(f"{args.xlsx} introuvable")
     from conformance.catalogue_import import import_command
+    from conformance.profiles import corridor_ids
 
-    corridors = [c.strip() for c in args.corridors.split(",") if c.strip()]
+    corridors = [c.strip() for c in args.corridors.split(",") if c.strip()] or list(corridor_ids())
     return int(import_command(args.xlsx, args.out, args.wave, corridors))
 
 

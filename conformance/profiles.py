@@ -1,16 +1,22 @@
-"""Corridor profiles: which requirements and which documents a DUI corridor (MS1, MS2 PDE, MS2 PDS) owes.
+"""Corridor profiles: which requirements and which documents a DUI corridor owes.
 
 Why a profile is data that *selects* rather than a list of ids: the catalogue already says, per
 requirement, which corridors and which wave it belongs to (rem.md §3). A profile only narrows that by
 wave, adds or removes a few ids by hand (``include`` / ``exclude``), and names the document types the
 corridor must produce. Keeping the lists out of code lets the official REM import change them.
 
+The corridors themselves are data too: the ids of the files of the corridor folder are the known
+corridors (``corridor_ids``), so a new corridor is one new file and no Python module names one. The
+folder is ``profiles/corridors`` (package ``segur_profiles``) or ``$SEGUR_CORRIDORS_DIR``.
+
 File shape (``profiles/corridors/<name>.yaml``)::
 
-    id: MS1
-    label: "DUI MS1 ..."
+    id: XX1                           # the corridor id (capitals, digits, dashes)
+    label: "DUI XX1 ..."
     description: "..."
     waves: [1, 2]
+    default: true                     # optional: the profile used when none is named (one file at most)
+    inherits: [XX0]                   # optional: also owes the requirements the catalogue gives to XX0
     document_types:
       - {code: PPA, verified: V}     # codes from _document_types.yaml
     include: []                       # extra requirement ids
@@ -20,6 +26,7 @@ File shape (``profiles/corridors/<name>.yaml``)::
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -27,7 +34,6 @@ from pathlib import Path
 import yaml
 
 from conformance.requirements import (
-    CORRIDORS,
     VERIFIED,
     WAVES,
     Catalogue,
@@ -43,8 +49,9 @@ DOCUMENT_TYPES_FILE = "_document_types.yaml"
 
 PROFILE_FIELDS = {
     "id": True, "label": True, "description": True, "waves": True, "document_types": True,
-    "include": False, "exclude": False, "source": False,
+    "include": False, "exclude": False, "source": False, "default": False, "inherits": False,
 }
+ID_PATTERN = re.compile(r"[A-Z0-9]+(?:-[A-Z0-9]+)*")
 PROFILE_DOCUMENT_FIELDS = {"code": True, "verified": True}
 DOCUMENT_TYPE_FIELDS = {"code": True, "label": True, "type_code": True, "code_system": True,
                         "alt_type_codes": False, "verified": True}
@@ -96,6 +103,8 @@ class CorridorProfile:
     file: str = ""
     documents: tuple[ProfileDocument, ...] = ()
     source: str = ""
+    default: bool = False
+    inherits: tuple[str, ...] = ()
 
     def selects(self, requirement_id: str) -> bool:
         return requirement_id in self.requirement_ids
@@ -104,11 +113,12 @@ class CorridorProfile:
 # ---------------------------------------------------------------------------------------------
 # names and files
 # ---------------------------------------------------------------------------------------------
-def normalise_name(name: str) -> str:
-    """``ms2_pde``, ``MS2PDE`` and ``Ms2-Pde`` all mean ``MS2-PDE``."""
+def normalise_name(name: str, directory: Path | str | None = None) -> str:
+    """A corridor id as written in its file, whatever the case, dashes or underscores of ``name``
+    (``xx2_abc``, ``XX2ABC`` and ``Xx2-Abc`` all mean ``XX2-ABC``); unknown names come back upper-cased."""
     norm = name.strip().upper().replace("_", "-").replace(" ", "-")
     compact = norm.replace("-", "")
-    for corridor in CORRIDORS:
+    for corridor in corridor_ids(directory):
         if compact == corridor.replace("-", ""):
             return corridor
     return norm
@@ -125,22 +135,39 @@ def _profile_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.glob("*.yaml") if not p.name.startswith((".", "_")))
 
 
-def _peek_id(path: Path) -> str:
-    """The ``id`` of a profile file, read leniently (full validation happens in load_profile)."""
+def _peek(path: Path) -> dict:
+    """A profile file read leniently (full validation happens in load_profile); {} when unreadable."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return ""
-    return normalise_name(str(data.get("id", ""))) if isinstance(data, dict) else ""
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _peek_id(path: Path) -> str:
+    return str(_peek(path).get("id") or "").strip().upper()
+
+
+def corridor_ids(directory: Path | str | None = None) -> tuple[str, ...]:
+    """The known corridors: the ids of the profile files of the corridor folder, sorted."""
+    folder = Path(directory) if directory is not None else default_directory()
+    if not folder.is_dir():
+        return ()
+    return tuple(sorted({i for i in (_peek_id(p) for p in _profile_files(folder)) if i}))
 
 
 def available_profiles(directory: Path | str | None = None) -> list[str]:
-    """Profile ids shipped in the corridor folder, in corridor order."""
+    """Profile ids in the corridor folder, sorted (the same as ``corridor_ids``)."""
+    return list(corridor_ids(directory))
+
+
+def default_profile(directory: Path | str | None = None) -> str:
+    """The profile used when none is named: the one whose file says ``default: true``, else the first."""
     folder = Path(directory) if directory is not None else default_directory()
-    if not folder.is_dir():
-        return []
-    ids = {i for i in (_peek_id(p) for p in _profile_files(folder)) if i}
-    return sorted(ids, key=lambda i: (CORRIDORS.index(i) if i in CORRIDORS else len(CORRIDORS), i))
+    marked = sorted(_peek_id(p) for p in _profile_files(folder) if _peek(p).get("default") is True) \
+        if folder.is_dir() else []
+    known = corridor_ids(folder)
+    return marked[0] if marked else (known[0] if known else "")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -210,7 +237,7 @@ def load_profile(name: str, catalogue: Catalogue | None = None,
     ``waves``, plus ``include``, minus ``exclude``, in catalogue (ANS) order.
     """
     folder = Path(directory) if directory is not None else default_directory()
-    wanted = normalise_name(name)
+    wanted = normalise_name(name, folder)
     path = next((p for p in _profile_files(folder) if _peek_id(p) == wanted), None) if folder.is_dir() else None
     if path is None:
         known = available_profiles(folder)
@@ -220,14 +247,16 @@ def load_profile(name: str, catalogue: Catalogue | None = None,
         catalogue = load_catalogue()
     errors: list[tuple[str, int, str]] = []
     known_docs = _read_document_types(folder / DOCUMENT_TYPES_FILE, errors)
-    profile = _read_profile(path, catalogue, known_docs, errors, check_docs=not errors)
+    profile = _read_profile(path, catalogue, known_docs, errors, check_docs=not errors,
+                            corridors=corridor_ids(folder))
     if errors or profile is None:
         raise ProfileError(errors)
     return profile
 
 
 def _read_profile(path: Path, catalogue: Catalogue, known_docs: dict[str, DocumentType],
-                  errors: list[tuple[str, int, str]], *, check_docs: bool) -> CorridorProfile | None:
+                  errors: list[tuple[str, int, str]], *, check_docs: bool,
+                  corridors: tuple[str, ...] = ()) -> CorridorProfile | None:
     ok, root = compose_file(path, errors)
     if not ok:
         return None
@@ -239,7 +268,17 @@ def _read_profile(path: Path, catalogue: Catalogue, known_docs: dict[str, Docume
     if fields is None:
         return None
     before = len(errors)
-    pid = reader.enum(fields.get("id"), "profile id", CORRIDORS) or ""
+    pid = reader.string(fields.get("id"), "profile id")
+    if pid and not ID_PATTERN.fullmatch(pid):
+        reader.error(fields["id"], f"profile id {pid!r}: capitals, digits and dashes only (e.g. XX2-ABC)")
+    default = fields.get("default")
+    if default is not None and (not isinstance(default, yaml.ScalarNode) or default.tag != "tag:yaml.org,2002:bool"):
+        reader.error(default, "default must be true or false")
+    inherits = reader.string_list(fields.get("inherits"), "inherits") if fields.get("inherits") is not None else ()
+    for other in inherits:
+        if other not in corridors or other == pid:
+            reader.error(fields["inherits"], f"inherits: {other!r} is not another corridor of the folder "
+                                             f"(known: {', '.join(corridors) or 'none'})")
     label = reader.string(fields.get("label"), "profile label")
     description = reader.string(fields.get("description"), "profile description")
     source = reader.string(fields.get("source"), "profile source", allow_empty=True)
@@ -249,13 +288,15 @@ def _read_profile(path: Path, catalogue: Catalogue, known_docs: dict[str, Docume
     exclude = _ids(reader, fields.get("exclude"), "exclude", catalogue)
     if len(errors) != before:
         return None
-    selected = [r.id for r in catalogue if (pid in r.corridors and r.wave in waves) or r.id in include]
+    owes = {pid, *inherits}
+    selected = [r.id for r in catalogue if (owes & set(r.corridors) and r.wave in waves) or r.id in include]
     dropped = set(exclude)
     return CorridorProfile(
         id=pid, label=label, description=description, waves=waves,
         document_types=tuple(d.code for d in documents),
         requirement_ids=tuple(i for i in selected if i not in dropped),
         include=include, exclude=exclude, file=str(path), documents=documents, source=source,
+        default=default is not None and default.value == "true", inherits=inherits,
     )
 
 
@@ -312,5 +353,5 @@ def _ids(reader: NodeReader, node: yaml.Node | None, what: str, catalogue: Catal
 
 __all__ = [
     "CorridorProfile", "DocumentType", "ProfileDocument", "ProfileError",
-    "available_profiles", "document_types", "load_profile", "normalise_name",
+    "available_profiles", "corridor_ids", "default_profile", "document_types", "load_profile", "normalise_name",
 ]

@@ -15,7 +15,7 @@ File shape (``profiles/requirements/*.yaml``)::
         nature: EXIGENCE              # EXIGENCE | PRECONISATION
         criticite: MAJEURE            # MINEURE | MAJEURE | CRITIQUE
         wave: 1                       # 1 | 2
-        corridors: [MS1, MS2-PDE, MS2-PDS]
+        corridors: [XX1, XX2-ABC]     # ids of profiles/corridors/*.yaml (conformance.profiles.corridor_ids)
         verified: Vd                  # V | Vd | S | I (I = inferred)
         source: "rem.md §2.3"
         # optional: section, sub_section, conditional_profile, socle, refs
@@ -49,7 +49,6 @@ CRITICITES = ("MINEURE", "MAJEURE", "CRITIQUE")
 VERIFIED = ("V", "Vd", "S", "I")
 METHODS = ("automated", "manual")
 WAVES = (1, 2)
-CORRIDORS = ("MS1", "MS2-PDE", "MS2-PDS")
 PROOF_KINDS = (
     "Source SMTP",
     "Message SOAP (VIHF)",
@@ -457,8 +456,9 @@ class _CatalogueReader(NodeReader):
         out = []
         for item in node.value:
             value = item.value if isinstance(item, yaml.ScalarNode) else None
-            if value not in CORRIDORS:
-                self.error(item, f"{what}: unknown corridor {value!r} (known: {', '.join(CORRIDORS)})")
+            known = self.__dict__.setdefault("_known_corridors", known_corridors())  # read once per file
+            if value not in known:
+                self.error(item, f"{what}: unknown corridor {value!r} (known: {', '.join(known)})")
             elif value in out:
                 self.error(item, f"{what}: corridor {value!r} listed twice")
             else:
@@ -693,8 +693,21 @@ def diff_catalogues(base: Iterable[Requirement], other: Iterable[Requirement]) -
     return {"added": added, "removed": removed, "reworded": reworded, "changed": changed}
 
 
+def known_corridors() -> tuple[str, ...]:
+    """The corridors a requirement may name: the profiles of the corridor folder (data, not code)."""
+    from conformance.profiles import corridor_ids  # profiles imports this module: read at call time
+
+    return corridor_ids()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "CORRIDORS":  # the former constant, now read from profiles/corridors/ when asked
+        return known_corridors()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
-    "CORRIDORS", "CRITICITES", "NATURES", "PROOF_KINDS", "SECTION_ORDER", "VERIFIED",
+    "CRITICITES", "NATURES", "PROOF_KINDS", "SECTION_ORDER", "VERIFIED",
     "Catalogue", "CatalogueError", "Proof", "Requirement", "Scenario",
-    "catalogue_metadata", "diff_catalogues", "id_kind", "load_catalogue", "load_catalogue_file", "section_rank",
+    "catalogue_metadata", "diff_catalogues", "id_kind", "known_corridors", "load_catalogue", "load_catalogue_file", "section_rank",
 ]

@@ -200,11 +200,12 @@ def test_bad_wave_and_verified_and_id(data: tuple[Path, Path]) -> None:
     assert "wave: bad value '3'" in errors[0][2] and "verified: bad value 'yes'" in errors[1][2]
 
 
-def test_profile_id_must_be_a_corridor(data: tuple[Path, Path]) -> None:
-    cat, cor = data
-    (cor / "x.yaml").write_text(MS1.replace("id: MS1", "id: MS9"), encoding="utf-8")
-    errors = profile_errors(cor, cat, "MS9")
-    assert errors == [(str(cor / "x.yaml"), 2, "profile id: bad value 'MS9' (allowed: MS1, MS2-PDE, MS2-PDS)")]
+def test_profile_id_is_capitals_digits_and_dashes(data: tuple[Path, Path]) -> None:
+    cat, cor = data  # any id is a corridor (the folder is the list), but it must read as one
+    (cor / "x.yaml").write_text(MS1.replace("id: MS1", "id: MS9.1"), encoding="utf-8")
+    errors = profile_errors(cor, cat, "MS9.1")
+    assert errors == [(str(cor / "x.yaml"), 2,
+                       "profile id 'MS9.1': capitals, digits and dashes only (e.g. XX2-ABC)")]
 
 
 def test_missing_required_field_and_invalid_yaml(data: tuple[Path, Path]) -> None:

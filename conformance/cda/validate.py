@@ -137,7 +137,7 @@ def validate_document(data: bytes, artefact: str, kit: Any = None, runner: Any =
     (sandbox mode): a different detected type is an error, and the expected type's model runs when
     the document itself cannot be recognised. ``dui`` says the document comes from a DUI (rules with a
     ``dui_severity`` apply it); ``resident`` (contract v1 JSON) enables the Règle 28 comparison.
-    ``corridor`` (MS1…) picks the N1-form judgement of a type that has a structured model.
+    ``corridor`` (a corridor id) picks the N1-form judgement of a type that has a structured model.
     """
     if tree is None:
         tree, findings = load(data, artefact)
