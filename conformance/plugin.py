@@ -29,7 +29,7 @@ MARKER = "requirement"
 HARNESS_MARKER = "harness_check"
 OPTIONS: dict[str, tuple[str, str, str | None]] = {
     # dest: (command-line flag, environment variable, default)
-    "segur_profile": ("--segur-profile", "SEGUR_PROFILE", "MS1"),
+    "segur_profile": ("--segur-profile", "SEGUR_PROFILE", None),  # None: the corridor folder's default
     "sandbox_url": ("--sandbox-url", "SEGUR_SANDBOX_URL", None),
     "artefacts": ("--artefacts", "SEGUR_ARTEFACTS", None),
     "cisis_kit": ("--cisis-kit", "SEGUR_CISIS_KIT", None),
@@ -60,7 +60,7 @@ def ConfigurationError(message: str) -> pytest.UsageError:  # noqa: N802 - reads
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("segur-conformance", "Ségur DUI conformance")
     helps = {
-        "segur_profile": "corridor profile: MS1, MS2-PDE or MS2-PDS (default MS1)",
+        "segur_profile": "corridor profile: an id of profiles/corridors/ (default: the one marked default)",
         "sandbox_url": "base URL of the candidate's sandbox (contract v1), or 'reference' for the embedded one",
         "artefacts": "artefact folder (cda/, mss/, dmp/) instead of a sandbox",
         "cisis_kit": "path to the ANS CI-SIS kit (enables XSD and official schematrons)",
@@ -140,8 +140,10 @@ def resolve_config(config: pytest.Config) -> SegurConfig:
                                           _option(config, "segur_answer_timeout"))
     except ValueError as exc:
         raise ConfigurationError(f"candidate deadlines: {exc}") from None
+    from conformance.profiles import default_profile
+
     return SegurConfig(
-        profile_name=_option(config, "segur_profile") or "MS1",
+        profile_name=_option(config, "segur_profile") or default_profile(),
         sandbox_url=sandbox,
         artefacts_dir=artefacts_dir,
         cisis_kit=kit_path,
