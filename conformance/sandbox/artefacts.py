@@ -49,6 +49,9 @@ class FileArtefact(Artefact):
     larger than the bound since it was listed reads as empty bytes, which every check reports as an
     unreadable document (never a pass)."""
 
+    path: Path
+    size: int
+
     def __init__(self, name: str, path: Path, kind: str, size: int) -> None:
         object.__setattr__(self, "name", name)
         object.__setattr__(self, "kind", kind)
@@ -57,7 +60,7 @@ class FileArtefact(Artefact):
         object.__setattr__(self, "path", path)
         object.__setattr__(self, "size", size)
 
-    @property  # type: ignore[override]  # a property where the parent has a field: read, never held
+    @property  # a property where the parent has a field: read each time, never held
     def data(self) -> bytes:
         try:
             with open(self.path, "rb") as fh:
@@ -225,7 +228,7 @@ def stream_map(func: Callable[[T], R], items: Sequence[T], *, jobs: int = 1, lab
                 pending[submitted] = pool.submit(_run_batch, func, batches[submitted])
                 submitted += 1
             results = pending.pop(index).result()
-            for item, result in zip(batches[index], results):
+            for item, result in zip(batches[index], results, strict=True):
                 if progress:
                     progress.update()
                 yield item, result
