@@ -668,12 +668,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     outcome, message = _classify(report, call)
     if outcome is None:
         return report
-    recorder = item.stash.get(recorder_key, None)
-    findings = [f.to_dict() for f in recorder.findings] if recorder else []
     message_en = _english(report, call, message)
     state = item.config.stash.get(state_key, None)
     if outcome == "not_evaluated" and state is not None and state.config.lang == "en":
         report.longrepr = f"not evaluated: {message_en}"  # pytest's own summary line, in English too
+    recorder = item.stash.get(recorder_key, None)
+    findings = [f.to_dict() for f in recorder.findings] if recorder else []
     if recorder is not None and report.when == "call":
         findings += [f.to_dict() for f in recorder.held_findings()]
     evidence = [e.to_dict() for e in recorder.evidence_refs] if recorder else []
@@ -713,10 +713,10 @@ def _classify(report: pytest.TestReport, call: pytest.CallInfo[None]) -> tuple[s
     """Map a pytest phase report to our test outcome; None when the phase adds nothing."""
     exc = call.excinfo.value if call.excinfo is not None else None
     if report.skipped:
-        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr or "")
-        return "skipped", str(reason).removeprefix("Skipped: ")
         if isinstance(exc, BilingualSkip):
             return "skipped", str(exc.msg)
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr or "")
+        return "skipped", str(reason).removeprefix("Skipped: ")
     if isinstance(exc, NotEvaluated):
         return "not_evaluated", exc.reason
     if isinstance(exc, SandboxError):
@@ -724,18 +724,16 @@ def _classify(report: pytest.TestReport, call: pytest.CallInfo[None]) -> tuple[s
     if report.when == "call":
         if report.passed:
             return "passed", ""
-        if isinstance(exc, AssertionError):
-            return "failed", _short(str(exc))
         if isinstance(exc, FindingsFailure):  # French here; _english gives the English twin
             return "failed", _short(FindingsFailure(exc.findings, "fr").args[0])
+        if isinstance(exc, AssertionError):
+            return "failed", _short(str(exc))
         return "error", f"{type(exc).__name__}: {_short(str(exc))}" if exc else "erreur"
     if report.failed:  # setup or teardown crashed: the check could not run
         return "error", f"{report.when}: {type(exc).__name__ if exc else ''}: {_short(str(exc))}"
     return None, ""
 
 
-def _short(text: str, limit: int = 1500) -> str:
-    return text if len(text) <= limit else text[:limit] + " …"
 def _english(report: pytest.TestReport, call: pytest.CallInfo[None], message: str) -> str:
     """The English twin of ``_classify``'s message (``--lang en``): the reason the check gave in English
     (``segur.not_evaluated(fr, en)``, a sandbox error, a bilingual skip), else the message itself."""
@@ -766,6 +764,8 @@ def skip(reason: str, reason_en: str) -> None:
     raise BilingualSkip(reason, reason_en)
 
 
+def _short(text: str, limit: int = 1500) -> str:
+    return text if len(text) <= limit else text[:limit] + " …"
 
 
 _RANK = {"passed": 0, "skipped": 1, "not_run": 1, "not_evaluated": 2, "error": 3, "failed": 4}
