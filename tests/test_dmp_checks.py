@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 from lxml import etree
 from segur_reference_dui import dmp_client
 
@@ -61,7 +62,9 @@ def warnings(findings) -> set[str]:
 
 
 def ctx(**kw) -> CheckContext:
-    return CheckContext(trust=[default_pki().ca.cert], **kw)
+    # the harness's test CA (its own builders) and the reference DUI's own CA (it signs with its own PKI)
+    reference_ca = x509.load_pem_x509_certificates(dmp_client.trust_anchors_pem())
+    return CheckContext(trust=[default_pki().ca.cert, *reference_ca], **kw)
 
 
 def _find(root: etree._Element, xpath: str) -> list[etree._Element]:

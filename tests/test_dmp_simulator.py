@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from cryptography import x509
 from lxml import etree
 from segur_reference_dui import dmp_client
 
@@ -20,10 +21,13 @@ from conformance.dmp.samples import PATIENT_CX, synthetic_cda, unique_id_of
 from conformance.dmp.simulator import DmpSimulator
 from conformance.ihe import ebrim
 
+# the harness's test CA (its own builders) and the reference DUI's own CA (it signs with its own PKI)
+TRUST = [default_pki().ca.cert, *x509.load_pem_x509_certificates(dmp_client.trust_anchors_pem())]
+
 
 @pytest.fixture(scope="module")
 def sim():
-    with DmpSimulator(trust=[default_pki().ca.cert], hold_s=1.0) as running:
+    with DmpSimulator(trust=TRUST, hold_s=1.0) as running:
         yield running
 
 
@@ -113,7 +117,7 @@ def test_provide_and_register_then_query(sim, ca_file) -> None:
     assert rec.kind == "ITI-41" and rec.outcome == "Success" and not [f for f in rec.findings if f.is_error]
     assert rec.as_http().startswith(b"POST /dmp/repository HTTP/1.1\r\n")
     replayed = load_artefact("dmp/replayed.http", rec.as_http())  # evidence is a valid artefact-mode capture
-    assert not [f for f in check_submission(replayed, CheckContext(trust=[default_pki().ca.cert])) if f.is_error]
+    assert not [f for f in check_submission(replayed, CheckContext(trust=TRUST)) if f.is_error]
     uid = unique_id_of(cda)
     entries = find(sim, ca_file)
     assert uid in entries and len(entries) == 2  # the document and its signature document

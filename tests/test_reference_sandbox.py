@@ -97,3 +97,59 @@ def test_openapi_contract_lists_every_route_the_server_serves() -> None:
     for method, pattern, _ in SandboxApp(frozenset()).routes:
         served.add((method, re.sub(r"\(\?P<\w+>[^)]*\)", "{}", pattern.pattern)))
     assert served == documented
+
+
+# -- the reference DUI's own builders (issue 17 item 3: built like a vendor's, not with the harness's code) -------
+def _mtom_parts(content_type: str, body: bytes) -> dict[str, bytes]:
+    import email
+    import email.policy
+
+    msg = email.message_from_bytes(f"Content-Type: {content_type}\r\n\r\n".encode() + body,
+                                   policy=email.policy.HTTP)
+    return {str(part["Content-ID"]).strip("<>"): part.get_payload(decode=True) for part in msg.iter_parts()}
+
+
+def test_mtom_parts_keep_their_exact_bytes() -> None:
+    """An all-ASCII part with bare LF line ends is the trap: the email generator would rewrite it to CRLF."""
+    from segur_reference_dui.dmp_client import mtom
+
+    ascii_lf = b"<?xml version='1.0'?>\n<a>\n line\n</a>\n"
+    utf8 = "<doc>é à\r\nfin</doc>".encode()
+    ctype, body = mtom(b"<soap/>", [("a@x", ascii_lf, "text/xml"), ("b@x", utf8, "text/xml")], "urn:action")
+    assert 'start-info="application/soap+xml"' in ctype and 'type="application/xop+xml"' in ctype
+    parts = _mtom_parts(ctype, body)
+    assert parts["a@x"] == ascii_lf and parts["b@x"] == utf8
+
+
+def test_vihf_and_xades_verify_with_a_third_party_library() -> None:
+    """The DUI signs by hand over cryptography (dsig.py); signxml, another reading of XML-DSig, must accept it."""
+    from cryptography import x509
+    from lxml import etree
+    from segur_reference_dui import dmp_client, vihf
+    from signxml import XMLVerifier
+
+    signer = dmp_client.cachet_for("1990000018")
+    identity = vihf.VihfIdentity(name_id="810100000001", subject_id="COORDINATRICE Claire",
+                                 structure_id="1990000018", sector="SA17^1.2.250.1.71.4.2.4",
+                                 resource_id="1^^^&1.2.250.1.213.1.4.10&ISO^NH", roles=[("10", vihf.G15_PROFESSION, "")])
+    assertion = vihf.build(identity, signer)
+    ca = x509.load_pem_x509_certificate(dmp_client.trust_anchors_pem())
+    assert signer.cert.issuer == ca.subject
+    signed = XMLVerifier().verify(etree.tostring(assertion), x509_cert=signer.cert_pem.decode()).signed_xml
+    assert signed.get("ID") == assertion.get("ID")
+    tampered = etree.tostring(assertion).replace(b"COORDINATRICE", b"USURPATEUR")
+    with pytest.raises(Exception, match="(?i)digest"):
+        XMLVerifier().verify(tampered, x509_cert=signer.cert_pem.decode())
+    document = dmp_client.signature_document([("1.2.3.4", b"<ClinicalDocument/>")], signer)
+    results = XMLVerifier().verify(document, x509_cert=signer.cert_pem.decode(), expect_references=2)
+    assert {etree.QName(r.signed_xml).localname for r in results} == {"Manifest", "SignedProperties"}
+
+
+def test_the_dui_refuses_doctype_and_deep_xml() -> None:
+    from segur_reference_dui.xmlsafe import XmlRejected, parse
+
+    with pytest.raises(XmlRejected, match="DOCTYPE"):
+        parse(b'<!DOCTYPE a [<!ENTITY x "y">]><a>&x;</a>')
+    with pytest.raises(XmlRejected, match="niveaux"):
+        parse(b"<a>" * 40 + b"</a>" * 40, max_depth=32)
+    assert parse(b"<a><b/></a>").getroot().tag == "a"

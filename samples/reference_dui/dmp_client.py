@@ -20,33 +20,26 @@ Each ``DEFECTS`` entry breaks exactly one of these behaviours, so the harness ca
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
 import tempfile
 import threading
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from email.generator import BytesGenerator
+from email.message import EmailMessage, Message, MIMEPart
+from email.policy import HTTP
 from pathlib import Path
 from typing import Any
 
 import requests
 from lxml import etree
-
-from conformance.dmp import ebrim, ns, soap
-from conformance.dmp.mtom import Attachment, build_mtom
-from conformance.dmp.pki import KeyPair, default_pki
-from conformance.dmp.vihf import (
-    A_SECTOR,
-    AUTOMATE_SYSTEM,
-    G15_PROFESSION,
-    R01_SAVOIR_FAIRE,
-    VihfIdentity,
-    build_vihf,
-)
-from conformance.dmp.xades import build_signature_document
-from conformance.dmp.xds import hl7_ts_to_dtm
-from conformance.safexml import XmlRejected, parse_bytes
+from segur_reference_dui import dsig, vihf, xds
+from segur_reference_dui.pki import Signer, default_pki
+from segur_reference_dui.vihf import AUTOMATE_SYSTEM, G15_PROFESSION, R01_SAVOIR_FAIRE, SECTOR, VihfIdentity
+from segur_reference_dui.xmlsafe import XmlRejected, parse
 
 DEFECTS = {
     "hash_mismatch": "Déclare dans la métadonnée hash une empreinte qui n'est pas celle du document envoyé",
@@ -63,7 +56,25 @@ DEFECTS = {
     "wrong_mime_type": "Déclare le CDA avec le mimeType application/pdf dans la fiche du document",
 }
 
-H = f"{{{ns.HL7}}}"
+HL7 = "urn:hl7-org:v3"
+H = f"{{{HL7}}}"
+SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
+WSA = "http://www.w3.org/2005/08/addressing"
+WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+XDSB = "urn:ihe:iti:xds-b:2007"
+XOP = "http://www.w3.org/2004/08/xop/include"
+ACTION_ITI41 = "urn:ihe:iti:2007:ProvideAndRegisterDocumentSet-b"
+ACTION_ITI18 = "urn:ihe:iti:2007:RegistryStoredQuery"
+# TD0.2 / TD0.3 as the harness's DMP simulator serves them (docs/dmp.md: the DMP guide's own format is not public)
+TD0 = "urn:segur-conformance:dmp-simulator:td0"
+ACTION_TD02 = "urn:segur-conformance:dmp:TD0.2"
+ACTION_TD03 = "urn:segur-conformance:dmp:TD0.3"
+# the signature document's entry: IHE DSG codes as the DMP uses them (protocols.md §1.3)
+DSG_CLASS = {"code": "urn:oid:1.3.6.1.4.1.19376.1.2.1.1.1", "scheme": "URN", "display": "Digital Signature"}
+DSG_TYPE = {"code": "E1762", "scheme": "ASTM", "display": "Full Document"}
+DSG_FORMAT = {"code": "http://www.w3.org/2000/09/xmldsig#", "scheme": "URN", "display": "Default Signature Style"}
+DSG_EVENT = {"code": "1.2.840.10065.1.12.1.14", "scheme": "1.2.840.10065.1.12", "display": "Source"}
+DSG_LANGUAGE = "art"
 LOCAL_IPP_OID = "1.2.250.1.999.2.1"  # the reference DUI's IPP namespace (test arc)
 SOURCE_ID = "1.2.250.1.999.1.1"  # the reference DUI's sourceId (test arc)
 LPS_NAME = "segur-conformance DUI de référence"
@@ -167,7 +178,7 @@ def _person(entity: etree._Element | None, person_tag: str, org_tag: str) -> Per
 
 
 def read_cda(cda: bytes) -> CdaFacts:
-    root = parse_bytes(cda).getroot()
+    root = parse(cda).getroot()
     f = CdaFacts()
     f.unique_id = _uid(root.find(f"{H}id"))
     f.type_code = _coded(root.find(f"{H}code"))
@@ -232,8 +243,23 @@ def _hl7_coded(c: tuple[str, str, str]) -> str:
     return f"{c[0]}^{c[2]}^{c[1]}" if c[0] else ""
 
 
+_TS = re.compile(r"(\d{4,14})(?:\.\d+)?([+-])(\d{2})(\d{2})")
+
+
 def _dtm(value: str) -> str:
-    return hl7_ts_to_dtm(value)[0]
+    """An HL7 TS as an XDS DTM, which is UTC (ITI TF-3 §4.2.3.1.5): a zoned time is moved to UTC at its own
+    precision; a time without zone (or coarser than the hour) is kept as written."""
+    value = (value or "").strip()
+    m = _TS.fullmatch(value)
+    if not m:
+        return re.sub(r"\.\d+$", "", value) if re.fullmatch(r"\d{4,14}(\.\d+)?", value) else ""
+    digits, sign, hours, minutes = m.groups()
+    if len(digits) < 10:
+        return digits
+    full = datetime.strptime(digits.ljust(14, "0"), "%Y%m%d%H%M%S")
+    offset = timedelta(hours=int(hours), minutes=int(minutes))
+    utc = full - offset if sign == "+" else full + offset
+    return utc.strftime("%Y%m%d%H%M%S")[:len(digits)]
 
 
 def _format(f: CdaFacts) -> tuple[str, str]:
@@ -282,14 +308,11 @@ def signature_metadata(sig: bytes, patient_cx: str, f: CdaFacts) -> dict[str, An
     author = f.authors[0] if f.authors else Person()
     return {
         "uniqueId": f"2.25.{uuid.uuid4().int}", "patientId": patient_cx, "sourcePatientId": patient_cx,
-        "title": "Source", "mimeType": "text/xml", "languageCode": ns.DSG_LANGUAGE, "creationTime": now,
+        "title": "Source", "mimeType": "text/xml", "languageCode": DSG_LANGUAGE, "creationTime": now,
         "serviceStartTime": now, "serviceStopTime": now, "hash": hashlib.sha1(sig).hexdigest(), "size": str(len(sig)),
         "legalAuthenticator": _xcn(f.legal) if f.legal else _xcn(author),
         "authors": [{"authorPerson": [_xcn(author)], "authorInstitution": [_xon(author)] if author.org_id else []}],
-        "classCode": [dict(zip(("code", "scheme", "display"), ns.DSG_CLASS, strict=True))],
-        "typeCode": [dict(zip(("code", "scheme", "display"), ns.DSG_TYPE, strict=True))],
-        "formatCode": [dict(zip(("code", "scheme", "display"), ns.DSG_FORMAT, strict=True))],
-        "eventCodeList": [dict(zip(("code", "scheme", "display"), ns.DSG_EVENT, strict=True))],
+        "classCode": [DSG_CLASS], "typeCode": [DSG_TYPE], "formatCode": [DSG_FORMAT], "eventCodeList": [DSG_EVENT],
         "confidentialityCode": [{"code": "N", "scheme": "2.16.840.1.113883.5.25", "display": "Normal"}],
         "healthcareFacilityTypeCode": [{"code": f.facility[0], "scheme": f.facility[1], "display": f.facility[2]}],
         "practiceSettingCode": [{"code": f.practice[0], "scheme": f.practice[1], "display": f.practice[2]}],
@@ -317,30 +340,98 @@ def vihf_identity(f: CdaFacts, patient_cx: str) -> VihfIdentity:
 # ---------------------------------------------------------------------------------------------
 # building the ITI-41 request
 # ---------------------------------------------------------------------------------------------
-_keys: dict[str, KeyPair] = {}
-_keys_lock = threading.Lock()
-
-
 def trust_anchors_pem() -> bytes:
-    """The test trust anchor of this DUI's signing certificates (VIHF, XAdES): its own test PKI, the one a
-    real DUI replaces with its IGC-Santé test chain. The harness takes it when it embeds this sandbox."""
+    """The test trust anchor of this DUI's signing certificates (VIHF, XAdES): its own test PKI (pki.py), the one
+    a real DUI replaces with its IGC-Santé test chain. The harness takes it through the entry point (entry.py)."""
     return default_pki().ca_pem
 
 
-def cachet_for(structure_id: str) -> KeyPair:
-    with _keys_lock:
-        if structure_id not in _keys:
-            _keys[structure_id] = default_pki().cachet(structure_id, org="DUI de référence")
-        return _keys[structure_id]
+def cachet_for(structure_id: str) -> Signer:
+    return default_pki().cachet(structure_id, org="DUI de référence")
 
 
-def security(identity: VihfIdentity, keypair: KeyPair, defects: frozenset[str] | set[str]) -> etree._Element:
-    return build_vihf(identity, keypair, signed="vihf_unsigned" not in defects,
-                      omit=(A_SECTOR,) if "vihf_missing_attribute" in defects else ())
+def security(identity: VihfIdentity, keypair: Signer, defects: frozenset[str] | set[str]) -> etree._Element:
+    """The VIHF that goes in wsse:Security."""
+    return vihf.build(identity, keypair, signed="vihf_unsigned" not in defects,
+                      omit=(SECTOR,) if "vihf_missing_attribute" in defects else ())
+
+
+def signature_document(documents: list[tuple[str, bytes]], keypair: Signer) -> bytes:
+    """The content of the signature entry: a XAdES signature over a ds:Manifest that lists each document by
+    ``urn:oid:<uniqueId>`` with the SHA-256 of its exact bytes (IHE DSG, as the DMP asks)."""
+    manifest = etree.Element(f"{{{dsig.DS}}}Manifest", {"Id": f"manifest-{uuid.uuid4()}"}, nsmap={"ds": dsig.DS})
+    for unique_id, data in documents:
+        ref = etree.SubElement(manifest, f"{{{dsig.DS}}}Reference", URI=f"urn:oid:{unique_id}")
+        etree.SubElement(ref, f"{{{dsig.DS}}}DigestMethod", Algorithm=dsig.SHA256)
+        etree.SubElement(ref, f"{{{dsig.DS}}}DigestValue").text = dsig.sha256_b64(data)
+    signature = dsig.xades_enveloping(manifest, keypair, description="Manifeste des documents soumis au DMP (IHE DSG)")
+    return etree.tostring(signature, xml_declaration=True, encoding="UTF-8")
+
+
+def new_message_id() -> str:
+    return f"urn:uuid:{uuid.uuid4()}"
+
+
+def envelope(action: str, to: str, payload: etree._Element, *, assertion: etree._Element | None,
+             message_id: str | None = None) -> etree._Element:
+    """SOAP 1.2 with WS-Addressing (Action and To mustUnderstand, MessageID) and the VIHF in wsse:Security."""
+    env = etree.Element(f"{{{SOAP12}}}Envelope", nsmap={"soap": SOAP12, "wsa": WSA})
+    header = etree.SubElement(env, f"{{{SOAP12}}}Header")
+    must = {f"{{{SOAP12}}}mustUnderstand": "true"}
+    etree.SubElement(header, f"{{{WSA}}}Action", must).text = action
+    etree.SubElement(header, f"{{{WSA}}}MessageID").text = message_id or new_message_id()
+    etree.SubElement(header, f"{{{WSA}}}To", must).text = to
+    if assertion is not None:
+        etree.SubElement(header, f"{{{WSSE}}}Security", nsmap={"wsse": WSSE}).append(assertion)
+    etree.SubElement(env, f"{{{SOAP12}}}Body").append(payload)
+    return env
+
+
+class _BinaryGenerator(BytesGenerator):
+    """Writes a ``Content-Transfer-Encoding: binary`` body byte for byte: the email package would otherwise
+    rewrite the line ends of an all-ASCII part, and the DMP hashes the exact bytes."""
+
+    def _handle_text(self, msg: Message) -> None:
+        if msg.get("Content-Transfer-Encoding") == "binary":
+            # the stored form (bytes as surrogate-escaped text); get_payload() would decode it by its charset
+            self.write(msg._payload)  # type: ignore[attr-defined]
+        else:
+            super()._handle_text(msg)  # type: ignore[misc]
+
+    _writeBody = _handle_text
+
+
+def mtom(soap_xml: bytes, attachments: list[tuple[str, bytes, str]], action: str) -> tuple[str, bytes]:
+    """``(Content-Type, body)`` of a SOAP 1.2 MTOM/XOP package (multipart/related, RFC 2387; XOP §4), built with
+    the standard ``email`` package: the root part is the envelope (application/xop+xml), then one part per
+    (Content-ID, bytes, MIME type)."""
+    package = EmailMessage(policy=HTTP)
+    package.make_related()
+    root_cid = f"root.{uuid.uuid4().hex}@dui-reference.test"
+    root = MIMEPart(policy=HTTP)
+    root.set_content(soap_xml, "application", "xop+xml", cte="binary",
+                     params={"charset": "UTF-8", "type": f'application/soap+xml; action="{action}"'})
+    root["Content-ID"] = f"<{root_cid}>"
+    package.attach(root)  # type: ignore[arg-type]  # a MIMEPart is what a multipart holds
+    for content_id, data, mime_type in attachments:
+        part = MIMEPart(policy=HTTP)
+        maintype, _, subtype = mime_type.partition("/")
+        part.set_content(data, maintype, subtype, cte="binary")
+        part["Content-ID"] = f"<{content_id}>"
+        package.attach(part)  # type: ignore[arg-type]
+    package.set_param("type", "application/xop+xml")
+    package.set_param("start", f"<{root_cid}>")
+    package.set_param("start-info", "application/soap+xml")
+    package.set_param("action", action)
+    out = io.BytesIO()
+    _BinaryGenerator(out, policy=HTTP).flatten(package)  # sets the boundary
+    raw = out.getvalue()
+    body = raw[raw.index(b"\r\n\r\n") + 4:]
+    return str(package["Content-Type"]), body
 
 
 def build_iti41(cda: bytes, facts: CdaFacts, *, patient_cx: str, source_patient_id: str, to: str,
-                keypair: KeyPair, defects: frozenset[str] | set[str] = frozenset(),
+                keypair: Signer, defects: frozenset[str] | set[str] = frozenset(),
                 replaces_uuid: str | None = None) -> tuple[str, bytes, str]:
     """``(Content-Type, body, MessageID)`` of a complete ITI-41 request for one CDA document."""
     md = document_metadata(facts, cda, patient_cx, source_patient_id)
@@ -351,42 +442,39 @@ def build_iti41(cda: bytes, facts: CdaFacts, *, patient_cx: str, source_patient_
     if "metadata_mismatch" in defects:
         md["title"] = f"{md['title']} (copie)"
         md["creationTime"] = "20000101000000"
-    sig = build_signature_document([(md["uniqueId"], cda)], keypair)
+    sig = signature_document([(md["uniqueId"], cda)], keypair)
     now = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     author = facts.authors[0] if facts.authors else Person()
     ss_md = {"uniqueId": f"2.25.{uuid.uuid4().int}", "sourceId": SOURCE_ID, "patientId": patient_cx,
              "submissionTime": now, "title": "Alimentation DMP",
              "contentTypeCode": [CONTENT_TYPE],
              "authors": [{"authorPerson": [_xcn(author)], "authorInstitution": [_xon(author)] if author.org_id else []}]}
-    objects: list[etree._Element] = [ebrim.extrinsic_object("Document01", md)]
     with_signature = "no_signature_document" not in defects
+    objects: list[etree._Element] = [xds.submission_set("SubmissionSet01", ss_md),
+                                     xds.document_entry("Document01", md)]
     if with_signature:
-        objects.append(ebrim.extrinsic_object("Signature01", signature_metadata(sig, patient_cx, facts)))
-    objects += ebrim.submission_set("SubmissionSet01", ss_md)
-    objects.append(ebrim.association("Assoc01", ns.ASSOC_HAS_MEMBER, "SubmissionSet01", "Document01",
-                                     {"SubmissionSetStatus": ["Original"]}))
+        objects.append(xds.document_entry("Signature01", signature_metadata(sig, patient_cx, facts)))
+    objects.append(xds.association("Assoc01", xds.HAS_MEMBER, "SubmissionSet01", "Document01", original=True))
     if with_signature:
-        objects.append(ebrim.association("Assoc02", ns.ASSOC_HAS_MEMBER, "SubmissionSet01", "Signature01",
-                                         {"SubmissionSetStatus": ["Original"]}))
-        objects.append(ebrim.association("Assoc03", ns.ASSOC_SIGNS, "Signature01", "SubmissionSet01"))
+        objects.append(xds.association("Assoc02", xds.HAS_MEMBER, "SubmissionSet01", "Signature01", original=True))
+        objects.append(xds.association("Assoc03", xds.SIGNS, "Signature01", "SubmissionSet01"))
     if replaces_uuid:
-        objects.append(ebrim.association("Assoc04", ns.ASSOC_RPLC, "Document01", replaces_uuid))
-    pnr = etree.Element(f"{{{ns.XDSB}}}ProvideAndRegisterDocumentSetRequest", nsmap={"xdsb": ns.XDSB, "xop": ns.XOP})
-    pnr.append(ebrim.submit_objects_request(objects))
-    attachments = [Attachment(f"doc1.{uuid.uuid4().hex[:8]}@segur-conformance", cda, "text/xml")]
+        objects.append(xds.association("Assoc04", xds.RPLC, "Document01", replaces_uuid))
+    pnr = etree.Element(f"{{{XDSB}}}ProvideAndRegisterDocumentSetRequest", nsmap={"xdsb": XDSB, "xop": XOP})
+    pnr.append(xds.submit_objects_request(objects))
+    attachments = [(f"doc1.{uuid.uuid4().hex[:8]}@dui-reference.test", cda, "text/xml")]
     if with_signature:
-        attachments.append(Attachment(f"sig1.{uuid.uuid4().hex[:8]}@segur-conformance", sig, "text/xml"))
-    for doc_id, att in zip(("Document01", "Signature01"), attachments, strict=False):
-        doc = etree.SubElement(pnr, f"{{{ns.XDSB}}}Document", id=doc_id)
-        etree.SubElement(doc, f"{{{ns.XOP}}}Include", href=f"cid:{att.content_id}")
-    message_id = soap.new_message_id()
+        attachments.append((f"sig1.{uuid.uuid4().hex[:8]}@dui-reference.test", sig, "text/xml"))
+    for doc_id, (content_id, _data, _type) in zip(("Document01", "Signature01"), attachments, strict=False):
+        doc = etree.SubElement(pnr, f"{{{XDSB}}}Document", id=doc_id)
+        etree.SubElement(doc, f"{{{XOP}}}Include", href=f"cid:{content_id}")
+    message_id = new_message_id()
     identity = vihf_identity(facts, patient_cx)
-    env = soap.envelope(ns.ACTION_ITI41, to, pnr, security=security(identity, keypair, defects),
-                        message_id=message_id)
+    env = envelope(ACTION_ITI41, to, pnr, assertion=security(identity, keypair, defects), message_id=message_id)
     xml = etree.tostring(env, xml_declaration=True, encoding="UTF-8")
-    ctype, body = build_mtom(xml, attachments, action=ns.ACTION_ITI41)
+    ctype, body = mtom(xml, attachments, ACTION_ITI41)
     if "mtom_no_start_info" in defects:
-        ctype = re.sub(r';\s*start-info="[^"]*"', "", ctype)
+        ctype = re.sub(r';\s*start-info="?[^";]*"?', "", ctype)
     return ctype, body, message_id
 
 
@@ -397,6 +485,7 @@ class _Unreachable(Exception):
     """No usable answer: HTTP 5xx, timeout, connection refused or dropped."""
 
 
+_keys_lock = threading.Lock()
 _ca_files: dict[str, str] = {}
 _ca_dir: tempfile.TemporaryDirectory[str] | None = None
 
@@ -431,23 +520,60 @@ def _post(endpoint: dict[str, Any], path: str, body: bytes, content_type: str) -
     if resp.status_code >= 500 and "xml" not in resp.headers.get("Content-Type", ""):
         raise _Unreachable(f"DMP en erreur HTTP {resp.status_code}")
     try:
-        return parse_bytes(resp.content).getroot()
+        return parse(resp.content).getroot()
     except XmlRejected:
         raise _Unreachable(f"réponse illisible du DMP (HTTP {resp.status_code})") from None
 
 
+@dataclass(frozen=True)
+class Answer:
+    """What the DMP answered: a SOAP Fault, or a body (rs:RegistryResponse, query:AdhocQueryResponse…)."""
+
+    kind: str  # "response" | "fault" | "other"
+    status: str = ""
+    errors: tuple[tuple[str, str], ...] = ()  # (errorCode, codeContext)
+    fault: str = ""
+    payload: etree._Element | None = None
+
+    @property
+    def success(self) -> bool:
+        return self.kind == "response" and self.status == xds.SUCCESS
+
+    def describe(self) -> str:
+        """One French line for the user with the DMP's own codes and texts (CNDA: PRE_ERR)."""
+        if self.kind == "fault":
+            return f"Erreur SOAP du DMP {self.fault}".strip()
+        status = self.status.rsplit(":", 1)[-1] if self.status else self.kind
+        detail = "; ".join(f"{code}: {text}".rstrip(": ") for code, text in self.errors)
+        return f"DMP {status} — {detail}" if detail else f"DMP {status}"
+
+
+def read_answer(root: etree._Element) -> Answer:
+    soap_ns = etree.QName(root).namespace or SOAP12
+    body = root.find(f"{{{soap_ns}}}Body")
+    child = next((c for c in body if isinstance(c.tag, str)), None) if body is not None else None
+    if child is None:
+        return Answer("other")
+    if etree.QName(child).localname == "Fault":
+        codes = " / ".join(v.strip() for v in (el.text or "" for el in child.iter(f"{{{soap_ns}}}Value")) if v.strip())
+        texts = " ".join(t.strip() for t in (el.text or "" for el in child.iter(f"{{{soap_ns}}}Text")) if t.strip())
+        return Answer("fault", fault=f"({codes}) : {texts}")
+    errors = tuple((e.get("errorCode", ""), e.get("codeContext", "")) for e in child.iter(f"{{{xds.RS}}}RegistryError"))
+    return Answer("response", status=child.get("status", ""), errors=errors, payload=child)
+
+
 def _soap_call(endpoint: dict[str, Any], path: str, action: str, payload: etree._Element, identity: VihfIdentity,
-               keypair: KeyPair, defects: frozenset[str] | set[str]) -> soap.RegistryAnswer:
+               keypair: Signer, defects: frozenset[str] | set[str]) -> Answer:
     to = endpoint["url"].rstrip("/") + path
-    env = soap.envelope(action, to, payload, security=security(identity, keypair, defects))
+    env = envelope(action, to, payload, assertion=security(identity, keypair, defects))
     xml = etree.tostring(env, xml_declaration=True, encoding="UTF-8")
-    return soap.read_answer(_post(endpoint, path, xml, f'application/soap+xml; charset=UTF-8; action="{action}"'))
+    return read_answer(_post(endpoint, path, xml, f'application/soap+xml; charset=UTF-8; action="{action}"'))
 
 
-def _td02(endpoint: dict[str, Any], identity: VihfIdentity, keypair: KeyPair, defects: frozenset[str] | set[str],
+def _td02(endpoint: dict[str, Any], identity: VihfIdentity, keypair: Signer, defects: frozenset[str] | set[str],
           patient_cx: str) -> str:
-    req = etree.Element(f"{{{ns.DMP_SIM}}}TD02Request", nsmap={"td0": ns.DMP_SIM}, ins=patient_cx)
-    answer = _soap_call(endpoint, "/td02", ns.ACTION_TD02, req, identity, keypair, defects)
+    req = etree.Element(f"{{{TD0}}}TD02Request", nsmap={"td0": TD0}, ins=patient_cx)
+    answer = _soap_call(endpoint, "/td02", ACTION_TD02, req, identity, keypair, defects)
     if answer.kind == "fault":
         raise _Refused(answer.describe())
     return answer.payload.get("status", "") if answer.payload is not None else ""
@@ -457,22 +583,14 @@ class _Refused(Exception):
     """The DMP answered, and said no."""
 
 
-def find_entries(endpoint: dict[str, Any], identity: VihfIdentity, keypair: KeyPair,
+def find_entries(endpoint: dict[str, Any], identity: VihfIdentity, keypair: Signer,
                  defects: frozenset[str] | set[str], patient_cx: str) -> dict[str, str]:
     """ITI-18 FindDocuments (approved): uniqueId → current entryUUID."""
-    query = ebrim.adhoc_query(ns.QUERY_FIND_DOCUMENTS, {
-        "$XDSDocumentEntryPatientId": [f"'{patient_cx}'"],
-        "$XDSDocumentEntryStatus": [f"('{ns.STATUS_APPROVED}')"],
-    })
-    answer = _soap_call(endpoint, "/registry", ns.ACTION_ITI18, query, identity, keypair, defects)
+    answer = _soap_call(endpoint, "/registry", ACTION_ITI18, xds.find_documents_query(patient_cx), identity, keypair,
+                        defects)
     if answer.kind != "response" or answer.payload is None:
         raise _Refused(answer.describe())
-    out = {}
-    for eo in answer.payload.iter(f"{{{ns.RIM}}}ExtrinsicObject"):
-        for ext in eo.findall(f"{{{ns.RIM}}}ExternalIdentifier"):
-            if ext.get("identificationScheme") == ns.DE_IDENTIFIERS["uniqueId"]:
-                out[ext.get("value") or ""] = eo.get("id") or ""
-    return out
+    return xds.unique_ids_to_entries(answer.payload)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -546,8 +664,8 @@ def submit(document: Any, resident: Any, endpoint: dict[str, Any], defects: froz
         if status and status != "ACTIF":
             return _result(document, "failed", f"pas de DMP actif pour ce patient (TD0.2 : {status})", defects)
         if "calls_td03" in defects:  # an access authorisation is for reading a DMP, never for feeding it
-            req = etree.Element(f"{{{ns.DMP_SIM}}}TD03Request", nsmap={"td0": ns.DMP_SIM}, ins=patient_cx)
-            _soap_call(endpoint, "/td03", ns.ACTION_TD03, req, identity, keypair, defects)
+            req = etree.Element(f"{{{TD0}}}TD03Request", nsmap={"td0": TD0}, ins=patient_cx)
+            _soap_call(endpoint, "/td03", ACTION_TD03, req, identity, keypair, defects)
         target = None
         if replaces is not None:
             old_uid = read_cda(replaces.cda).unique_id
@@ -561,7 +679,7 @@ def submit(document: Any, resident: Any, endpoint: dict[str, Any], defects: froz
         ctype, body, _mid = build_iti41(document.cda, facts, patient_cx=patient_cx,
                                         source_patient_id=source_patient_id, to=to, keypair=keypair,
                                         defects=defects, replaces_uuid=target)
-        answer = soap.read_answer(_post(endpoint, "/repository", body, ctype))
+        answer = read_answer(_post(endpoint, "/repository", body, ctype))
     except _Unreachable as exc:
         _schedule_retry(document, resident, endpoint, defects, replaces, attempt)
         return _result(document, "queued", f"{exc} : document conservé, nouvel envoi plus tard", defects)

@@ -16,6 +16,9 @@ background poller that links them to the Message-ID and shows an integration err
 
 from __future__ import annotations
 
+import email
+import email.message
+import email.policy
 import email.utils
 import imaplib
 import re
@@ -32,11 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-
-from conformance.mss.mdn import parse_notification
-from conformance.mss.pki import split_bundle
-from conformance.mss.xdm_build import XdmOptions, build_xdm
-from conformance.safexml import XmlRejected, parse_bytes
+from segur_reference_dui import xdm
+from segur_reference_dui.xmlsafe import XmlRejected, parse
 
 DEFECTS = {
     "missing_x_mss_header": "N'ajoute pas l'en-tête X-MSS-NIL (référence produit) aux messages",
@@ -88,7 +88,7 @@ def _attr(obj: Any, name: str, default: Any = None) -> Any:
 def _cda_facts(cda: bytes) -> tuple[str, str]:
     """(code, title) of the CDA, read with the safe parser."""
     try:
-        root = parse_bytes(cda).getroot()
+        root = parse(cda).getroot()
     except XmlRejected:
         return "", ""
     code = root.find(f"{HL7}code")
@@ -155,14 +155,30 @@ def build_message(cda: bytes, resident: Any, endpoint: dict[str, Any], defects: 
                         cte="quoted-printable", params={"charset": "iso-8859-1"})
     else:
         msg.set_content(body, charset="utf-8", cte="quoted-printable")
-    xdm = build_xdm([cda], XdmOptions(sender=sender, recipients=recipients,
-                                      with_readme="xdm_without_readme" not in defects,
-                                      corrupt_hash="xdm_hash_mismatch" in defects))
-    msg.add_attachment(xdm, maintype="application", subtype="zip", filename="IHE_XDM.ZIP")
+    package = xdm.build([cda], sender=sender, recipients=recipients, with_readme="xdm_without_readme" not in defects,
+                        corrupt_hash="xdm_hash_mismatch" in defects)
+    msg.add_attachment(package, maintype="application", subtype="zip", filename="IHE_XDM.ZIP")
     return msg.as_bytes(), message_id
 
 
 # -- TLS -----------------------------------------------------------------------------------------
+_PEM_BLOCK = re.compile(rb"-----BEGIN (CERTIFICATE|X509 CRL)-----\r?\n.*?-----END \1-----", re.S)
+
+
+def split_bundle(pem: str) -> tuple[list[x509.Certificate], list[x509.CertificateRevocationList]]:
+    """The CA certificates and CRLs of ``ca_pem`` (PEM blocks in any order; unreadable blocks skipped)."""
+    certs, crls = [], []
+    for match in _PEM_BLOCK.finditer(pem.encode("ascii", "replace")[:4 * 1024 * 1024]):
+        try:
+            if match.group(1) == b"CERTIFICATE":
+                certs.append(x509.load_pem_x509_certificate(match.group(0)))
+            else:
+                crls.append(x509.load_pem_x509_crl(match.group(0)))
+        except ValueError:
+            continue
+    return certs, crls
+
+
 def tls_context(endpoint: dict[str, Any], defects: frozenset[str] | set[str]) -> ssl.SSLContext:
     """Client context: the IGC-Santé CA of ``ca_pem`` only, hostname checked, the ORG client certificate."""
     if "accepts_any_server_cert" in defects:
@@ -372,8 +388,8 @@ def _poll(document: Any, endpoint: dict[str, Any], defects: frozenset[str], mess
                 seen.add(uid)
                 _, fetched = imap.uid("FETCH", uid.decode(), "(BODY.PEEK[])")
                 raw = next((item[1] for item in fetched if isinstance(item, tuple)), b"")
-                notice = parse_notification(raw)
-                if notice is not None and notice.original_message_id == message_id:
+                notice = read_notification(raw)
+                if notice is not None and notice["original_message_id"] == message_id:
                     _apply_notice(document, notice, defects)
                     return
             time.sleep(MDN_POLL_S)
@@ -387,15 +403,53 @@ def _poll(document: Any, endpoint: dict[str, Any], defects: frozenset[str], mess
             pass
 
 
-def _apply_notice(document: Any, notice: Any, defects: frozenset[str]) -> None:
+# RFC 8098 with the ANS shape: "Disposition: automatic-action/MDN-sent-automatically; processed/Error: 902^label"
+_ERROR = re.compile(r"processed\s*/\s*error\s*:\s*([^\s^;]+)\s*(?:\^\s*([^;]*))?", re.I)
+_KO = re.compile(r"\[KO Int[ée]gration syst[èe]me !\]\s*\[(\d{3})\]")
+MAX_NOTICE_BYTES = 30 * 1024 * 1024
+
+
+def read_notification(raw: bytes) -> dict[str, str] | None:
+    """An MDN (multipart/report; report-type=disposition-notification) or a "KO" e-mail, as this DUI keeps it
+    on the document; None for any other message."""
+    if not raw or len(raw) > MAX_NOTICE_BYTES:
+        return None
+    try:
+        msg = email.message_from_bytes(raw, policy=email.policy.default)
+        subject = str(msg.get("Subject") or "")
+        if msg.get_content_type() == "multipart/report":
+            for part in list(msg.iter_parts())[:10]:
+                if part.get_content_type() != "message/disposition-notification":
+                    continue
+                fields = part.get_payload()
+                fields = fields[0] if isinstance(fields, list) and fields else fields
+                if not isinstance(fields, email.message.Message):
+                    fields = email.message_from_string(str(fields), policy=email.policy.default)
+                disposition = " ".join(str(fields.get("Disposition") or "").split())
+                error = _ERROR.search(disposition)
+                return {"kind": "mdn", "original_message_id": str(fields.get("Original-Message-ID") or "").strip(),
+                        "disposition": disposition, "error_code": error.group(1) if error else "",
+                        "error_label": (error.group(2) or "").strip() if error else "", "subject": subject}
+        ko = _KO.search(subject)
+        if ko:
+            return {"kind": "error-mail", "original_message_id": str(msg.get("In-Reply-To") or "").strip(),
+                    "disposition": "", "error_code": ko.group(1), "error_label": "", "subject": subject}
+    except (ValueError, TypeError, LookupError, IndexError, RecursionError):
+        return None
+    return None
+
+
+def _apply_notice(document: Any, notice: dict[str, str], defects: frozenset[str]) -> None:
     """Link the notification to the sent message and show an integration error on the document."""
-    data = notice.to_json()
+    data = dict(notice)
     data["received_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    if not notice.is_error and "mdn_success_as_error" in defects:
+    is_error = bool(notice["error_code"])
+    if not is_error and "mdn_success_as_error" in defects:
         _set(document, mdn=data, mss_status="failed",
-             mss_error=f"erreur signalée par l'accusé du destinataire : {notice.disposition}")
-    elif notice.is_error and "ignores_mdn_error" not in defects:
+             mss_error=f"erreur signalée par l'accusé du destinataire : {notice['disposition']}")
+    elif is_error and "ignores_mdn_error" not in defects:
         _set(document, mdn=data, mss_status="failed",
-             mss_error=f"erreur d'intégration chez le destinataire : {notice.error_code}^{notice.error_label}".rstrip("^"))
+             mss_error=f"erreur d'intégration chez le destinataire : {notice['error_code']}^{notice['error_label']}"
+             .rstrip("^"))
     else:
         _set(document, mdn=data)
