@@ -453,11 +453,11 @@ class _CatalogueReader(NodeReader):
         if not isinstance(node, yaml.SequenceNode) or not node.value:
             self.error(node, f"{what}: corridors must be a non-empty list")
             return ()
-        out = []
+        out: list[str] = []
+        known: tuple[str, ...] = self.__dict__.setdefault("_known_corridors", known_corridors())  # once per file
         for item in node.value:
             value = item.value if isinstance(item, yaml.ScalarNode) else None
-            known = self.__dict__.setdefault("_known_corridors", known_corridors())  # read once per file
-            if value not in known:
+            if value is None or value not in known:
                 self.error(item, f"{what}: unknown corridor {value!r} (known: {', '.join(known)})")
             elif value in out:
                 self.error(item, f"{what}: corridor {value!r} listed twice")
