@@ -41,6 +41,7 @@ from xml.sax.saxutils import quoteattr
 
 from lxml import etree
 
+from conformance.cda import fastsch
 from conformance.cda import svrl as svrl_mod
 from conformance.cda.kit import Kit, default_cache_root
 from conformance.findings import Finding, NotEvaluated, error, info, warning
@@ -86,6 +87,7 @@ _LITERAL_RE = re.compile(r"""(['"])([^'"\s]+?\.(?:xml|rdf))\1""")
 _DYNAMIC_VOC_RE = re.compile(r"voc-([0-9.]+)-DYNAMIC\.xml$")
 _PI_RE = re.compile(r"""SCHSchema\s*=\s*["']([^"']+)["']""")
 _MAX_INCLUDE_DEPTH = 24
+ENV_ENGINE = "SEGUR_CDA_ENGINE"  # "official" forces the unmodified generated XSLT (no fast path)
 _KIT_LIMITS = Limits(max_bytes=64 * 1024 * 1024, max_depth=512)
 
 
@@ -165,10 +167,38 @@ class _Compiled:
     report: CompileReport
     executable: object | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    plan: fastsch.FastPlan | None = None  # fast path: pattern guards (None: the official XSLT as is)
 
 
-_compiled: dict[tuple[str, str, str], _Compiled] = {}
-_compile_locks: dict[tuple[str, str, str], threading.Lock] = {}
+_compiled: dict[tuple[str, ...], _Compiled] = {}
+_compile_locks: dict[tuple[str, ...], threading.Lock] = {}
+_preloaded: dict[str, object] = {}  # absolute path -> Saxon document node, parsed once per process
+
+
+def _preloaded_docs(paths: list[Path]):  # -> PyXdmMap | None
+    """The ``sc:docs`` parameter: code systems and value sets parsed once for the whole process."""
+    if not paths:
+        return None
+    with _saxon_lock:
+        proc, _x = _saxon()
+        entries = {}
+        for p in paths:
+            key = str(p)
+            if key not in _preloaded:
+                try:
+                    _preloaded[key] = proc.parse_xml(xml_file_name=key)
+                except Exception as exc:  # unreadable: leave it to the original doc() (same error)
+                    log.debug("cannot preload %s: %s", p, _saxon_message(exc))
+                    _preloaded[key] = None
+            node = _preloaded[key]
+            if node is not None:
+                entries[proc.make_string_value(fastsch.uri_key(p))] = node
+        return proc.make_map(entries) if entries else None
+
+
+def default_engine() -> str:
+    """"fast" (default: the proven rewrites of issue 16) or "official" (``SEGUR_CDA_ENGINE=official``)."""
+    return "official" if os.environ.get(ENV_ENGINE, "").strip().lower() == "official" else "fast"
 _index_cache: dict[str, dict[str, list[VoletEntry]]] = {}
 
 
@@ -207,8 +237,11 @@ class SchematronRunner:
     runners of the process.
     """
 
-    def __init__(self, kit: Kit, cache_dir: Path | None = None) -> None:
+    def __init__(self, kit: Kit, cache_dir: Path | None = None, *, engine: str | None = None) -> None:
         self.kit = kit
+        self.engine = engine or default_engine()
+        if self.engine not in ("fast", "official"):
+            raise ValueError(f"unknown schematron engine: {self.engine}")
         base = Path(cache_dir) if cache_dir is not None else default_cache_root() / "schematron"
         self.cache_dir = base / kit.sha256
         self._digest = compiler_digest()
@@ -376,7 +409,8 @@ class SchematronRunner:
         if not sch.is_absolute():
             sch = self.kit.schematron_dir / sch
         rel = self._rel(sch)
-        key = (self.kit.sha256, rel, self._digest)
+        # The cache folder is part of the key: the generated XSLT names files synthesized there (D4).
+        key = (self.kit.sha256, rel, self._digest, self.engine, str(self.cache_dir))
         hit = _compiled.get(key)
         if hit is not None:
             return hit
@@ -388,8 +422,25 @@ class SchematronRunner:
                 _compiled[key] = hit
         return hit
 
+    def xslt_path(self, schematron: Path) -> Path | None:
+        """The generated (official, unmodified) XSLT of a schematron on disk; None when unusable.
+
+        The benchmark gives these files to the warm Java engine, so both run the same stylesheet.
+        """
+        sch = Path(schematron)
+        if not sch.is_absolute():
+            sch = self.kit.schematron_dir / sch
+        if not self.compile(sch).usable:
+            return None
+        path = self._cache_stem(self._rel(sch))
+        path = path.with_name(path.name + f".{self._digest}.xsl")
+        return path if path.is_file() else None
+
+    def _cache_stem(self, rel: str) -> Path:
+        return self.cache_dir / "xsl" / (rel[: -len(".sch")] if rel.endswith(".sch") else rel)
+
     def _build(self, sch: Path, rel: str) -> _Compiled:
-        stem = self.cache_dir / "xsl" / (rel[: -len(".sch")] if rel.endswith(".sch") else rel)
+        stem = self._cache_stem(rel)
         xsl_path = stem.with_name(stem.name + f".{self._digest}.xsl")
         meta_path = stem.with_name(stem.name + f".{self._digest}.json")
         report: CompileReport | None = None
@@ -419,15 +470,42 @@ class SchematronRunner:
         compiled = _Compiled(report=report)
         if report.usable and xslt_text is not None:
             t1 = time.perf_counter()
+            docs = None
+            if self.engine == "fast":
+                try:
+                    compiled.plan = self._fast_plan(xsl_path, xslt_text)
+                    xslt_text = compiled.plan.xslt
+                    docs = _preloaded_docs(compiled.plan.preload)
+                except (etree.LxmlError, ValueError, OSError) as exc:  # the official XSLT as is
+                    log.warning("fast path unavailable for %s: %s", rel, exc)
+                    compiled.plan = None
             try:
                 with _saxon_lock:
                     _proc, xslt = _saxon()
                     compiled.executable = xslt.compile_stylesheet(stylesheet_text=xslt_text)
+                    if docs is not None:
+                        compiled.executable.set_parameter("{urn:segur-conformance:schematron}docs", docs)
             except Exception as exc:  # saxonche raises PySaxonApiError (and sometimes bare errors)
                 report.error = f"le XSLT généré ne compile pas : {_saxon_message(exc)}"
                 compiled.executable = None
             report.seconds_load = time.perf_counter() - t1
         return compiled
+
+    def _fast_plan(self, xsl_path: Path, xslt_text: str) -> fastsch.FastPlan:
+        """The fast-path rewrite of a generated XSLT, kept on disk next to it (keyed by its digest)."""
+        digest = hashlib.sha256(xslt_text.encode("utf-8")).hexdigest()[:16]
+        base = xsl_path.with_name(xsl_path.name[: -len(".xsl")] + f".fast{fastsch.FAST_VERSION}-{digest}")
+        fxsl, fjson = base.with_suffix(base.suffix + ".xsl"), base.with_suffix(base.suffix + ".json")
+        try:
+            plan = fastsch.FastPlan.from_json(fxsl.read_text(encoding="utf-8"), json.loads(fjson.read_text(encoding="utf-8")))
+            if all(p.is_file() for p in plan.preload):
+                return plan
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        plan = fastsch.plan(xslt_text, confine_to=(self.kit.path, self.cache_dir))
+        _atomic_write(fxsl, plan.xslt)
+        _atomic_write(fjson, json.dumps(plan.to_json()))
+        return plan
 
     def _generate(self, sch: Path, rel: str) -> tuple[CompileReport, str | None]:
         report = CompileReport(schematron=rel)
@@ -500,6 +578,7 @@ class SchematronRunner:
         """Run an explicit list of schematrons (tests and benchmarks choose their own set)."""
         out: list[Finding] = []
         node = None
+        tokens = None
         for sch in schematrons:
             name = Path(sch).name
             compiled = self._get(Path(sch))
@@ -514,9 +593,10 @@ class SchematronRunner:
                 except Exception as exc:
                     out.append(_not_evaluated(rep, artefact, f"document illisible par Saxon : {_saxon_message(exc)}"))
                     continue
+            if compiled.plan is not None and tokens is None:
+                tokens = fastsch.document_tokens(tree)
             try:
-                with compiled.lock, _saxon_lock:
-                    text = compiled.executable.transform_to_string(xdm_node=node)  # type: ignore[attr-defined]
+                text = _transform(compiled, node, tokens)
                 report = svrl_mod.parse_svrl(text or "")
             except XmlRejected as exc:
                 out.append(_not_evaluated(rep, artefact, f"rapport SVRL illisible : {exc.reason}"))
@@ -551,15 +631,26 @@ class SchematronRunner:
             f = _not_evaluated(rep, "")
             raise NotEvaluated(f.message, f.message_en)
         try:
-            node = _to_xdm(tree)
-            with compiled.lock, _saxon_lock:
-                text = compiled.executable.transform_to_string(xdm_node=node)  # type: ignore[attr-defined]
-            return svrl_mod.parse_svrl(text or "")
+            return svrl_mod.parse_svrl(self.svrl_text(tree, schematron, _node=_to_xdm(tree)) or "")
         except (XmlRejected, Exception) as exc:
             raise NotEvaluated(
                 f"Schématron {rep.schematron} non évalué : {_saxon_message(exc)}",
                 f"Schematron {rep.schematron} not evaluated: {_saxon_message(exc)}",
             ) from None
+
+    def svrl_text(self, tree: etree._ElementTree, schematron: Path, *, _node=None) -> str:
+        """The SVRL text of one schematron on one document, as the engine wrote it (equivalence tests).
+
+        Raises ``NotEvaluated`` when the schematron cannot be compiled; Saxon errors propagate.
+        """
+        compiled = self._get(Path(schematron))
+        rep = compiled.report
+        if not rep.usable or compiled.executable is None:
+            f = _not_evaluated(rep, "")
+            raise NotEvaluated(f.message, f.message_en)
+        node = _node if _node is not None else _to_xdm(tree)
+        tokens = fastsch.document_tokens(tree) if compiled.plan is not None else None
+        return _transform(compiled, node, tokens) or ""
 
     def _kit_fix_notes(self, rep: CompileReport, artefact: str) -> list[Finding]:
         """The case-insensitive fixes, said once per runner and schematron (and logged once)."""
@@ -605,6 +696,17 @@ def _not_evaluated(rep: CompileReport, artefact: str, reason: str = "") -> Findi
         expected="évalué",
         found="non évalué",
     )
+
+
+def _transform(compiled: _Compiled, node, tokens: frozenset[str] | None) -> str:
+    """Apply one compiled schematron; on the fast path, tell it which patterns may fire."""
+    with compiled.lock, _saxon_lock:
+        exe = compiled.executable
+        if compiled.plan is not None and compiled.plan.guards:
+            proc, _x = _saxon()
+            run = compiled.plan.active(tokens or frozenset())
+            exe.set_parameter("{urn:segur-conformance:schematron}run", proc.make_string_value(run))  # type: ignore[attr-defined]
+        return exe.transform_to_string(xdm_node=node)  # type: ignore[attr-defined]
 
 
 def _to_xdm(tree: etree._ElementTree):
