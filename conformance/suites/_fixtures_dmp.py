@@ -27,8 +27,8 @@ from conformance.dmp.checks import CheckContext
 from conformance.dmp.iti41 import Iti41Request, load_artefact
 from conformance.dmp.trust import TrustConfigError, resolve_anchors
 from conformance.dmp.simulator import DmpSimulator, SimRequest
-from conformance.cda.header import read_header
 from conformance.findings import NotEvaluated
+from conformance.ihe.cda_header import read_header
 from conformance.safexml import XmlRejected, parse_bytes
 from conformance.sandbox.client import SandboxError, SandboxUnsupported
 from conformance.suites._fixtures_cda import decode_cda
