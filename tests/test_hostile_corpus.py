@@ -306,15 +306,8 @@ def _psc_requests(provider: object, item: Hostile) -> list[bytes]:
 
 
 # Found by this corpus (reported, not fixed here: conformance/psc/provider.py belongs to the PSC room):
-# "Authorization: Bearer " with an empty token makes MockPscProvider._bearer index past the split
-# (IndexError, answered 500 server_error instead of 401 invalid_token). Strict: the day it is fixed, this
-# marker must go.
-PSC_KNOWN = {"jwt-empty.jwt": "empty Bearer token: IndexError in MockPscProvider._bearer (500, not 401)"}
-
-
 def _psc_params() -> list[object]:
-    return [pytest.param(h, id=h.name, marks=[pytest.mark.xfail(strict=True, reason=PSC_KNOWN[h.name])]
-                         if h.name in PSC_KNOWN else []) for h in _items(PSC)]
+    return [pytest.param(h, id=h.name) for h in _items(PSC)]
 
 
 @pytest.mark.parametrize("item", _psc_params())

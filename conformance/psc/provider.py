@@ -635,7 +635,8 @@ class MockPscProvider:
     # -- userinfo ---------------------------------------------------------------------------------
     def _bearer(self, headers: dict[str, str], form: dict[str, str]) -> Grant:
         auth = headers.get("authorization", "")
-        token = auth.split(None, 1)[1].strip() if auth.lower().startswith("bearer ") else form.get("access_token", "")
+        parts = auth.split(None, 1)  # "Bearer" alone or "Bearer " with nothing after: no token, not a crash
+        token = parts[1].strip() if len(parts) == 2 and parts[0].lower() == "bearer" else form.get("access_token", "")
         challenge = {"WWW-Authenticate": 'Bearer realm="esante-wallet", error="invalid_token"'}
         with self._lock:
             entry = self._access.get(token)
