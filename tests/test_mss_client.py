@@ -272,7 +272,7 @@ def test_patient_address_without_key_defect(sim: MssSimulator) -> None:
         options=options(recipients=[], to_patient=True, no_reply=True), resident=resident.to_json(),
         envelope=sim.messages[before].envelope_json())))
     bad = [f for f in found if f.severity is Severity.ERROR]
-    assert [f.rule for f in bad] == ["MSS.PATIENT.ADDRESS"] and bad[0].requirements == mc.R_PATIENT
+    assert [f.rule for f in bad] == ["MSS.PATIENT.ADDRESS"] and bad[0].requirements == ("DUI.MSS.11", "SC.MSS/UX.32")
 
 
 def test_document_ins_mismatch_is_dui_mss_11_only() -> None:

@@ -60,7 +60,7 @@ def test_hand_written_reply_without_references_fails() -> None:
     it = inspect(read("reply-no-references.eml"), "reply-no-references.eml")
     found = [f for f in mc.check_reply_headers(it) if f.severity is Severity.ERROR]
     assert [f.rule for f in found] == ["MSS.HDR.REPLY"] and "References" in found[0].message
-    assert found[0].requirements == mc.R_REPLY
+    assert found[0].requirements == ("DUI.MSS.08",)
     assert errors(mc.check_message_id(it)) == []  # only the reply header is wrong
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,21 +17,18 @@ from typing import Any
 
 from cryptography import x509
 
-from conformance.dmp import ns, vihf, xades
+from conformance.dmp import ns, rules, vihf, xades
 from conformance.dmp.iti41 import Iti41Request
 from conformance.dmp.mtom import parse_content_type
 from conformance.dmp.soap import read_envelope
 from conformance.dmp.valuesets import (
-    CLASS_SYSTEM,
-    FORMAT_SYSTEMS,
-    MEDICO_SOCIAL_SECTORS,
     ValueSets,
     load_valuesets,
 )
 from conformance.findings import Finding, error, info, warning
 from conformance.ihe.cda_header import read_header
 from conformance.ihe.metadata_vs_cda import compare_metadata_with_cda, unique_id_of
-from conformance.ihe.xds import DocumentEntry, is_oid, parse_cx, parse_dtm, parse_xcn, parse_xon
+from conformance.ihe.xds import DocumentEntry, parse_cx, parse_xcn, parse_xon
 from conformance.safexml import XmlRejected
 
 REQ_FEED = "DUI.DMP.01"
@@ -42,9 +38,6 @@ FEED = (REQ_FEED,)
 
 PNR = "/Envelope/Body/ProvideAndRegisterDocumentSetRequest"
 ROL = PNR + "/SubmitObjectsRequest/RegistryObjectList"
-IDNAT_PS_OID = "1.2.250.1.71.4.2.1"
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")  # CDA II roots (cda.md §1.1)
-STRUCT_OID = "1.2.250.1.71.4.2.2"
 
 
 @dataclass
@@ -263,11 +256,6 @@ def check_authorship(req: Iti41Request) -> list[Finding]:
 # ---------------------------------------------------------------------------------------------
 # D4 metadata, D5 hash and size, D8 associations
 # ---------------------------------------------------------------------------------------------
-_DE_REQUIRED_SLOTS = ("creationTime", "languageCode", "serviceStartTime", "sourcePatientId", "legalAuthenticator")
-_DE_REQUIRED_CODES = ("classCode", "typeCode", "formatCode", "confidentialityCode", "healthcareFacilityTypeCode",
-                      "practiceSettingCode")
-
-
 def check_metadata(req: Iti41Request, ctx: CheckContext) -> list[Finding]:
     """Mandatory DocumentEntry/SubmissionSet metadata, their syntax and their value sets (D4)."""
     sub = req.submission
@@ -292,140 +280,11 @@ def check_metadata(req: Iti41Request, ctx: CheckContext) -> list[Finding]:
 
 
 def _submission_set(req: Iti41Request, ss: Any, vs: ValueSets) -> list[Finding]:
-    out: list[Finding] = []
-    xp = f"{ROL}/RegistryPackage[@id='{ss.id}']"
-    for name in ("uniqueId", "sourceId"):
-        value = ss.identifiers.get(name, "")
-        if not value:
-            out.append(_finding(True, f"SubmissionSet.{name} absent", f"SubmissionSet.{name} missing", req,
-                                f"DMP.XDS.ss_{name}", xpath=xp, line=ss.line, expected="OID"))
-        elif not is_oid(value):
-            out.append(_finding(True, f"SubmissionSet.{name} n'est pas un OID", f"SubmissionSet.{name} is not an OID",
-                                req, f"DMP.XDS.ss_{name}", xpath=xp, line=ss.line, expected="OID", found=value))
-    if parse_dtm(ss.slot("submissionTime")) is None:
-        out.append(_finding(True, "SubmissionSet.submissionTime absent ou mal formé (DTM UTC)",
-                            "SubmissionSet.submissionTime missing or malformed (UTC DTM)", req,
-                            "DMP.XDS.ss_submission_time", xpath=xp, line=ss.line, expected="AAAAMMJJhhmmss",
-                            found=ss.slot("submissionTime") or "absent"))
-    if not ss.codes.get("contentTypeCode"):
-        out.append(_finding(True, "SubmissionSet.contentTypeCode absent", "SubmissionSet.contentTypeCode missing",
-                            req, "DMP.XDS.ss_content_type", xpath=xp, line=ss.line))
-    for c in ss.codes.get("contentTypeCode") or []:
-        if vs.contains("contentTypeCode", c.code, c.scheme) is False:
-            authoritative = vs.authoritative("contentTypeCode")
-            out.append(_finding(authoritative, f"SubmissionSet.contentTypeCode {c.code} ({c.scheme}) hors du jeu de "
-                                f"valeurs ({vs.source.get('contentTypeCode', '')})", f"SubmissionSet.contentTypeCode "
-                                f"{c.code} ({c.scheme}) outside the value set ({vs.source.get('contentTypeCode', '')})",
-                                req, "DMP.XDS.contentTypeCode_valueset", xpath=xp, line=ss.line,
-                                expected=vs.source.get("contentTypeCode", ""), found=f"{c.code}^{c.scheme}"))
-    if not ss.authors:
-        out.append(_finding(True, "SubmissionSet.author absent", "SubmissionSet.author missing", req,
-                            "DMP.XDS.ss_author", xpath=xp, line=ss.line))
-    return out
+    return rules.evaluate("SubmissionSet", ss, vs, artefact=req.artefact, xpath=f"{ROL}/RegistryPackage[@id='{ss.id}']")
 
 
 def _entry(req: Iti41Request, e: DocumentEntry, vs: ValueSets) -> list[Finding]:
-    out: list[Finding] = []
-    xp = _de_xpath(e)
-
-    def add(severe: bool, rule: str, fr: str, en: str, **kw: Any) -> None:
-        out.append(_finding(severe, f"DocumentEntry {e.id} : {fr}", f"DocumentEntry {e.id}: {en}", req, rule,
-                            xpath=xp, line=e.line, **kw))
-
-    if e.object_type != ns.OBJ_STABLE_DE:
-        add(True, "DMP.XDS.object_type", "objectType d'une fiche stable attendu", "stable DocumentEntry objectType "
-            "expected", expected=ns.OBJ_STABLE_DE, found=e.object_type or "absent")
-    if not e.mime_type:
-        add(True, "DMP.XDS.mime_type", "mimeType absent", "mimeType missing", expected="text/xml")
-    if not e.title:
-        add(True, "DMP.XDS.title", "title (Name) absent", "title (Name) missing")
-    if not e.unique_id:
-        add(True, "DMP.XDS.unique_id", "uniqueId absent", "uniqueId missing", expected="OID ou OID^extension")
-    elif not (is_oid(e.unique_id.split("^", 1)[0]) or _UUID.fullmatch(e.unique_id.split("^", 1)[0])):
-        add(True, "DMP.XDS.unique_id", "uniqueId : la racine n'est ni un OID ni un UUID",
-            "uniqueId root is neither an OID nor a UUID", expected="OID|UUID[^extension]", found=e.unique_id)
-    for name in _DE_REQUIRED_SLOTS:
-        if not e.slot(name):
-            add(True, f"DMP.XDS.{name}", f"{name} absent", f"{name} missing")
-    for name in ("creationTime", "serviceStartTime", "serviceStopTime"):
-        value = e.slot(name)
-        if value and parse_dtm(value) is None:
-            add(True, f"DMP.XDS.{name}", f"{name} n'est pas un DTM UTC valide", f"{name} is not a valid UTC DTM",
-                expected="AAAAMMJJ[hhmmss]", found=value)
-    if e.slot("legalAuthenticator"):
-        la = parse_xcn(e.slot("legalAuthenticator"))
-        if not la.id or not la.authority_oid:
-            add(True, "DMP.XDS.legal_authenticator", "legalAuthenticator n'est pas un XCN complet (id et OID)",
-                "legalAuthenticator is not a complete XCN (id and OID)", expected="idNat^NOM^Prénom^^^^^^&OID&ISO^D^^^IDNPS",
-                found=la.raw)
-    if not e.authors:
-        add(True, "DMP.XDS.author", "aucun auteur", "no author")
-    for author in e.authors:
-        if not author.person:
-            add(True, "DMP.XDS.author_person", "auteur sans authorPerson", "author without authorPerson")
-        for person in author.person:
-            xcn = parse_xcn(person)
-            if not xcn.id or not xcn.authority_oid:
-                add(True, "DMP.XDS.author_person", "authorPerson n'est pas un XCN complet (id et OID)",
-                    "authorPerson is not a complete XCN (id and OID)", expected="idNat^NOM^Prénom^^^^^^&OID&ISO^D^^^IDNPS",
-                    found=person)
-            elif xcn.authority_oid == IDNAT_PS_OID and xcn.id_type != "IDNPS":
-                add(False, "DMP.XDS.author_person", "authorPerson d'un PS sans type IDNPS (XCN.13)",
-                    "healthcare professional authorPerson without type IDNPS (XCN.13)", expected="IDNPS",
-                    found=xcn.id_type or "vide")
-        for inst in author.institution:
-            xon = parse_xon(inst)
-            if not xon.name or not xon.id:
-                add(False, "DMP.XDS.author_institution", "authorInstitution incomplète (nom et identifiant XON.10)",
-                    "incomplete authorInstitution (name and XON.10 identifier)",
-                    expected=f"Nom^^^^^&{STRUCT_OID}&ISO^IDNST^^^StructIdNat", found=inst)
-    for name in _DE_REQUIRED_CODES:
-        codes = e.codes.get(name) or []
-        if not codes:
-            add(True, f"DMP.XDS.{name}", f"{name} absent", f"{name} missing")
-            continue
-        for c in codes:
-            if not c.code or not c.scheme:
-                add(True, f"DMP.XDS.{name}", f"{name} sans code ou sans codingScheme", f"{name} without code or "
-                    "codingScheme", found=f"{c.code}^{c.scheme}")
-                continue
-            known = vs.contains(name, c.code, c.scheme)
-            if known is False:
-                authoritative = vs.authoritative(name)
-                add(authoritative, f"DMP.XDS.{name}_valueset",
-                    f"{name} {c.code} ({c.scheme}) hors du jeu de valeurs ({vs.source.get(name, '')})",
-                    f"{name} {c.code} ({c.scheme}) outside the value set ({vs.source.get(name, '')})",
-                    expected=vs.source.get(name, ""), found=f"{c.code}^{c.scheme}")
-    confs = e.codes.get("confidentialityCode") or []
-    if confs and (confs[0].code, confs[0].scheme) not in {(c, "2.16.840.1.113883.5.25") for c in "NRV"}:
-        add(True, "DMP.XDS.confidentialityCode_first", "la première occurrence de confidentialityCode doit être N, R "
-            "ou V (2.16.840.1.113883.5.25)", "the first confidentialityCode must be N, R or V",
-            expected="N|R|V^2.16.840.1.113883.5.25", found=f"{confs[0].code}^{confs[0].scheme}")
-    if len(confs) > 4:
-        add(True, "DMP.XDS.confidentialityCode_count", "plus de 4 confidentialityCode", "more than 4 confidentialityCode",
-            expected="1..4", found=str(len(confs)))
-    cls = e.code("classCode")
-    if cls and cls.scheme and cls.scheme != CLASS_SYSTEM:
-        add(True, "DMP.XDS.classCode_system", "classCode hors de TRE_A03 (1.2.250.1.213.1.1.4.1)",
-            "classCode outside TRE_A03", expected=CLASS_SYSTEM, found=cls.scheme)
-    fmt = e.code("formatCode")
-    if fmt and fmt.scheme and fmt.scheme not in FORMAT_SYSTEMS:
-        add(False, "DMP.XDS.formatCode_system", "codingScheme de formatCode inattendu", "unexpected formatCode "
-            "codingScheme", expected=" | ".join(FORMAT_SYSTEMS), found=fmt.scheme)
-    hft = e.code("healthcareFacilityTypeCode")
-    if hft and hft.code.startswith("SA") and hft.code not in MEDICO_SOCIAL_SECTORS:
-        add(False, "DMP.XDS.healthcareFacilityTypeCode_ms", "secteur d'activité hors du médico-social (SA16, SA17, "
-            "SA18, SA20, SA21, SA41) pour un DUI", "activity sector outside the medico-social ones for a DUI",
-            expected=" | ".join(MEDICO_SOCIAL_SECTORS), found=hft.code)
-    pset = e.code("practiceSettingCode")
-    if pset and pset.code != "ESSMS":
-        add(False, "DMP.XDS.practiceSettingCode_ms", "practiceSettingCode autre que ESSMS pour un DUI",
-            "practiceSettingCode other than ESSMS for a DUI", expected="ESSMS", found=pset.code)
-    for line in e.slots.get("sourcePatientInfo") or []:
-        if not line.startswith(("PID-3|", "PID-5|", "PID-7|", "PID-8|", "PID-11|")):
-            add(False, "DMP.XDS.source_patient_info", "ligne sourcePatientInfo inattendue",
-                "unexpected sourcePatientInfo line", expected="PID-5|… PID-7|… PID-8|…", found=line[:80])
-    return out
+    return rules.evaluate("DocumentEntry", e, vs, artefact=req.artefact, xpath=_de_xpath(e))
 
 
 def check_hash_size(req: Iti41Request) -> list[Finding]:

@@ -16,32 +16,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from conformance.findings import Finding, error, info, warning
+from conformance.mss import rules
 from conformance.mss.mime import OPERATOR_SIZE_HINT, ParsedMessage, parse_message
+from conformance.mss.rules import Check, message_check
 from conformance.mss.xdm import XdmDocument, XdmPackage, cda_code, open_xdm
 
 PATIENT_DOMAIN = "patient.mssante.fr"
-R_XDM = ("MSS/XDM.01",)
-R_BODY = ("MSS/CORPS.01",)
-R_INVISIBLE = ("MSS/GEST.01",)
-R_INS = ("SC.MSS/CONF.14",)
-R_CODECDA = ("SC.MSS/CONF.15",)
-R_NIL = ("SC.MSS/CONF.16",)
-R_UTF8 = ("SC.MSS/CONF.19",)
-R_MES = ("SC.MSS/CONF.21",)
-R_DNT = ("SC.MSS/UX.33",)
-R_MESSAGE_ID = ("DUI.MSS.07",)
-R_REPLY = ("DUI.MSS.08",)
-R_APPLICATIVE = ("DUI.MSS.10",)
-R_PATIENT = ("DUI.MSS.11", "SC.MSS/UX.32")
-#: what only DUI.MSS.11.01.01 verifies (qualified identity, the attached documents' INS), not SC.MSS/UX.32.01.01
-R_PATIENT_INS = ("DUI.MSS.11",)
-R_FROM = ("DUI.MSS.12",)
-R_DSN = ("DUI.MSS.13",)
-R_RPLC = ("DUI.MSS.20",)
-R_TLS = ("DUI.MSS.01", "SC.MSS/CONF.05")
-R_TLS_VERSION = ("SC.MSS/CONF.01",)
-R_CIPHERS = ("SC.MSS/CONF.03",)
-R_CLIENT_CERT = ("SC.MSS/CONF.12",)
 
 _ADDRESS = re.compile(r"[^@\s<>,;\"]{1,200}@[A-Za-z0-9.-]{1,200}\.[A-Za-z]{2,24}")
 _MSG_ID = re.compile(r"<[^<>@\s]{1,500}@[^<>@\s]{1,500}>")
@@ -104,24 +84,6 @@ def inspect(raw: bytes, artefact: str = "", ctx: MessageContext | None = None) -
 # ---------------------------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------------------------
-def _where(it: Inspected, header: str) -> dict[str, Any]:
-    return {"artefact": it.artefact, "xpath": f"/en-têtes/{header}", "line": _header_line(it.msg, header)}
-
-
-def _header_line(msg: ParsedMessage, name: str) -> int | None:
-    return msg.line_of(name)
-
-
-def _unreadable(it: Inspected, requirements: tuple[str, ...]) -> list[Finding]:
-    if it.msg.ok:
-        return []
-    first = it.msg.findings[0] if it.msg.findings else None
-    reason = first.message if first else "message illisible"
-    return [error(f"message illisible, vérification impossible : {reason}",
-                  f"unreadable message, check impossible: {first.message_en if first else 'unreadable'}",
-                  rule="MSS.MIME.PARSE", artefact=it.artefact, requirements=requirements)]
-
-
 def _plain(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
@@ -142,18 +104,19 @@ def expects_document(it: Inspected) -> bool:
     return subject.startswith("XDM/") or any(p.filename or p.disposition == "attachment" for p in it.msg.parts)
 
 
-def check_mime(it: Inspected) -> list[Finding]:
+@message_check("mime")
+def check_mime(it: Inspected, c: Check) -> list[Finding]:
     """M1: readable MIME, multipart/mixed, exactly one IHE_XDM.ZIP (application/zip, base64)."""
     out = list(it.msg.findings)
     if not it.msg.ok:
-        return out
-    base = {"artefact": it.artefact, "requirements": R_XDM}
+        return c.stop(out)
+    base = c.where
     top = it.msg.structure[0].split(" ", 1)[1] if it.msg.structure else ""
     xdm = it.msg.xdm_parts
     if not xdm and not expects_document(it):
-        return out + [info("message sans pièce jointe : hors envoi de document, M1–M3 sans objet",
-                           "message without attachment: not a document send, M1–M3 not applicable",
-                           rule="MSS.MIME.XDM_PART", **base)]
+        return c.stop(out + [info("message sans pièce jointe : hors envoi de document, M1–M3 sans objet",
+                                  "message without attachment: not a document send, M1–M3 not applicable",
+                                  rule="MSS.MIME.XDM_PART", **base)])
     if len(xdm) != 1:
         out.append(error(f"le message doit joindre exactement un IHE_XDM.ZIP ({len(xdm)} trouvé(s))",
                          f"the message must attach exactly one IHE_XDM.ZIP ({len(xdm)} found)", rule="MSS.MIME.XDM_PART",
@@ -180,44 +143,34 @@ def check_mime(it: Inspected) -> list[Finding]:
             "(limite non confirmée par un texte ANS)",
             f"{len(it.msg.raw)}-byte message: above 10 MB some operators may refuse it (limit not confirmed)",
             rule="MSS.MIME.SIZE", expected=f"<= {OPERATOR_SIZE_HINT}", found=str(len(it.msg.raw)), **base))
-    if not any(f.is_error for f in out):
-        out.append(info("structure MIME conforme (multipart/mixed, un IHE_XDM.ZIP)",
-                        "MIME structure conforms (multipart/mixed, one IHE_XDM.ZIP)", rule="MSS.MIME.OK", **base))
     return out
 
 
-def check_xdm(it: Inspected) -> list[Finding]:
+@message_check("xdm")
+def check_xdm(it: Inspected, c: Check) -> list[Finding]:
     """M2/M3: archive safety, layout, METADATA.XML, URI/hash/size, at least one CDA."""
-    out = _unreadable(it, R_XDM)
-    if out:
-        return out
+    out: list[Finding] = []
     if not it.xdms and not it.msg.xdm_parts and not expects_document(it):
-        return [info("message sans pièce jointe : sans objet", "message without attachment: not applicable",
-                     rule="MSS.XDM.ZIP", artefact=it.artefact, requirements=R_XDM)]
+        return c.stop([info("message sans pièce jointe : sans objet", "message without attachment: not applicable",
+                            rule="MSS.XDM.ZIP", **c.where)])
     if not it.xdms:
-        return [error("aucune archive IHE_XDM.ZIP lisible dans le message", "no readable IHE_XDM.ZIP in the message",
-                      rule="MSS.XDM.ZIP", artefact=it.artefact, expected="IHE_XDM.ZIP", found="absente",
-                      requirements=R_XDM)]
+        return c.stop([error("aucune archive IHE_XDM.ZIP lisible dans le message",
+                             "no readable IHE_XDM.ZIP in the message", rule="MSS.XDM.ZIP", expected="IHE_XDM.ZIP",
+                             found="absente", **c.where)])
     for pkg in it.xdms:
         out.extend(pkg.findings)
         if pkg.readable and not pkg.cda_documents:
             out.append(error("l'archive XDM ne contient aucun document CDA lisible",
                              "the XDM archive holds no readable CDA document", rule="MSS.XDM.CDA", artefact=pkg.artefact,
-                             expected=">= 1 ClinicalDocument", found="0", requirements=R_XDM))
-    if not any(f.is_error for f in out):
-        out.append(info("archive XDM conforme (disposition, métadonnées, empreintes)",
-                        "XDM archive conforms (layout, metadata, hashes)", rule="MSS.XDM.OK", artefact=it.artefact,
-                        requirements=R_XDM))
+                             expected=">= 1 ClinicalDocument", found="0", requirements=c.requirements))
     return out
 
 
-def check_subject(it: Inspected) -> list[Finding]:
+@message_check("subject")
+def check_subject(it: Inspected, c: Check) -> list[Finding]:
     """M4: a message carrying an XDM package has a subject starting with ``XDM/1.0/DDM``."""
-    out = _unreadable(it, R_XDM)
-    if out:
-        return out
     subject = it.msg.header("Subject")
-    where = {**_where(it, "Subject"), "requirements": R_XDM}
+    where = c.where
     if subject is None:
         return [error("objet (Subject) absent", "Subject missing", rule="MSS.HDR.SUBJECT", expected="XDM/1.0/DDM…",
                       found="absent", **where)]
@@ -231,12 +184,11 @@ def check_subject(it: Inspected) -> list[Finding]:
 # ---------------------------------------------------------------------------------------------
 # X-MSS-* headers (SC.MSS/CONF.14, .15, .16, .21)
 # ---------------------------------------------------------------------------------------------
-def check_codecda(it: Inspected) -> list[Finding]:
+@message_check("codecda")
+def check_codecda(it: Inspected, c: Check) -> list[Finding]:
     """M5: X-MSS-CODECDA lists exactly the ``ClinicalDocument/code/@code`` of the CDA documents."""
-    out = _unreadable(it, R_CODECDA)
-    if out:
-        return out
-    where = {**_where(it, "X-MSS-CODECDA"), "requirements": R_CODECDA}
+    out: list[Finding] = []
+    where = c.where
     values = it.msg.header_all("X-MSS-CODECDA")
     codes = {c for c in (cda_code(d) for d in it.cda_documents) if c}
     if len(values) > 1:
@@ -247,20 +199,18 @@ def check_codecda(it: Inspected) -> list[Finding]:
             out.append(error("X-MSS-CODECDA doit être absent quand aucun CDA n'est joint",
                              "X-MSS-CODECDA must be absent when no CDA is attached", rule="MSS.HDR.CODECDA",
                              expected="absent", found=values[0][:120], **where))
-        return out
+        return c.stop(out)
     if not values:
         out.append(error("X-MSS-CODECDA absent alors que le message joint un CDA (ECO.2.4.1)",
                          "X-MSS-CODECDA missing although a CDA is attached (ECO.2.4.1)", rule="MSS.HDR.CODECDA",
                          expected=",".join(sorted(codes)), found="absent", **where))
-        return out
+        return c.stop(out)
     declared = {v.strip() for v in values[0].split(",") if v.strip()}
     if declared != codes:
         out.append(error("X-MSS-CODECDA ne correspond pas aux codes des documents CDA joints",
                          "X-MSS-CODECDA does not match the codes of the attached CDA documents", rule="MSS.HDR.CODECDA",
                          expected=",".join(sorted(codes)), found=values[0][:120], **where))
-    if not out:
-        out.append(info("X-MSS-CODECDA conforme", "X-MSS-CODECDA conforms", rule="MSS.HDR.CODECDA",
-                        found=values[0][:120], **where))
+    c.found = values[0][:120]
     return out
 
 
@@ -275,12 +225,11 @@ def cda_has_qualified_ins(doc: XdmDocument) -> bool:
     return not any(f.is_error for f in check_cda_identity(doc.tree, doc.path))
 
 
-def check_x_mss_ins(it: Inspected) -> list[Finding]:
+@message_check("x_mss_ins")
+def check_x_mss_ins(it: Inspected, c: Check) -> list[Finding]:
     """M5: X-MSS-INS is O only if every CDA carries a qualified INS with its traits, else N (ECO.2.4.2)."""
-    out = _unreadable(it, R_INS)
-    if out:
-        return out
-    where = {**_where(it, "X-MSS-INS"), "requirements": R_INS}
+    out: list[Finding] = []
+    where = c.where
     values = it.msg.header_all("X-MSS-INS")
     docs = it.cda_documents
     if not docs:
@@ -309,12 +258,10 @@ def check_x_mss_ins(it: Inspected) -> list[Finding]:
     return out
 
 
-def check_x_mss_nil(it: Inspected) -> list[Finding]:
+@message_check("x_mss_nil")
+def check_x_mss_nil(it: Inspected, c: Check) -> list[Finding]:
     """M5: X-MSS-NIL (the product reference declared on Convergence) on every message (ECO.2.4.3)."""
-    out = _unreadable(it, R_NIL)
-    if out:
-        return out
-    where = {**_where(it, "X-MSS-NIL"), "requirements": R_NIL}
+    where = c.where
     values = [v.strip() for v in it.msg.header_all("X-MSS-NIL")]
     if not values or not values[0]:
         return [error("X-MSS-NIL absent ou vide : il est exigé sur tout message (ECO.2.4.3)",
@@ -330,12 +277,11 @@ def check_x_mss_nil(it: Inspected) -> list[Finding]:
     return [info("X-MSS-NIL présent", "X-MSS-NIL present", rule="MSS.HDR.NIL", found=values[0], **where)]
 
 
-def check_x_mss_mes(it: Inspected) -> list[Finding]:
+@message_check("x_mss_mes")
+def check_x_mss_mes(it: Inspected, c: Check) -> list[Finding]:
     """M6: X-MSS-MES: FIN on messages to a patient when the professional wants no reply (ECO.2.2.8)."""
-    out = _unreadable(it, R_MES)
-    if out:
-        return out
-    where = {**_where(it, "X-MSS-MES"), "requirements": R_MES}
+    out: list[Finding] = []
+    where = c.where
     values = [v.strip() for v in it.msg.header_all("X-MSS-MES")]
     patients = it.patient_recipients()
     if values and (len(values) > 1 or values[0] != "FIN"):
@@ -354,20 +300,16 @@ def check_x_mss_mes(it: Inspected) -> list[Finding]:
         out.append(warning("X-MSS-MES: FIN alors que l'utilisateur n'a pas refusé les réponses",
                            "X-MSS-MES: FIN although the user did not refuse replies", rule="MSS.HDR.MES",
                            expected="absent", found=values[0], **where))
-    if not out:
-        out.append(info("X-MSS-MES conforme", "X-MSS-MES conforms", rule="MSS.HDR.MES",
-                        found=values[0] if values else "absent", **where))
+    c.found = values[0] if values else "absent"
     return out
 
 
 # ---------------------------------------------------------------------------------------------
 # identity of the message (DUI.MSS.07, .08, .10, .12), receipts (UX.33, DUI.MSS.13)
 # ---------------------------------------------------------------------------------------------
-def check_message_id(it: Inspected) -> list[Finding]:
-    out = _unreadable(it, R_MESSAGE_ID)
-    if out:
-        return out
-    where = {**_where(it, "Message-ID"), "requirements": R_MESSAGE_ID}
+@message_check("message_id")
+def check_message_id(it: Inspected, c: Check) -> list[Finding]:
+    where = c.where
     values = it.msg.header_all("Message-ID")
     if len(values) != 1:
         return [error("un message doit porter exactement un Message-ID (RFC 5322)",
@@ -385,19 +327,18 @@ def is_reply(it: Inspected) -> bool:
     return bool(it.msg.header("In-Reply-To") or re.match(r"^\s*(re|tr|fwd?)\s*:", subject, re.I))
 
 
-def check_reply_headers(it: Inspected) -> list[Finding]:
+@message_check("reply")
+def check_reply_headers(it: Inspected, c: Check) -> list[Finding]:
     """DUI.MSS.08: a reply carries In-Reply-To = the original Message-ID, References containing it
     (RFC 5322 §3.6.4), and its own Message-ID. The original is known when the harness asked for the reply
     (``in_reply_to`` of the send options); otherwise (artefact mode) it is the In-Reply-To found. The form of
     the Message-ID itself is DUI.MSS.07's check, run on every message."""
-    out = _unreadable(it, R_REPLY)
-    if out:
-        return out
-    where = {**_where(it, "In-Reply-To"), "requirements": R_REPLY}
+    out: list[Finding] = []
+    where = c.where
     asked = str((it.ctx.options or {}).get("in_reply_to") or "").strip()
     if not asked and not is_reply(it):
-        return [info("message initial (pas une réponse) : sans objet", "first message (not a reply): not applicable",
-                     rule="MSS.HDR.REPLY", **where)]
+        return c.stop([info("message initial (pas une réponse) : sans objet",
+                            "first message (not a reply): not applicable", rule="MSS.HDR.REPLY", **where)])
     in_reply = (it.msg.header("In-Reply-To") or "").strip()
     refs = it.msg.header("References") or ""
     original = asked or in_reply
@@ -412,29 +353,26 @@ def check_reply_headers(it: Inspected) -> list[Finding]:
         out.append(error("une réponse doit porter References incluant le Message-ID d'origine",
                          "a reply must carry References including the original Message-ID", rule="MSS.HDR.REPLY",
                          expected=original or "<id@domaine>", found=refs[:120] or "absent",
-                         **{**where, **_where(it, "References")}))
+                         **c.at("References")))
     own = [v.strip() for v in it.msg.header_all("Message-ID")]
     if len(own) != 1 or not own[0] or (original and own[0] == original):
         out.append(error("une réponse doit porter son propre Message-ID (un seul, distinct de l'original)",
                          "a reply must carry its own Message-ID (one, different from the original)",
                          rule="MSS.HDR.REPLY", expected="un Message-ID ≠ " + (original or "l'original"),
-                         found=" | ".join(own)[:120] or "absent", **{**where, **_where(it, "Message-ID")}))
-    if not out:
-        out.append(info("en-têtes de réponse conformes", "reply headers conform", rule="MSS.HDR.REPLY", **where))
-    return [replace(f, requirements=R_REPLY) for f in out]
+                         found=" | ".join(own)[:120] or "absent", **c.at("Message-ID")))
+    return [replace(f, requirements=c.requirements) for f in out]
 
 
-def check_from(it: Inspected) -> list[Finding]:
+@message_check("from")
+def check_from(it: Inspected, c: Check) -> list[Finding]:
     """DUI.MSS.12: From is one MSSanté mailbox with a meaningful display name (Intitulé_BAL)."""
-    out = _unreadable(it, R_FROM)
-    if out:
-        return out
-    where = {**_where(it, "From"), "requirements": R_FROM}
+    out: list[Finding] = []
+    where = c.where
     addrs = it.msg.addresses("From")
     if len(addrs) != 1 or not is_address(addrs[0][1]):
-        return [error("From doit contenir exactement une adresse valide", "From must hold exactly one valid address",
+        return c.stop([error("From doit contenir exactement une adresse valide", "From must hold exactly one valid address",
                       rule="MSS.HDR.FROM", expected="« Intitulé » <bal@domaine.mssante.fr>",
-                      found=(it.msg.header("From") or "absent")[:120], **where)]
+                      found=(it.msg.header("From") or "absent")[:120], **where)])
     display, addr = addrs[0]
     if not display.strip() or display.strip().lower() == addr.lower() or is_address(display.strip()):
         out.append(error("From sans nom d'affichage significatif (intitulé de la BAL)",
@@ -447,26 +385,24 @@ def check_from(it: Inspected) -> list[Finding]:
     if it.ctx.sender and addr.lower() != it.ctx.sender.lower():
         out.append(error("From n'est pas la BAL configurée pour le candidat", "From is not the mailbox configured "
                          "for the candidate", rule="MSS.HDR.FROM", expected=it.ctx.sender, found=addr, **where))
-    if not out:
-        out.append(info("From conforme", "From conforms", rule="MSS.HDR.FROM", found=it.msg.header("From") or "",
-                        **where))
+    c.found = it.msg.header("From") or ""
     return out
 
 
-def check_applicative(it: Inspected) -> list[Finding]:
+@message_check("applicative")
+def check_applicative(it: Inspected, c: Check) -> list[Finding]:
     """DUI.MSS.10: from an applicative mailbox, a Reply-To and a closing "generated automatically" mention
     naming a personal or organisational mailbox to contact. Unknown mailbox kind → warnings only."""
-    out = _unreadable(it, R_APPLICATIVE)
-    if out:
-        return out
+    out: list[Finding] = []
     if it.ctx.applicative is False:
-        return [info("BAL personnelle ou organisationnelle : sans objet", "personal or organisational mailbox: "
-                     "not applicable", rule="MSS.APP.REPLY_TO", artefact=it.artefact, requirements=R_APPLICATIVE)]
+        return c.stop([info("BAL personnelle ou organisationnelle : sans objet", "personal or organisational "
+                            "mailbox: not applicable", rule="MSS.APP.REPLY_TO", artefact=it.artefact,
+                            requirements=c.requirements)])
     strict = it.ctx.applicative is True
     maker = error if strict else warning
     suffix_fr = "" if strict else " (si l'expéditeur est une BAL applicative)"
     suffix_en = "" if strict else " (if the sender is an applicative mailbox)"
-    where = {**_where(it, "Reply-To"), "requirements": R_APPLICATIVE}
+    where = c.where
     sender = (it.msg.addresses("From") or [("", "")])[0][1].lower()
     reply_to = [a for _, a in it.msg.addresses("Reply-To")]
     if not reply_to or not all(is_address(a) for a in reply_to):
@@ -478,7 +414,7 @@ def check_applicative(it: Inspected) -> list[Finding]:
                          "Reply-To names the applicative mailbox itself" + suffix_en, rule="MSS.APP.REPLY_TO",
                          expected="une autre BAL (personnelle ou organisationnelle)", found=reply_to[0], **where))
     body = _plain(it.msg.body_text())
-    body_where = {"artefact": it.artefact, "xpath": "/corps", "requirements": R_APPLICATIVE}
+    body_where = {"artefact": it.artefact, "xpath": "/corps", "requirements": c.requirements}
     if not _AUTO.search(body):
         out.append(maker("mention « message généré automatiquement » absente du corps" + suffix_fr,
                          "'automatically generated' mention missing from the body" + suffix_en,
@@ -488,27 +424,23 @@ def check_applicative(it: Inspected) -> list[Finding]:
         out.append(warning("la mention ne cite aucune BAL à contacter", "the mention names no mailbox to contact",
                            rule="MSS.APP.MENTION", expected="adresse d'une BAL personnelle ou organisationnelle",
                            found="aucune adresse", **body_where))
-    if not out:
-        out.append(info("Reply-To et mention de génération automatique présents",
-                        "Reply-To and automatic-generation mention present", rule="MSS.APP.OK", **where))
     return out
 
 
-def check_read_receipt(it: Inspected) -> list[Finding]:
+@message_check("read_receipt")
+def check_read_receipt(it: Inspected, c: Check) -> list[Finding]:
     """M7 / UX.33: Disposition-Notification-To when the user asked for a read receipt."""
-    out = _unreadable(it, R_DNT)
-    if out:
-        return out
-    where = {**_where(it, "Disposition-Notification-To"), "requirements": R_DNT}
+    out: list[Finding] = []
+    where = c.where
     values = it.msg.header_all("Disposition-Notification-To")
     addrs = [a for _, a in it.msg.addresses("Disposition-Notification-To")]
     if it.ctx.option("read_receipt") and not values:
-        return [error("accusé de lecture demandé mais Disposition-Notification-To absent",
-                      "read receipt asked but Disposition-Notification-To missing", rule="MSS.HDR.DNT",
-                      expected="adresse de la BAL émettrice", found="absent", **where)]
+        return c.stop([error("accusé de lecture demandé mais Disposition-Notification-To absent",
+                             "read receipt asked but Disposition-Notification-To missing", rule="MSS.HDR.DNT",
+                             expected="adresse de la BAL émettrice", found="absent", **where)])
     if values and (len(addrs) != 1 or not is_address(addrs[0])):
-        return [error("Disposition-Notification-To mal formé", "malformed Disposition-Notification-To",
-                      rule="MSS.HDR.DNT", expected="une adresse", found=values[0][:120], **where)]
+        return c.stop([error("Disposition-Notification-To mal formé", "malformed Disposition-Notification-To",
+                             rule="MSS.HDR.DNT", expected="une adresse", found=values[0][:120], **where)])
     if values:
         sender = (it.msg.addresses("From") or [("", "")])[0][1].lower()
         if addrs[0].lower() not in {sender, it.ctx.sender.lower()}:
@@ -517,19 +449,16 @@ def check_read_receipt(it: Inspected) -> list[Finding]:
         if it.ctx.options is not None and not it.ctx.option("read_receipt"):
             out.append(warning("Disposition-Notification-To sans demande de l'utilisateur", "Disposition-Notification-To"
                                " without the user asking", rule="MSS.HDR.DNT", expected="absent", found=addrs[0], **where))
-    if not out:
-        out.append(info("demande d'accusé de lecture conforme", "read-receipt request conforms", rule="MSS.HDR.DNT",
-                        found=values[0] if values else "non demandé", **where))
+    c.found = values[0] if values else "non demandé"
     return out
 
 
-def check_delivery_receipt_request(it: Inspected) -> list[Finding]:
+@message_check("delivery_receipt")
+def check_delivery_receipt_request(it: Inspected, c: Check) -> list[Finding]:
     """DUI.MSS.13: a delivery receipt can be asked. The mechanism (Return-Receipt-To per rem.md, or an
     SMTP DSN NOTIFY per protocols.md [?]) is unconfirmed: every finding is a warning or info."""
-    out = _unreadable(it, R_DSN)
-    if out:
-        return out
-    where = {**_where(it, "Return-Receipt-To"), "requirements": R_DSN}
+    out: list[Finding] = []
+    where = c.where
     rrt = [a for _, a in it.msg.addresses("Return-Receipt-To")]
     notify = [p for params in ((it.ctx.envelope or {}).get("rcpt_params") or {}).values() for p in params
               if p.upper().startswith("NOTIFY=")]
@@ -545,24 +474,21 @@ def check_delivery_receipt_request(it: Inspected) -> list[Finding]:
                            "mécanisme non confirmé, à démontrer", "no delivery-receipt request (Return-Receipt-To or "
                            "DSN NOTIFY) observed; mechanism unconfirmed, to be demonstrated", rule="MSS.DSN.REQUEST",
                            expected="Return-Receipt-To ou RCPT NOTIFY", found="absent", **where))
-    if not out:
-        out.append(info("demande d'accusé de réception présente", "delivery-receipt request present",
-                        rule="MSS.DSN.REQUEST", found=", ".join(rrt + notify)[:120], **where))
+    c.found = ", ".join(rrt + notify)[:120]
     return out
 
 
 # ---------------------------------------------------------------------------------------------
 # patient sends (DUI.MSS.11, UX.32, INVISIBLE_PATIENT)
 # ---------------------------------------------------------------------------------------------
-def check_patient_address(it: Inspected) -> list[Finding]:
+@message_check("patient_address")
+def check_patient_address(it: Inspected, c: Check) -> list[Finding]:
     """M6: a patient address is the qualified INS (valid key) + @patient.mssante.fr of the document's patient."""
     from conformance.ins.cda_identity import extract_identity
     from conformance.ins.matricule import is_valid_matricule
 
-    out = _unreadable(it, R_PATIENT)
-    if out:
-        return out
-    where = {**_where(it, "To"), "requirements": R_PATIENT}
+    out: list[Finding] = []
+    where = c.where
     patients = it.patient_recipients()
     if it.ctx.option("to_patient") and not patients:
         out.append(error("envoi au patient demandé mais aucun destinataire @patient.mssante.fr",
@@ -584,7 +510,7 @@ def check_patient_address(it: Inspected) -> list[Finding]:
                                  f"{resident.get('status')})", "patient address built for a non-qualified identity "
                                  f"(status {resident.get('status')})", rule="MSS.PATIENT.QUALIFIED",
                                  expected="statut QUAL", found=str(resident.get("status")),
-                                 **{**where, "requirements": R_PATIENT_INS}))
+                                 **{**where, "requirements": c.spec.requirements_of("MSS.PATIENT.QUALIFIED")}))
             if ins.get("matricule") and local != ins.get("matricule"):
                 out.append(error("l'adresse patient ne correspond pas à l'INS du dossier",
                                  "the patient address does not match the record's INS", rule="MSS.PATIENT.ADDRESS",
@@ -596,12 +522,13 @@ def check_patient_address(it: Inspected) -> list[Finding]:
                 out.append(error("document envoyé au patient sans INS dans son en-tête",
                                  "document sent to the patient without an INS in its header",
                                  rule="MSS.PATIENT.QUALIFIED", artefact=it.artefact, xpath=f"{doc.path} recordTarget",
-                                 expected=local, found="aucun INS", requirements=R_PATIENT_INS))
+                                 expected=local, found="aucun INS",
+                                 requirements=c.spec.requirements_of("MSS.PATIENT.QUALIFIED")))
             elif cda_ins[0] != local:
                 out.append(error("l'INS du document diffère de l'adresse patient", "the document's INS differs from "
                                  "the patient address", rule="MSS.PATIENT.DOCUMENT_INS", artefact=it.artefact,
                                  xpath=f"{doc.path} recordTarget", expected=local, found=cda_ins[0],
-                                 requirements=R_PATIENT_INS))
+                                 requirements=c.spec.requirements_of("MSS.PATIENT.DOCUMENT_INS")))
     if not out:
         out.append(info("adresses patient conformes" if patients else "aucun destinataire patient",
                         "patient addresses conform" if patients else "no patient recipient",
@@ -609,12 +536,10 @@ def check_patient_address(it: Inspected) -> list[Finding]:
     return out
 
 
-def check_invisible_to_patient(it: Inspected) -> list[Finding]:
+@message_check("invisible")
+def check_invisible_to_patient(it: Inspected, c: Check) -> list[Finding]:
     """M10: a document flagged invisible to the patient never goes to an @patient.mssante.fr mailbox."""
-    out = _unreadable(it, R_INVISIBLE)
-    if out:
-        return out
-    where = {**_where(it, "To"), "requirements": R_INVISIBLE}
+    where = c.where
     patients = it.patient_recipients()
     if it.ctx.option("invisible_to_patient") and patients:
         return [error("document « invisible au patient » envoyé à la BAL du patient",
@@ -628,17 +553,16 @@ def check_invisible_to_patient(it: Inspected) -> list[Finding]:
 # ---------------------------------------------------------------------------------------------
 # body (CONF.19 UTF-8, MSS/CORPS.01)
 # ---------------------------------------------------------------------------------------------
-def check_charsets(it: Inspected) -> list[Finding]:
+@message_check("charsets")
+def check_charsets(it: Inspected, c: Check) -> list[Finding]:
     """CONF.19: text parts and encoded headers in UTF-8 (US-ASCII content tolerated), decodable as declared."""
     from conformance.mss.mime import decode_header_value, decode_text
 
-    out = _unreadable(it, R_UTF8)
-    if out:
-        return out
-    base = {"artefact": it.artefact, "requirements": R_UTF8}
+    out: list[Finding] = []
+    base = c.where
     for name, raw in it.msg.raw_headers:
         _, charsets, problem = decode_header_value(raw)
-        where = {**base, "xpath": f"/en-têtes/{name}", "line": _header_line(it.msg, name)}
+        where = {**base, **rules.header_where(it, name)}
         if problem:
             out.append(error(f"en-tête {name} : {problem}", f"header {name}: undecodable", rule="MSS.CHARSET.HEADER",
                              expected="UTF-8", found=repr(raw[:60]), **where))
@@ -668,24 +592,19 @@ def check_charsets(it: Inspected) -> list[Finding]:
             out.append(error(f"partie {part.path} en {shown} au lieu d'UTF-8" + (f" ({problem})" if problem else ""),
                              f"part {part.path} in {shown} instead of UTF-8", rule="MSS.CHARSET.BODY",
                              expected="charset=utf-8", found=charset or "absent", **where))
-    if not any(f.is_error for f in out):
-        out.append(info("jeux de caractères conformes (UTF-8)", "character sets conform (UTF-8)",
-                        rule="MSS.CHARSET.OK", **base))
     return out
 
 
-def check_body_type(it: Inspected) -> list[Finding]:
+@message_check("body_type")
+def check_body_type(it: Inspected, c: Check) -> list[Finding]:
     """[I] The body is text/plain or multipart/alternative (sanitary vague-1 text): warnings only."""
-    out = _unreadable(it, R_BODY)
-    if out:
-        return out
     nodes = [line.split(" ", 1) for line in it.msg.structure]
     top = nodes[0][1] if nodes else ""
     body = top
     if top.startswith("multipart/mixed"):
         children = [ct for path, ct in nodes if path.count(".") == 1]
         body = children[0] if children else ""
-    where = {"artefact": it.artefact, "xpath": "/corps", "requirements": R_BODY}
+    where = c.where
     if body not in ("text/plain", "multipart/alternative"):
         return [warning("corps du message ni text/plain ni multipart/alternative (exigence inférée)",
                         "message body neither text/plain nor multipart/alternative (inferred requirement)",
@@ -702,21 +621,20 @@ def _ii(el: Any) -> str:
     return f"{root}^{ext}" if ext else root
 
 
-def check_replacement(it: Inspected) -> list[Finding]:
+@message_check("replacement")
+def check_replacement(it: Inspected, c: Check) -> list[Finding]:
     """DUI.MSS.20: a re-sent modified document says "annule et remplace": relatedDocument RPLC to the
     replaced document's id, same setId, higher versionNumber."""
-    out = _unreadable(it, R_RPLC)
-    if out:
-        return out
+    out: list[Finding] = []
     rep = it.ctx.replaces or {}
     hl7 = "{urn:hl7-org:v3}"
     if not it.cda_documents:
-        return [error("aucun CDA joint : remplacement invérifiable", "no CDA attached: replacement cannot be checked",
-                      rule="MSS.CDA.RPLC", artefact=it.artefact, requirements=R_RPLC)]
+        return c.stop([error("aucun CDA joint : remplacement invérifiable",
+                             "no CDA attached: replacement cannot be checked", rule="MSS.CDA.RPLC", **c.where)])
     for doc in it.cda_documents:
         assert doc.tree is not None
         root = doc.tree.getroot()
-        base = {"artefact": it.artefact, "requirements": R_RPLC, "xpath": f"{doc.path} /ClinicalDocument/relatedDocument"}
+        base = {**c.where, "xpath": f"{doc.path} /ClinicalDocument/relatedDocument"}
         related = [r for r in root.findall(f"{hl7}relatedDocument") if r.get("typeCode") == "RPLC"]
         parent_ids = [_ii(el) for r in related for el in r.findall(f"{hl7}parentDocument/{hl7}id")]
         if not related:
@@ -738,9 +656,6 @@ def check_replacement(it: Inspected) -> list[Finding]:
         if rep.get("version") and not (version.isdigit() and int(version) > int(rep["version"] or 0)):
             out.append(error("versionNumber doit augmenter", "versionNumber must increase", rule="MSS.CDA.RPLC",
                              expected=f"> {rep['version']}", found=version or "absent", **base))
-    if not out:
-        out.append(info("« annule et remplace » conforme (RPLC)", "'cancels and replaces' conforms (RPLC)",
-                        rule="MSS.CDA.RPLC", artefact=it.artefact, requirements=R_RPLC))
     return out
 
 
@@ -749,52 +664,54 @@ def check_replacement(it: Inspected) -> list[Finding]:
 # ---------------------------------------------------------------------------------------------
 def check_transport(connection: Mapping[str, Any], artefact: str = "smtp") -> list[Finding]:
     """TLS was used before any mail command, TLS ≥ 1.2 (cipher list unconfirmed: warning)."""
+    tls, tls_version, ciphers = (rules.requirements(n) for n in ("transport", "tls_version", "ciphers"))
     out: list[Finding] = []
     plain = list(connection.get("plaintext_commands") or [])
     if plain:
         out.append(error("le candidat a tenté d'émettre sans TLS (commande en clair avant STARTTLS)",
                          "the candidate tried to send without TLS (command in clear before STARTTLS)",
                          rule="MSS.TLS.REQUIRED", artefact=artefact, expected="STARTTLS d'abord", found=plain[0],
-                         requirements=R_TLS))
+                         requirements=tls))
     if not connection.get("starttls"):
         # no TLS at all also fails the version and cipher requirements (their tests keep only their own findings)
         out.append(error("session SMTP sans STARTTLS", "SMTP session without STARTTLS", rule="MSS.TLS.REQUIRED",
                          artefact=artefact, expected="STARTTLS", found="absent",
-                         requirements=R_TLS + R_TLS_VERSION + R_CIPHERS))
+                         requirements=tls + tls_version + ciphers))
         return out
     version = str(connection.get("tls_version") or "")
     if _TLS_RANK.get(version, 0) < 12:
         # TLS >= 1.2 is a verification point of DUI.MSS.01.01.01 as well as CONF.01 (traceability.yaml)
         out.append(error("version TLS inférieure à 1.2", "TLS version below 1.2", rule="MSS.TLS.VERSION",
                          artefact=artefact, expected=">= TLSv1.2", found=version or "inconnue",
-                         requirements=R_TLS_VERSION + ("DUI.MSS.01",)))
+                         requirements=tls_version + tls[:1]))
     cipher = str(connection.get("cipher") or "")
     if not _GOOD_CIPHER.match(cipher):
         out.append(warning("suite de chiffrement hors de la liste AEAD recommandée (liste ANS non publiée)",
                            "cipher suite outside the recommended AEAD list (ANS list not public)",
                            rule="MSS.TLS.CIPHER", artefact=artefact, expected="AES-GCM / CHACHA20 (ECDHE)",
-                           found=cipher or "inconnue", requirements=R_CIPHERS))
+                           found=cipher or "inconnue", requirements=ciphers))
     if not any(f.is_error for f in out):
         out.append(info(f"TLS utilisé ({version}, {cipher})", f"TLS used ({version}, {cipher})", rule="MSS.TLS.OK",
-                        artefact=artefact, found=f"{version} {cipher}", requirements=R_TLS + R_TLS_VERSION + R_CIPHERS))
+                        artefact=artefact, found=f"{version} {cipher}", requirements=tls + tls_version + ciphers))
     return out
 
 
 def check_client_certificate(connection: Mapping[str, Any], artefact: str = "smtp") -> list[Finding]:
     """CONF.12: the applicative mailbox authenticates with its IGC-Santé ORG certificate."""
+    reqs = rules.requirements("client_certificate")
     status = str(connection.get("client_cert_status") or "absent")
     cert = connection.get("client_cert") or {}
     if status == "valid":
         return [info("certificat client IGC-Santé présenté et valide", "valid IGC-Santé client certificate presented",
                      rule="MSS.AUTH.CLIENT_CERT", artefact=artefact, found=str(cert.get("subject", "")),
-                     requirements=R_CLIENT_CERT)]
+                     requirements=reqs)]
     if connection.get("authenticated") and connection.get("auth_mechanism") == "XOAUTH2":
         return [info("authentification par jeton PSC (XOAUTH2), pas de certificat : BAL non applicative",
                      "PSC token authentication (XOAUTH2), no certificate: not an applicative mailbox",
-                     rule="MSS.AUTH.CLIENT_CERT", artefact=artefact, requirements=R_CLIENT_CERT)]
+                     rule="MSS.AUTH.CLIENT_CERT", artefact=artefact, requirements=reqs)]
     return [error(f"certificat client de BAL applicative {status}", f"applicative mailbox client certificate {status}",
                   rule="MSS.AUTH.CLIENT_CERT", artefact=artefact, expected="certificat ORG AUTH_CLI IGC-Santé valide",
-                  found=status, requirements=R_CLIENT_CERT)]
+                  found=status, requirements=reqs)]
 
 
 # ---------------------------------------------------------------------------------------------

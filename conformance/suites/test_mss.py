@@ -16,6 +16,7 @@ import pytest
 
 from conformance.findings import Finding, NotEvaluated, error, info, warning
 from conformance.mss import checks as mc
+from conformance.mss import rules as mr
 from conformance.mss.checks import Inspected, MessageContext, inspect
 from conformance.mss.mdn import parse_notification
 from conformance.mss.simulator import MssSimulator
@@ -81,9 +82,12 @@ def _not_sent(captures: list[MssCapture]) -> tuple[str, str]:
             f"no received message to check — {pre_en}; {first.name if first else ''}: {problem_en}")
 
 
-def _each(segur: Any, captures: list[MssCapture], check: Callable[[Inspected], list[Finding]],
-          requirements: tuple[str, ...], *, kinds: tuple[str, ...] = ("pro", "patient", "artefact")) -> int:
-    """Run one message check on every capture of the given kinds; return how many were checked."""
+def _each(segur: Any, captures: list[MssCapture], name: str, check: Callable[[Inspected], list[Finding]] | None = None,
+          *, kinds: tuple[str, ...] = ("pro", "patient", "artefact")) -> int:
+    """Run the message check ``name`` of profiles/mss/rules.yaml (or ``check`` in its name) on every capture of
+    the given kinds; return how many were checked."""
+    requirements = mr.requirements(name)
+    check = check or mr.REGISTRY[name]
     checked = 0
     missing: list[MssCapture] = []
     for capture in captures:
@@ -150,7 +154,7 @@ def _only(findings: list[Finding], requirement: str) -> list[Finding]:
 # ---------------------------------------------------------------------------------------------
 # message checks (both modes)
 # ---------------------------------------------------------------------------------------------
-@pytest.mark.requirement("MSS/XDM.01")
+@mr.marker("xdm")
 def test_message_structure_and_xdm_package(segur: Any, mss_messages: list[MssCapture]) -> None:
     """M1–M4: MIME structure, one safe IHE_XDM.ZIP with a coherent METADATA.XML, XDM/1.0/DDM subject."""
     _need_messages(mss_messages)
@@ -162,10 +166,10 @@ def test_message_structure_and_xdm_package(segur: Any, mss_messages: list[MssCap
                 out += compare_entries_with_cda(pkg)
             except NotEvaluated as exc:
                 out.append(error(f"non évalué : {exc.reason}", f"not evaluated: {exc.reason_en}",
-                                 rule="MSS.XDM.HEADER", artefact=pkg.artefact, requirements=mc.R_XDM))
+                                 rule="MSS.XDM.HEADER", artefact=pkg.artefact, requirements=mr.requirements("xdm")))
         return out
 
-    _each(segur, mss_messages, check, mc.R_XDM)
+    _each(segur, mss_messages, "xdm", check)
 
 
 def _need_cda(segur: Any, captures: list[MssCapture], header: str) -> None:
@@ -177,27 +181,27 @@ def _need_cda(segur: Any, captures: list[MssCapture], header: str) -> None:
                             f"no message attaches a readable CDA: {header} cannot be checked")
 
 
-@pytest.mark.requirement("SC.MSS/CONF.15")
+@mr.marker("codecda")
 def test_x_mss_codecda(segur: Any, mss_messages: list[MssCapture]) -> None:
     _need_messages(mss_messages)
-    _each(segur, mss_messages, mc.check_codecda, mc.R_CODECDA)
+    _each(segur, mss_messages, "codecda")
     _need_cda(segur, mss_messages, "X-MSS-CODECDA")
 
 
-@pytest.mark.requirement("SC.MSS/CONF.14")
+@mr.marker("x_mss_ins")
 def test_x_mss_ins(segur: Any, mss_messages: list[MssCapture]) -> None:
     _need_messages(mss_messages)
-    _each(segur, mss_messages, mc.check_x_mss_ins, mc.R_INS)
+    _each(segur, mss_messages, "x_mss_ins")
     _need_cda(segur, mss_messages, "X-MSS-INS")
 
 
-@pytest.mark.requirement("SC.MSS/CONF.16")
+@mr.marker("x_mss_nil")
 def test_x_mss_nil_on_every_message(segur: Any, mss_messages: list[MssCapture]) -> None:
     _need_messages(mss_messages)
-    _each(segur, mss_messages, mc.check_x_mss_nil, mc.R_NIL)
+    _each(segur, mss_messages, "x_mss_nil")
 
 
-@pytest.mark.requirement("SC.MSS/CONF.21")
+@mr.marker("x_mss_mes")
 def test_x_mss_mes_fin_when_no_reply(segur: Any, mss_messages: list[MssCapture], candidate: Any) -> None:
     _need_messages(mss_messages)
     if candidate.mode == "sandbox" and not any(c.kind == "patient" for c in mss_messages):
@@ -207,13 +211,13 @@ def test_x_mss_mes_fin_when_no_reply(segur: Any, mss_messages: list[MssCapture],
                                                for c in mss_messages):
         pytest.skip("aucun message adressé à @patient.mssante.fr dans mss/ : X-MSS-MES sans objet "
                     "(no message to a patient: nothing to check)")
-    _each(segur, mss_messages, mc.check_x_mss_mes, mc.R_MES)
+    _each(segur, mss_messages, "x_mss_mes")
 
 
-@pytest.mark.requirement("DUI.MSS.07")
+@mr.marker("message_id")
 def test_message_id_on_every_message(segur: Any, mss_messages: list[MssCapture]) -> None:
     _need_messages(mss_messages)
-    _each(segur, mss_messages, mc.check_message_id, mc.R_MESSAGE_ID)
+    _each(segur, mss_messages, "message_id")
 
 
 def _original_message(message_id: str) -> bytes:
@@ -232,7 +236,7 @@ def _original_message(message_id: str) -> bytes:
     return msg.as_bytes()
 
 
-@pytest.mark.requirement("DUI.MSS.08.01.01")
+@mr.marker("reply")
 def test_reply_headers(segur: Any, request: pytest.FixtureRequest, candidate: Any,
                        mss_messages: list[MssCapture]) -> None:
     """Artefact mode: the replies found among the messages. Sandbox mode, for a candidate that declares
@@ -257,58 +261,58 @@ def test_reply_headers(segur: Any, request: pytest.FixtureRequest, candidate: An
             "recipients": [MSS_PRO_RECIPIENT], "to_patient": False, "read_receipt": False, "no_reply": False,
             "in_reply_to": original_id}, kind="reponse", resident=resident)
         _evidence(segur, capture)
-        if _problem(segur, capture, mc.R_REPLY):
+        if _problem(segur, capture, mr.requirements("reply")):
             raise NotEvaluated(*_not_sent([capture]))
         segur.record(mc.check_reply_headers(inspect(capture.raw, capture.name, capture.ctx)))
         return
     replies = [c for c in mss_messages if c.raw and mc.is_reply(inspect(c.raw, c.name))]
     if not replies:
         pytest.skip("aucune réponse parmi les messages de mss/ : preuve manuelle DUI.MSS.08.01.02 attendue")
-    _each(segur, replies, mc.check_reply_headers, mc.R_REPLY)
+    _each(segur, replies, "reply")
 
 
-@pytest.mark.requirement("DUI.MSS.12")
+@mr.marker("from")
 def test_from_display_name(segur: Any, mss_messages: list[MssCapture]) -> None:
     _need_messages(mss_messages)
-    _each(segur, mss_messages, mc.check_from, mc.R_FROM)
+    _each(segur, mss_messages, "from")
 
 
-@pytest.mark.requirement("DUI.MSS.10")
+@mr.marker("applicative")
 def test_applicative_mailbox_reply_to_and_mention(segur: Any, mss_messages: list[MssCapture]) -> None:
     _need_messages(mss_messages)
     _need_send_context(mss_messages, "si le message part d'une BAL applicative",
                        "whether the message was sent from an applicative mailbox")
-    _each(segur, mss_messages, mc.check_applicative, mc.R_APPLICATIVE)
+    _each(segur, mss_messages, "applicative")
 
 
-@pytest.mark.requirement("SC.MSS/UX.33")
+@mr.marker("read_receipt")
 def test_read_receipt_request(segur: Any, mss_messages: list[MssCapture]) -> None:
     _need_messages(mss_messages)
     _need_send_context(mss_messages, "si l'utilisateur a demandé un accusé de lecture",
                        "whether the user asked for a read receipt")
-    _each(segur, mss_messages, mc.check_read_receipt, mc.R_DNT)
+    _each(segur, mss_messages, "read_receipt")
 
 
-@pytest.mark.requirement("DUI.MSS.13")
+@mr.marker("delivery_receipt")
 def test_delivery_receipt_request(segur: Any, mss_messages: list[MssCapture]) -> None:
     """Mechanism unconfirmed (Return-Receipt-To or DSN NOTIFY): warnings only, plus a manual proof."""
     _need_messages(mss_messages)
-    _each(segur, mss_messages, mc.check_delivery_receipt_request, mc.R_DSN)
+    _each(segur, mss_messages, "delivery_receipt")
 
 
-@pytest.mark.requirement("SC.MSS/CONF.19")
+@mr.marker("charsets")
 def test_utf8(segur: Any, mss_messages: list[MssCapture]) -> None:
     _need_messages(mss_messages)
-    _each(segur, mss_messages, mc.check_charsets, mc.R_UTF8)
+    _each(segur, mss_messages, "charsets")
 
 
-@pytest.mark.requirement("MSS/CORPS.01")
+@mr.marker("body_type")
 def test_body_content_type(segur: Any, mss_messages: list[MssCapture]) -> None:
     _need_messages(mss_messages)
-    _each(segur, mss_messages, mc.check_body_type, mc.R_BODY)
+    _each(segur, mss_messages, "body_type")
 
 
-@pytest.mark.requirement("DUI.MSS.11.01.01", "SC.MSS/UX.32")
+@mr.marker("patient_address")
 def test_patient_address_from_qualified_ins(segur: Any, mss_messages: list[MssCapture], candidate: Any) -> None:
     """M6: the patient send of the qualified resident goes to <matricule INS>@patient.mssante.fr."""
     _need_messages(mss_messages)
@@ -316,12 +320,12 @@ def test_patient_address_from_qualified_ins(segur: Any, mss_messages: list[MssCa
         if not any(c.kind == "patient" for c in mss_messages):
             raise NotEvaluated("aucun envoi au patient n'a pu être fait (résident qualifié indisponible)",
                                "no patient send could be made (no qualified resident)")
-        _each(segur, mss_messages, mc.check_patient_address, mc.R_PATIENT, kinds=("patient",))
+        _each(segur, mss_messages, "patient_address", kinds=("patient",))
         return
     patients = [c for c in mss_messages if c.raw and inspect(c.raw, c.name).patient_recipients()]
     if not patients:
         pytest.skip("aucun message adressé à @patient.mssante.fr dans mss/")
-    _each(segur, patients, mc.check_patient_address, mc.R_PATIENT)
+    _each(segur, patients, "patient_address")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -345,7 +349,7 @@ def _transport(segur: Any, candidate: Any, captures: list[MssCapture], sim: MssS
         segur.record(_only(check(conn, f"smtp/connexion-{conn['id']}"), requirement), check=name)
 
 
-@pytest.mark.requirement("DUI.MSS.01", "SC.MSS/CONF.05")
+@mr.marker("transport")
 def test_tls_always(segur: Any, candidate: Any, mss_messages: list[MssCapture], mss_simulator: MssSimulator) -> None:
     """No mail command in clear on any connection of the run; every delivered message came over STARTTLS.
     (Connections whose TLS handshake failed on purpose, in the certificate scenarios, sent nothing.)"""
@@ -383,22 +387,23 @@ def test_tls_always(segur: Any, candidate: Any, mss_messages: list[MssCapture], 
                            "no connection delivered a message or sent a command: TLS cannot be checked")
 
 
-@pytest.mark.requirement("SC.MSS/CONF.01")
+@mr.marker("tls_version")
 def test_tls_version(segur: Any, candidate: Any, mss_messages: list[MssCapture], mss_simulator: MssSimulator) -> None:
-    _transport(segur, candidate, mss_messages, mss_simulator, "SC.MSS/CONF.01", mc.check_transport,
+    _transport(segur, candidate, mss_messages, mss_simulator, mr.requirements("tls_version")[0], mc.check_transport,
                "MSS.TLS.VERSION")
 
 
-@pytest.mark.requirement("SC.MSS/CONF.03")
+@mr.marker("ciphers")
 def test_cipher_suites(segur: Any, candidate: Any, mss_messages: list[MssCapture], mss_simulator: MssSimulator) -> None:
-    _transport(segur, candidate, mss_messages, mss_simulator, "SC.MSS/CONF.03", mc.check_transport,
+    _transport(segur, candidate, mss_messages, mss_simulator, mr.requirements("ciphers")[0], mc.check_transport,
                "MSS.TLS.CIPHER")
 
 
-@pytest.mark.requirement("SC.MSS/CONF.12")
+@mr.marker("client_certificate")
 def test_applicative_mailbox_client_certificate(segur: Any, candidate: Any, mss_messages: list[MssCapture],
                                                 mss_simulator: MssSimulator) -> None:
-    _transport(segur, candidate, mss_messages, mss_simulator, "SC.MSS/CONF.12", mc.check_client_certificate,
+    _transport(segur, candidate, mss_messages, mss_simulator, mr.requirements("client_certificate")[0],
+               mc.check_client_certificate,
                "MSS.AUTH.CLIENT_CERT")
 
 
@@ -740,7 +745,7 @@ def test_no_patient_send_without_qualified_ins(segur: Any, request: pytest.Fixtu
                   found=json.dumps(outcome, ensure_ascii=False)[:200], **where)
 
 
-@pytest.mark.requirement("MSS/GEST.01")
+@mr.marker("invisible")
 def test_invisible_document_never_sent_to_patient(segur: Any, request: pytest.FixtureRequest, candidate: Any,
                                                    mss_simulator: MssSimulator) -> None:
     client = _sandbox(candidate)
@@ -749,7 +754,7 @@ def test_invisible_document_never_sent_to_patient(segur: Any, request: pytest.Fi
     options = {"recipients": [], "to_patient": True, "read_receipt": False, "no_reply": False,
                "invisible_to_patient": True}
     outcome = client.send_mss(doc_id, **options)
-    where = {"artefact": f"documents/{doc_id}/mss", "requirements": ("MSS/GEST.01",)}
+    where = {"artefact": f"documents/{doc_id}/mss", "requirements": mr.requirements("invisible")}
     for msg in mss_simulator.messages[since:]:
         segur.evidence(f"mss-invisible-{doc_id}.eml", msg.raw, kind="Source SMTP")
         segur.record(mc.check_invisible_to_patient(inspect(msg.raw, f"mss/invisible-{doc_id}.eml",
@@ -763,7 +768,7 @@ def test_invisible_document_never_sent_to_patient(segur: Any, request: pytest.Fi
 # ---------------------------------------------------------------------------------------------
 # "annule et remplace" (DUI.MSS.20)
 # ---------------------------------------------------------------------------------------------
-@pytest.mark.requirement("DUI.MSS.20")
+@mr.marker("replacement")
 def test_replacement_is_annule_et_remplace(segur: Any, request: pytest.FixtureRequest, candidate: Any,
                                           mss_simulator: MssSimulator) -> None:
     from conformance.safexml import XmlRejected, parse_bytes
@@ -794,7 +799,7 @@ def test_replacement_is_annule_et_remplace(segur: Any, request: pytest.FixtureRe
                                    {"recipients": [MSS_PRO_RECIPIENT], "to_patient": False, "read_receipt": False,
                                     "no_reply": False}, kind="pro", resident=resident, replaces=replaces)
     _evidence(segur, capture)
-    if _problem(segur, capture, mc.R_RPLC):
+    if _problem(segur, capture, mr.requirements("replacement")):
         raise NotEvaluated(*_not_sent([capture]))
     segur.record(mc.check_replacement(inspect(capture.raw, capture.name, capture.ctx)))
 
