@@ -91,6 +91,23 @@ def test_parent_first(match: str, expected: str | None) -> None:
     assert fastsch.parent_first(match) == expected
 
 
+@pytest.mark.parametrize(
+    ("match", "expected"),
+    [
+        ("*[cda:templateId/@root='1.2']", {"1.2"}),
+        ("cda:section[cda:templateId/@root = \"1.2\" and cda:code/@code='x']", {"1.2"}),
+        ("*[cda:templateId/@root='1'] | cda:act[cda:templateId/@root='2']", {"1", "2"}),
+        ("cda:section[cda:templateId/@root='1']/cda:entry", None),  # final step does not need it
+        ("*[cda:templateId/@root='1' or cda:templateId/@root='2']", None),
+        ("*[not(cda:templateId/@root='1')]", None),
+        ("*[x:templateId/@root='1']", None),  # another namespace
+        ("*[cda:templateId/@root='1'] | cda:b", None),
+    ],
+)
+def test_template_id_roots(match: str, expected: set[str] | None) -> None:
+    assert fastsch.template_id_roots(match, {**NS, "x": "urn:other"}) == expected
+
+
 _TINY = """<xsl:stylesheet xmlns:xsl="http://www.w3.org/1999/XSL/Transform" xmlns:cda="urn:hl7-org:v3"
  xmlns:svrl="http://purl.oclc.org/dsdl/svrl" xmlns:xs="http://www.w3.org/2001/XMLSchema" version="2.0" exclude-result-prefixes="#all"
  xml:base="file:///nonexistent/x.sch">
@@ -100,7 +117,7 @@ _TINY = """<xsl:stylesheet xmlns:xsl="http://www.w3.org/1999/XSL/Transform" xmln
 <svrl:active-pattern id="p2"/><xsl:apply-templates select="/" mode="M2"/>
 <svrl:active-pattern id="p3"/><xsl:apply-templates select="/" mode="M3"/>
 </svrl:schematron-output></xsl:template>
-<xsl:template match="*[cda:templateId/@root='A']" priority="1000" mode="M1"><svrl:fired-rule context="A"/><xsl:apply-templates select="*" mode="M1"/></xsl:template>
+<xsl:template match="*[cda:templateId/@root='A']" priority="1000" mode="M1"><svrl:fired-rule context="A"/><svrl:failed-assert location="{local-name()}"/><xsl:apply-templates select="*" mode="M1"/></xsl:template>
 <xsl:template match="*[cda:templateId/@root='B']" priority="1000" mode="M2"><svrl:fired-rule context="B"/><xsl:apply-templates select="*" mode="M2"/></xsl:template>
 <xsl:template match="cda:x/*[@code='1']" priority="1000" mode="M3"><svrl:fired-rule context="code"/><xsl:if test="doc-available('nothing.xml')"><svrl:failed-assert/></xsl:if><xsl:apply-templates select="*" mode="M3"/></xsl:template>
 <xsl:template match="text()" priority="-1" mode="M1 M2 M3"/>
@@ -110,8 +127,10 @@ _TINY = """<xsl:stylesheet xmlns:xsl="http://www.w3.org/1999/XSL/Transform" xmln
 
 def _tiny_doc(roots: list[str]) -> etree._ElementTree:
     tids = "".join(f'<templateId root="{r}"/>' for r in roots)
+    # the same templateIds on an ancestor and on a nested element: both must fire, in document order
     return etree.ElementTree(etree.fromstring(
-        f'<ClinicalDocument xmlns="urn:hl7-org:v3"><x><y code="1">{tids}</y></x></ClinicalDocument>'))
+        f'<ClinicalDocument xmlns="urn:hl7-org:v3"><x><y code="1">{tids}<z>{tids}</z></y></x>'
+        f'<w>{tids}</w></ClinicalDocument>'))
 
 
 def test_plan_guards_rewrites_and_same_output_in_saxon() -> None:
@@ -120,6 +139,7 @@ def test_plan_guards_rewrites_and_same_output_in_saxon() -> None:
     assert plan.modes == ["M1", "M2", "M3"]
     assert set(plan.guards) == {"M1", "M2", "M3"}
     assert plan.parent_first == 1 and "cda:x/*[parent::cda:x][@code='1']" in plan.xslt
+    assert plan.keyed_patterns == 2 and "key('sc:tid', ('A'))" in plan.xslt  # M1, M2; not M3
     assert plan.doc_calls == 1 and "sc:doc-available('nothing.xml')" in plan.xslt
     proc = saxonche.PySaxonProcessor(license=False)
     xslt = proc.new_xslt30_processor()
