@@ -37,7 +37,7 @@ from typing import Any
 import requests
 from lxml import etree
 from segur_reference_dui import dsig, vihf, xds
-from segur_reference_dui.pki import Signer, default_pki
+from segur_reference_dui.pki import Signer, default_pki, dmp_trust_anchors_pem
 from segur_reference_dui.vihf import AUTOMATE_SYSTEM, G15_PROFESSION, R01_SAVOIR_FAIRE, SECTOR, VihfIdentity
 from segur_reference_dui.xmlsafe import XmlRejected, parse
 
@@ -343,7 +343,7 @@ def vihf_identity(f: CdaFacts, patient_cx: str) -> VihfIdentity:
 def trust_anchors_pem() -> bytes:
     """The test trust anchor of this DUI's signing certificates (VIHF, XAdES): its own test PKI (pki.py), the one
     a real DUI replaces with its IGC-Santé test chain. The harness takes it through the entry point (entry.py)."""
-    return default_pki().ca_pem
+    return dmp_trust_anchors_pem()
 
 
 def cachet_for(structure_id: str) -> Signer:

@@ -8,7 +8,7 @@ like a vendor's product, so a misreading of a specification shared by a builder 
 from __future__ import annotations
 
 from segur_reference_dui.defects import UnknownDefect, all_defects, validate
-from segur_reference_dui.dmp_client import trust_anchors_pem as dmp_trust_anchors_pem
+from segur_reference_dui.pki import dmp_trust_anchors_pem
 from segur_reference_dui.server import RunningSandbox, serve
 
 __all__ = ["RunningSandbox", "UnknownDefect", "all_defects", "dmp_trust_anchors_pem", "serve", "validate"]
