@@ -190,10 +190,25 @@ def console_writer(stream: TextIO | None = None) -> Callable[[str], None]:
     return write
 
 
-def _worker_init() -> None:  # a worker ignores Ctrl-C: the main process decides and stops the pool
+def _worker_init(parent: int) -> None:
+    """A worker ignores Ctrl-C (the main process decides and stops the pool) and ends by itself when the
+    main process is gone (killed with SIGKILL, the pool's pipes never close: the workers would stay)."""
     import signal
+    import threading
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            try:
+                os.kill(parent, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except OSError:
+                pass
+
+    threading.Thread(target=watch, name="segur-parent-watch", daemon=True).start()
 
 
 def stream_map(func: Callable[[T], R], items: Sequence[T], *, jobs: int = 1, label: str = "",
@@ -218,7 +233,7 @@ def stream_map(func: Callable[[T], R], items: Sequence[T], *, jobs: int = 1, lab
     method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
     chunk = chunksize or max(1, min(16, total // (jobs * 8) or 1))
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method),
-                             initializer=_worker_init) as pool:
+                             initializer=_worker_init, initargs=(os.getpid(),)) as pool:
         batches = [items[i:i + chunk] for i in range(0, total, chunk)]
         pending: dict[int, Any] = {}
         window = jobs * 4
