@@ -81,7 +81,6 @@ def load_avg() -> str:
 def child(kit_dir: str, docs: list[str], rounds: int) -> dict:
     t0 = time.perf_counter()
     from conformance.cda import schematron as S
-    from conformance.cda import svrl as svrl_mod
     from conformance.cda.kit import Kit
     from conformance.safexml import parse_file
 
@@ -95,23 +94,28 @@ def child(kit_dir: str, docs: list[str], rounds: int) -> dict:
     per_round: list[list[float]] = []
     per_sheet: dict[str, list[float]] = {}
     errors = {}
+    state = {"record": False}
+    transform = S._transform
+
+    def timed_transform(compiled, node, tokens):  # per-schematron time of the transform itself
+        ts = time.perf_counter()
+        try:
+            return transform(compiled, node, tokens)
+        finally:
+            if state["record"]:
+                per_sheet.setdefault(label(compiled.report.schematron), []).append((time.perf_counter() - ts) * 1000)
+
+    S._transform = timed_transform
     for r in range(rounds):
+        state["record"] = r > 0
         times = []
         for d in docs:
             t = time.perf_counter()
-            tree = parse_file(d)
-            sel = runner.select(tree)
-            node = S._to_xdm(tree)
-            for sch in sel.all:
-                ts = time.perf_counter()
-                text = runner.svrl_text(tree, sch, _node=node)
-                rep = svrl_mod.parse_svrl(text)
-                found = svrl_mod.to_findings(rep, schematron=sch.name, artefact=Path(d).name, tree=tree)
-                if r == rounds - 1:
-                    errors[f"{Path(d).name}|{sch.name}"] = sum(1 for f in found if f.is_error)
-                if r > 0:
-                    per_sheet.setdefault(label(sch.name), []).append((time.perf_counter() - ts) * 1000)
+            tree = parse_file(d)  # the production path: selection, every schematron, SVRL -> findings
+            found = runner.validate(tree, Path(d).name)
             times.append((time.perf_counter() - t) * 1000)
+            if r == rounds - 1:
+                errors[Path(d).name] = sum(1 for f in found if f.is_error)
         per_round.append(times)
     return {
         "engine": runner.engine,
@@ -204,6 +208,41 @@ def run_java(classes: Path, jobs: Path, rounds: int, svrl_dir: Path | None = Non
             rss_kb = float(parts[1])
     return {"startup_s": load_ms / 1000, "per_round_ms": [per_round[k] for k in sorted(per_round)],
             "per_sheet": per_sheet, "rss_mb": rss_kb / 1024, "process_wall_s": wall}
+
+
+def java_verdicts(classes: Path, kit_dir: Path, work: Path) -> dict:
+    """The peer's SVRL on the two documents against the fast engine's: same results, same fired rules."""
+    from conformance.cda import svrl as svrl_mod
+    from conformance.cda.kit import Kit
+    from conformance.cda.schematron import SchematronRunner
+    from conformance.safexml import parse_file
+
+    docs = [kit_dir / "ExemplesCDA" / d for d in DOCS]
+    jobs = jobs_file(kit_dir, docs, work)
+    out_dir = work / "svrl"
+    out_dir.mkdir(exist_ok=True)
+    run_java(classes, jobs, 1, out_dir)
+    fast = SchematronRunner(Kit.open(kit_dir), engine="fast")
+
+    def norm(text: str) -> tuple:
+        rep = svrl_mod.parse_svrl(text)
+        return (rep.fired_rules, rep.active_patterns,
+                sorted((r.kind, r.id or r.pattern, r.location, r.text) for r in rep.results))
+
+    pairs = same = 0
+    diffs = []
+    for i, d in enumerate(docs):
+        tree = parse_file(str(d))
+        for k, sch in enumerate(fast.select(tree).all):
+            java_file = out_dir / f"{i}_{k}.svrl"
+            if not java_file.is_file():
+                continue
+            pairs += 1
+            if norm(java_file.read_text(encoding="utf-8")) == norm(fast.svrl_text(tree, sch)):
+                same += 1
+            else:
+                diffs.append(f"{d.name} {sch.name}")
+    return {"pairs": pairs, "same": same, "differences": diffs}
 
 
 def java_per_profile(java: dict, jobs: Path) -> dict[str, list[float]]:
@@ -383,6 +422,16 @@ def main() -> int:
     result["reps"] = reps
     if classes is not None:
         result["java_profiles"] = java_per_profile(reps[0]["java"], jobs)
+    if classes is not None:
+        result["java_verdicts"] = java_verdicts(classes, args.kit, work)
+        v = result["java_verdicts"]
+        print(f"verdicts, warm Java vs fast engine (normalised SVRL): {v['same']}/{v['pairs']} identical "
+              f"{v['differences'] or ''}")
+    f_err = reps[0]["fast"]["errors"]
+    o_err = reps[0].get("official", {}).get("errors", {})
+    result["errors_agree"] = all(f_err.get(k) == v for k, v in o_err.items())
+    print(f"ERROR findings per document, fast vs official engine: {'identical' if result['errors_agree'] else 'DIFFERENT'} "
+          f"({f_err})")
     if args.patterns:
         result["patterns"] = per_pattern(args.kit)
     if args.equivalence:
@@ -391,6 +440,9 @@ def main() -> int:
     result["load_after"] = load_avg()
     report(result)
     if args.json:
+        for row in reps:
+            if "java" in row:
+                row["java"]["per_sheet"] = {" ".join(map(str, k)): v for k, v in row["java"]["per_sheet"].items()}
         args.json.write_text(json.dumps(result, indent=1, default=str))
     shutil.rmtree(work, ignore_errors=True)
     return 0
@@ -424,7 +476,7 @@ def report(r: dict) -> None:
         ratios = [j / f for j, f in zip(jv, fast, strict=True)]
         print(f"\nratio peer/ours per document, per repetition: {', '.join(f'{x:.2f}' for x in ratios)}; "
               f"median {statistics.median(ratios):.2f}")
-    print("\nper profile, ms per document (median over steady rounds, repetition 1):")
+    print("\nper profile, ms per document and schematron transform (median over steady rounds, repetition 1):")
     print("| schematron | peer Java warm | ours official engine | ours fast |")
     print("|---|---|---|---|")
     jp = r.get("java_profiles", {})

@@ -34,7 +34,7 @@ from urllib.parse import unquote, urlparse
 
 from lxml import etree
 
-FAST_VERSION = "2"  # bump when a rewrite changes (part of the cache key of stored plans)
+FAST_VERSION = "3"  # bump when a rewrite changes (part of the cache key of stored plans)
 XSL_NS = "http://www.w3.org/1999/XSL/Transform"
 SC_NS = "urn:segur-conformance:schematron"
 _X = f"{{{XSL_NS}}}"
@@ -304,6 +304,69 @@ def template_id_roots(match: str, nsmap: dict[str | None, str]) -> set[str] | No
     return roots
 
 
+@dataclass
+class Selection:
+    """A superset of the elements a pattern's rules can match, as key roots and element names."""
+
+    roots: set[str] = field(default_factory=set)  # key('sc:tid', roots): a templateId child root
+    names: set[str] = field(default_factory=set)  # //Q{ns}name: the final step's element name
+    parents: set[str] = field(default_factory=set)  # //Q{ns}name/*: a wildcard step's parent name
+
+    def expression(self) -> str:
+        parts = []
+        if self.roots:
+            parts.append("key('sc:tid', (" + ", ".join(f"'{r}'" for r in sorted(self.roots)) + "))")
+        if self.names:
+            parts.append("//(" + " | ".join(sorted(self.names)) + ")")
+        if self.parents:
+            parts.append("//(" + " | ".join(sorted(self.parents)) + ")/*")
+        return " | ".join(parts)
+
+
+def rule_selection(match: str, nsmap: dict[str | None, str]) -> Selection | None:
+    """Where the elements a match pattern can match are, or None when not known.
+
+    Per ``|`` alternative, in this order: a templateId root its final step needs
+    (:func:`template_id_roots`), else the final step's element name, else — for a ``*`` final step —
+    its parent step's element name. Attribute, document-node and function steps give None.
+    """
+    alts = _split_top(match, "|")
+    if alts is None:
+        return None
+    sel = Selection()
+    for alt in alts:
+        roots = template_id_roots(alt, nsmap)
+        if roots:
+            sel.roots |= roots
+            continue
+        steps = _split_top(alt.strip(), "/")
+        if not steps or not steps[-1].strip():
+            return None
+        last = _step_parts(steps[-1])
+        if last is None:
+            return None
+        head = last[0][len("child::"):] if last[0].startswith("child::") else last[0]
+        if head == "*":
+            if len(steps) < 2 or not steps[-2].strip():
+                return None
+            prev = _step_parts(steps[-2])
+            if prev is None:
+                return None
+            head = prev[0][len("child::"):] if prev[0].startswith("child::") else prev[0]
+            target = sel.parents
+        else:
+            target = sel.names
+        m = _QNAME_RE.match(head)
+        if m is None or m.group(2) == "*" or "::" in head:
+            return None
+        prefix, local = m.group(1), m.group(2)
+        if prefix is not None and prefix not in nsmap:
+            return None
+        ns = nsmap.get(prefix, "") if prefix is not None else ""
+        target.add(f"Q{{{ns}}}{local}")
+    return sel
+
+
 def parent_first(match: str) -> str | None:
     """``P/S[q]/*[p1][p2]`` → ``P/S[q]/*[parent::S][p1][p2]``, or None when not applicable.
 
@@ -409,17 +472,19 @@ def _visits_elements_only(root: etree._Element) -> bool:
 
 
 def _key_dispatch(root: etree._Element, main: etree._Element, result: FastPlan) -> None:
-    """Replace the full traversal of a pattern by a key lookup of the elements it can fire on.
+    """Replace the full traversal of a pattern by a selection of the elements it can fire on.
 
-    A pattern qualifies when every one of its rules can only match an element that has a
-    ``cda:templateId`` child with one of a known set of ``root`` literals (:func:`template_id_roots`),
-    every rule body ends with the recursion ``<xsl:apply-templates select="*" mode="Mn"/>`` and has no
-    other traversal, and nothing in it uses ``position()`` or ``last()`` (whose values depend on how
-    the template was reached). The traversal then fires rules exactly on the elements of
-    ``key('sc:tid', roots)``, visited in document order (what ``key()`` returns), each by the first
-    matching rule of the pattern (the same templates and priorities, copied into a new mode without
-    the recursion). A selected element that no rule matches falls to a no-op default template; an
-    element not selected could not have matched any rule.
+    A pattern qualifies when, for every one of its rules, :func:`rule_selection` gives a superset of
+    the elements the rule can match (the elements carrying a ``cda:templateId`` with a known root —
+    ``key('sc:tid', roots)`` —, or the elements of the final step's name, or the children of the
+    wildcard step's parent name), every rule body ends with the recursion
+    ``<xsl:apply-templates select="*" mode="Mn"/>`` and has no other traversal, and nothing in it uses
+    ``position()`` or ``last()`` (whose values depend on how the template was reached). The ISO
+    traversal visits every element once, in document order, and fires the first matching rule of the
+    pattern; the rewrite visits the union of the rules' supersets, also in document order (a union
+    and ``key()`` both return document order without duplicates), with the same templates and
+    priorities copied into a new mode without the recursion. A selected element no rule matches falls
+    to a no-op default template; an element not selected could not have matched any rule.
     """
     by_mode: dict[str, list[etree._Element]] = {}
     for t in root.iterchildren(_X + "template"):
@@ -432,10 +497,10 @@ def _key_dispatch(root: etree._Element, main: etree._Element, result: FastPlan) 
         rules = by_mode.get(mode)
         if at.get("select") != "/" or not rules:
             continue
-        roots: set[str] = set()
+        sel = Selection()
         ok = True
         for t in rules:
-            r = template_id_roots(t.get("match") or "", dict(t.nsmap))
+            r = rule_selection(t.get("match") or "", dict(t.nsmap))
             last = t[-1] if len(t) else None
             inner = [a for a in t.iter(_X + "apply-templates", _X + "call-template", _X + "next-match",
                                        _X + "apply-imports") if a is not last]
@@ -447,14 +512,17 @@ def _key_dispatch(root: etree._Element, main: etree._Element, result: FastPlan) 
                 or last.get("select") != "*"
                 or (last.get("mode") or "").strip() != mode
                 or len(last)
+                or (last.tail or "").strip()
                 or inner
                 or "position()" in text
                 or "last()" in text
             ):
                 ok = False
                 break
-            roots |= r
-        if not ok or not roots:
+            sel.roots |= r.roots
+            sel.names |= r.names
+            sel.parents |= r.parents
+        if not ok or not (sel.roots or sel.names or sel.parents):
             continue
         kmode = "K" + mode[1:] if mode.startswith("M") else "KD" + mode[1:]
         for t in rules:
@@ -462,17 +530,19 @@ def _key_dispatch(root: etree._Element, main: etree._Element, result: FastPlan) 
             copy.set("mode", kmode)
             copy.remove(copy[-1])
             t.addnext(copy)
-        lits = ", ".join(f"'{r}'" for r in sorted(roots))
-        at.set("select", f"key('sc:tid', ({lits}))")
+        at.set("select", sel.expression())
         at.set("mode", kmode)
         new_modes.append(kmode)
         result.keyed_patterns += 1
-    if new_modes:
+    if new_modes and "key('sc:tid'" in "".join(
+        a.get("select") or "" for a in main.iter(_X + "apply-templates")
+    ):
         key = etree.Element(_X + "key")
         key.set("name", "sc:tid")
         key.set("match", "*")
         key.set("use", f"Q{{{HL7_NS}}}templateId/@root")
         main.addprevious(key)
+    if new_modes:
         default = etree.Element(_X + "template")
         default.set("match", "node()|@*")
         default.set("priority", "-2")
