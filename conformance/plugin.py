@@ -863,6 +863,7 @@ class SessionReporter:
         if exitstatus == pytest.ExitCode.INTERRUPTED:
             state.interrupted = True
         if state.config.report_dir and state.active:
+            _release_reports(self.config)
             results = _write(state, final=True, exitstatus=int(exitstatus))
             _write_report(state, results)
 
@@ -931,6 +932,19 @@ def kit_metadata(path: Path | None, state: SegurState) -> dict[str, Any] | None:
             info_["error"] = f"{type(exc).__name__}: {exc}"
         state.kit_info = info_
     return state.kit_info
+
+
+def _release_reports(config: pytest.Config) -> None:
+    """Drop the findings copy each pytest report still carries (``user_properties``): they now live in
+    ``state.records``, and pytest keeps every report to the end for its summary; with 10,000 documents
+    that copy is ~100 MB held while the report bundle is written (issue 15). JUnit XML already took its
+    properties when each report arrived."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    for reports in (getattr(reporter, "stats", None) or {}).values():
+        for rep in reports:
+            props = getattr(rep, "user_properties", None)
+            if props:
+                rep.user_properties = [(name, value) for name, value in props if name != "segur"]
 
 
 def _evidence_key(entry: Any) -> str:
