@@ -34,7 +34,7 @@ from urllib.parse import unquote, urlparse
 
 from lxml import etree
 
-FAST_VERSION = "3"  # bump when a rewrite changes (part of the cache key of stored plans)
+FAST_VERSION = "4"  # bump when a rewrite changes (part of the cache key of stored plans)
 XSL_NS = "http://www.w3.org/1999/XSL/Transform"
 SC_NS = "urn:segur-conformance:schematron"
 _X = f"{{{XSL_NS}}}"
@@ -483,7 +483,7 @@ def _key_dispatch(root: etree._Element, main: etree._Element, result: FastPlan) 
     traversal visits every element once, in document order, and fires the first matching rule of the
     pattern; the rewrite visits the union of the rules' supersets, also in document order (a union
     and ``key()`` both return document order without duplicates), with the same templates and
-    priorities copied into a new mode without the recursion. A selected element no rule matches falls
+    priorities moved into a new mode without the recursion. A selected element no rule matches falls
     to a no-op default template; an element not selected could not have matched any rule.
     """
     by_mode: dict[str, list[etree._Element]] = {}
@@ -525,11 +525,9 @@ def _key_dispatch(root: etree._Element, main: etree._Element, result: FastPlan) 
         if not ok or not (sel.roots or sel.names or sel.parents):
             continue
         kmode = "K" + mode[1:] if mode.startswith("M") else "KD" + mode[1:]
-        for t in rules:
-            copy = etree.fromstring(etree.tostring(t))
-            copy.set("mode", kmode)
-            copy.remove(copy[-1])
-            t.addnext(copy)
+        for t in rules:  # moved (not copied): mode Mn is no longer applied anywhere
+            t.set("mode", kmode)
+            t.remove(t[-1])
         at.set("select", sel.expression())
         at.set("mode", kmode)
         new_modes.append(kmode)
