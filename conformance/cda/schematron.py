@@ -31,6 +31,7 @@ import json
 import logging
 import os
 import re
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -709,11 +710,36 @@ def _transform(compiled: _Compiled, node, tokens: frozenset[str] | None) -> str:
         return exe.transform_to_string(xdm_node=node)  # type: ignore[attr-defined]
 
 
+_SHM = Path("/dev/shm")
+
+
 def _to_xdm(tree: etree._ElementTree):
-    text = etree.tostring(tree, encoding="unicode")
-    with _saxon_lock:
-        proc, _x = _saxon()
-        return proc.parse_xml(xml_text=text)
+    """The parsed document as a Saxon node (the same node for every schematron of the document).
+
+    SaxonC parses a file about 40 % faster than the same document handed over as a Python string
+    (issue 16: ≈ 7.7 ms instead of 10–13 ms for a 64 KB CDA), so the serialised bytes go through a
+    private temporary file (in memory when /dev/shm exists); the text path remains the fallback. No
+    official schematron reads the source document's base URI.
+    """
+    data = etree.tostring(tree, encoding="UTF-8", xml_declaration=True)
+    path = None
+    try:
+        fd, path = tempfile.mkstemp(suffix=".xml", prefix="segur-cda-", dir=_SHM if _SHM.is_dir() else None)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        with _saxon_lock:
+            proc, _x = _saxon()
+            return proc.parse_xml(xml_file_name=path)
+    except OSError:
+        with _saxon_lock:
+            proc, _x = _saxon()
+            return proc.parse_xml(xml_text=data.decode("utf-8"))
+    finally:
+        if path is not None:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
 
 
 def _is_profile(path: Path, sch_dir: Path) -> bool:
