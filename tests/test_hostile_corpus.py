@@ -42,26 +42,41 @@ def _ids(items: list[Hostile]) -> list[str]:
     return [h.name for h in items]
 
 
+# Linux carries the parent's RSS high-water mark into a forked child's ru_maxrss across exec: measured from a
+# big pytest(-xdist) worker, a small command "peaked" at the worker's size (2.4 GB seen in a full run). So a
+# small launcher forks the command (the copy of a ~10 MB process is the floor of the measure), waits for it
+# and writes its own ru_maxrss (KiB) to a file.
+_LAUNCHER = """import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def _run(cmd: list[str], timeout: float) -> tuple[int, str, float]:
-    """(exit code, console, peak RSS in MB of that child, from ``wait4``); past ``timeout`` it is a hang."""
+    """(exit code, console, peak RSS in MB of the command); past ``timeout`` it is a hang."""
+    import signal
     import time
 
-    with tempfile.TemporaryFile() as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
-                                env={**os.environ, "COLUMNS": "200"})
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryDirectory() as tmp:
+        peak_file = Path(tmp) / "maxrss"
+        proc = subprocess.Popen([sys.executable, "-S", "-c", _LAUNCHER, str(peak_file), *cmd], stdout=out,
+                                stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, "COLUMNS": "200"},
+                                start_new_session=True)
         deadline = time.monotonic() + timeout
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
+        while proc.poll() is None:
             if time.monotonic() > deadline:
-                proc.kill()
+                os.killpg(proc.pid, signal.SIGKILL)  # the launcher and the command it forked
                 proc.wait()
                 pytest.fail(f"hang: {' '.join(cmd[:6])}… did not end within {timeout} s")
             time.sleep(0.2)
-        proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
-        return proc.returncode, out.read().decode("utf-8", "replace"), usage.ru_maxrss / 1024
+        peak_kib = float(peak_file.read_text() or 0) if peak_file.exists() else 0.0
+        return proc.returncode, out.read().decode("utf-8", "replace"), peak_kib / 1024
 
 
 def test_corpus_covers_every_family_and_stays_ci_sized() -> None:
