@@ -146,8 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
     rev.add_argument("report_dir", type=Path, help="report folder (results.json, manifest.json)")
     rev.add_argument("proof_id", help="a manual proof id of the report")
     decision = rev.add_mutually_exclusive_group(required=True)
-    decision.add_argument("--accept", dest="decision", action="store_const", const="accepted")
-    decision.add_argument("--reject", dest="decision", action="store_const", const="rejected")
+    decision.add_argument("--accept", dest="decision", action="store_const", const="accepted",
+                          help="the manual evidence attached to the proof is sufficient")
+    decision.add_argument("--reject", dest="decision", action="store_const", const="rejected",
+                          help="the manual evidence is insufficient: the proof, and its requirement, fail")
     rev.add_argument("--note", required=True, help="the reason for the decision")
     rev.add_argument("--key", required=True, type=Path, help="the checker's own Ed25519 private key (PEM; created "
                                                              "when absent)")

@@ -76,7 +76,7 @@ def test_report_header_and_schema_show_the_catalogue(tmp_path: Path) -> None:
     assert f'<code class="hash" id="catalogue-sha256">{meta["sha256"]}</code>' in html
     assert "Version 7.1" in html and "Origine : REM officiel" in html
     assert "1 énoncés ANS publics, 1 importés d&#39;un REM, 3 paraphrases du banc" in html
-    assert "Origin : REM officiel" in render_html(results, "en")
+    assert "Origin: REM officiel" in render_html(results, "en")
     older = render_html(syn.results(entries), "fr")                          # results written before issue 18
     assert "non enregistré dans ce fichier de résultats" in older
     bad = syn.results(entries, catalogue={**meta, "sha256": "pas un condensat"})

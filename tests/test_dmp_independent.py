@@ -12,7 +12,7 @@ import pytest
 
 from conformance.dmp import checks, xades
 from conformance.dmp.iti41 import load_artefact
-from conformance.dmp.pki import default_pki
+from conformance.dmp.pki import default_pki, load_certificates
 from conformance.dmp.trust import TrustConfigError, load_anchors, resolve_anchors
 from conformance.dmp.valuesets import load_valuesets
 from conformance.ihe.cda_header import read_header
@@ -95,7 +95,11 @@ def test_anchor_resolution_order(tmp_path: Path, monkeypatch) -> None:
     in_folder, _ = resolve_anchors(SimpleNamespace(dmp_trust=None, artefacts_dir=tmp_path, sandbox_url=None))
     assert in_folder == declared
     embedded, _ = resolve_anchors(SimpleNamespace(dmp_trust=None, artefacts_dir=None, sandbox_url="reference"))
-    assert embedded == [default_pki().ca.cert]
+    # the embedded reference DUI signs with its own test PKI (not the harness's), declared through its entry point
+    from conformance.reference import load_reference
+
+    assert embedded == load_certificates(load_reference().dmp_trust_anchors_pem())
+    assert embedded != [default_pki().ca.cert]
     (tmp_path / "empty.pem").write_bytes(b"not a certificate")
     with pytest.raises(TrustConfigError):
         load_anchors(tmp_path / "empty.pem")

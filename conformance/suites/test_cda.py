@@ -194,14 +194,15 @@ def test_corridor_document_types_produced(segur: Any, candidate: Any, segur_prof
                                  f"déclaré par le candidat{note_fr}",
                                  f"document type {doc_type} required by corridor {segur_profile.id} but not declared "
                                  f"by the candidate{note_en}", severity=severity, rule="CDA.CORRIDOR.declared",
-                                 expected=doc_type, found=", ".join(sorted(declared)) or "aucun", requirements=req))
+                                 expected=doc_type, found=", ".join(sorted(declared)) or "aucun", requirements=req,
+                                 artefact="GET /capabilities", xpath="$.document_types"))
         else:
             segur.record(Finding(f"type de document {doc_type} exigé par le couloir {segur_profile.id} mais non "
                                  f"produit{note_fr}",
                                  f"document type {doc_type} required by corridor {segur_profile.id} but not "
                                  f"produced{note_en}", severity=severity, rule="CDA.CORRIDOR.produced",
                                  expected=doc_type, found=", ".join(sorted(t for t in produced if t)) or "aucun",
-                                 requirements=req))
+                                 requirements=req, artefact="cda/", xpath="/ClinicalDocument/code"))
 
 
 @pytest.mark.requirement("DOC/AUTO.06")
