@@ -25,8 +25,8 @@ import pytest
 
 from conformance.dmp.checks import CheckContext
 from conformance.dmp.iti41 import Iti41Request, load_artefact
-from conformance.dmp.trust import TrustConfigError, resolve_anchors
 from conformance.dmp.simulator import DmpSimulator, SimRequest
+from conformance.dmp.trust import TrustConfigError, resolve_anchors
 from conformance.findings import NotEvaluated
 from conformance.ihe.cda_header import read_header
 from conformance.safexml import XmlRejected, parse_bytes
