@@ -47,13 +47,13 @@ def insi_simulator(candidate: Any) -> Iterator[InsiSimulator]:
         yield sim
 
 
-@pytest.fixture(scope="session")
-def qualified_resident(candidate: Any, insi_simulator: InsiSimulator) -> dict[str, Any]:
-    """A resident the candidate qualified (status QUAL, INS from the simulator), as ``GET /residents/{id}``."""
+def _qualify(candidate: Any, ident: insi_fixtures.InsiIdentity, who_fr: str, who_en: str) -> dict[str, Any]:
+    """Have the candidate create and qualify ``ident``; the resident as ``GET /residents/{id}`` (status QUAL).
+
+    Not supported → skip; refused or not qualified → not evaluated (the dependants' prerequisite failed)."""
     client = candidate.require_sandbox()
     if not candidate.supports("ins"):
         pytest.skip("le candidat ne déclare pas la fonction INS (features.ins)")
-    ident = insi_fixtures.identity(QUALIFIED_IDENTITY)
     try:
         created = client.create_resident(ident.resident_body(identity_document="passeport"))
         result = client.qualify(str(created["id"]))
@@ -61,15 +61,23 @@ def qualified_resident(candidate: Any, insi_simulator: InsiSimulator) -> dict[st
     except SandboxUnsupported as exc:
         pytest.skip(f"qualification INS non prise en charge par le candidat : {exc.message}")
     except SandboxError as exc:
-        raise NotEvaluated(f"qualification du résident de test impossible : {exc.message}",
-                           f"could not qualify the test resident: {exc.message_en}") from None
+        raise NotEvaluated(f"qualification du {who_fr} impossible : {exc.message}",
+                           f"could not qualify {who_en}: {exc.message_en}") from None
     if resident.get("status") != "QUAL" or not resident.get("ins"):
         raise NotEvaluated(
-            f"le candidat n'a pas qualifié le résident de test (résultat {result.get('outcome')!r}, statut "
-            f"{resident.get('status')!r}) : les contrôles qui exigent une identité qualifiée ne peuvent pas s'exécuter",
-            f"the candidate did not qualify the test resident (outcome {result.get('outcome')!r}, status "
-            f"{resident.get('status')!r}): checks that need a qualified identity cannot run")
+            f"le candidat n'a pas qualifié le {who_fr} (résultat {result.get('outcome')!r}, statut "
+            f"{resident.get('status')!r}) : prérequis en échec (qualification INS), les contrôles qui exigent une "
+            "identité qualifiée ne peuvent pas s'exécuter",
+            f"the candidate did not qualify {who_en} (outcome {result.get('outcome')!r}, status "
+            f"{resident.get('status')!r}): failed prerequisite (INS qualification), checks that need a qualified "
+            "identity cannot run")
     return resident
+
+
+@pytest.fixture(scope="session")
+def qualified_resident(candidate: Any, insi_simulator: InsiSimulator) -> dict[str, Any]:
+    """A resident the candidate qualified (status QUAL, INS from the simulator), shared by the run's suites."""
+    return _qualify(candidate, insi_fixtures.identity(QUALIFIED_IDENTITY), "résident de test", "the test resident")
 
 
 _OWN_IDENTITIES = itertools.count()
@@ -79,23 +87,5 @@ _OWN_IDENTITIES = itertools.count()
 def own_qualified_resident(candidate: Any, insi_simulator: InsiSimulator) -> dict[str, Any]:
     """A resident of this test alone, qualified by the candidate: its own person and INS, so that what the
     simulators receive for it is attributable to this test (and a retry of an earlier test's send is not)."""
-    client = candidate.require_sandbox()
-    if not candidate.supports("ins"):
-        pytest.skip("le candidat ne déclare pas la fonction INS (features.ins)")
     ident = insi_simulator.register(insi_fixtures.numbered(next(_OWN_IDENTITIES)))
-    try:
-        created = client.create_resident(ident.resident_body(identity_document="passeport"))
-        result = client.qualify(str(created["id"]))
-        resident = client.get_resident(str(created["id"]))
-    except SandboxUnsupported as exc:
-        pytest.skip(f"qualification INS non prise en charge par le candidat : {exc.message}")
-    except SandboxError as exc:
-        raise NotEvaluated(f"qualification du résident propre au test impossible : {exc.message}",
-                           f"could not qualify this test's own resident: {exc.message_en}") from None
-    if resident.get("status") != "QUAL" or not resident.get("ins"):
-        raise NotEvaluated(
-            f"le candidat n'a pas qualifié le résident propre au test (résultat {result.get('outcome')!r}, statut "
-            f"{resident.get('status')!r}) : prérequis en échec (qualification INS)",
-            f"the candidate did not qualify this test's own resident (outcome {result.get('outcome')!r}, status "
-            f"{resident.get('status')!r}): failed prerequisite (INS qualification)")
-    return resident
+    return _qualify(candidate, ident, "résident propre au test", "this test's own resident")
