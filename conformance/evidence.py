@@ -6,14 +6,16 @@ signed manifest can cover them. Names are sanitised: evidence names come partly 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -105,13 +107,15 @@ def with_extension(name: str, data: bytes) -> str:
     return name + sniff_extension(data)
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write via a temporary file and rename, so a reader never sees half a file."""
+@contextlib.contextmanager
+def atomic_file(path: Path, mode: str = "wb", **open_kw: Any) -> Iterator[IO[Any]]:
+    """Open a temporary file beside ``path``; on a clean exit it is synced and renamed onto ``path``, so a
+    reader never sees half a file; on an error it is removed and ``path`` is left as it was."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+        with os.fdopen(fd, mode, **open_kw) as fh:
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -121,6 +125,12 @@ def atomic_write(path: Path, data: bytes) -> None:
         except OSError:
             pass
         raise
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (``atomic_file``)."""
+    with atomic_file(path) as fh:
+        fh.write(data)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -304,23 +304,10 @@ def build_results(run: dict[str, Any], entries: list[dict[str, Any]], evidence: 
 def write_results(path: Path, results: dict[str, Any]) -> None:
     """Written as it is encoded (``json.dump`` to a temporary file, then renamed): with 10,000 documents
     the file reaches 150 MB, and a whole string of it (then its bytes) once tripled the run's peak memory."""
-    import os
-    import tempfile
+    from conformance.evidence import atomic_file
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(results, fh, ensure_ascii=False, indent=1)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_file(path, "w", encoding="utf-8") as fh:
+        json.dump(results, fh, ensure_ascii=False, indent=1)
 
 
 class ResultsFileError(ValueError):

@@ -238,17 +238,24 @@ class _Run:
         if self.result.not_evaluated is None:
             self.result.not_evaluated = (fr, en)
 
+    def start(self, browser: Browser) -> str | None:
+        """POST /psc/login in ``browser``: the authorization URL to follow, or None (an ERROR recorded)."""
+        start = browser.start_login()
+        self.result.answers.setdefault("login", []).append(start)
+        url = start.get("authorization_url")
+        if isinstance(url, str) and url:
+            return url
+        self.add(error("POST /psc/login n'a pas renvoyé d'authorization_url",
+                       "POST /psc/login returned no authorization_url", expected="authorization_url",
+                       found=str(start)[:200], **self.kw("contract")))
+        return None
+
     def login(self, *, browser: Browser | None = None) -> Login:
         browser = browser or self.h.browser()
         self.browsers.append(browser)
         outcome = Login(browser)
-        start = browser.start_login()
-        self.result.answers.setdefault("login", []).append(start)
-        url = start.get("authorization_url")
-        if not isinstance(url, str) or not url:
-            self.add(error("POST /psc/login n'a pas renvoyé d'authorization_url",
-                           "POST /psc/login returned no authorization_url", expected="authorization_url",
-                           found=str(start)[:200], **self.kw("contract")))
+        url = self.start(browser)
+        if url is None:
             return outcome
         try:
             landing = browser.navigate(url)
@@ -541,13 +548,8 @@ class _Run:
         """Binding: a valid, unused code and state issued for browser A delivered to browser B (login CSRF)."""
         attacker = self.h.browser()
         self.browsers.append(attacker)
-        start = attacker.start_login()
-        self.result.answers.setdefault("login", []).append(start)
-        url = start.get("authorization_url")
-        if not isinstance(url, str) or not url:
-            self.add(error("POST /psc/login n'a pas renvoyé d'authorization_url",
-                           "POST /psc/login returned no authorization_url", expected="authorization_url",
-                           found=str(start)[:200], **self.kw("contract")))
+        url = self.start(attacker)
+        if url is None:
             return
         try:
             landing = attacker.navigate(url, stop_at=self.h.redirect_uri.split("?")[0])
