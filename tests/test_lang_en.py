@@ -20,23 +20,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_plugin import CATALOGUE  # noqa: E402  (the small synthetic catalogue of the plugin tests)
+# the small synthetic catalogue of the plugin tests, and the fixture that installs it
+import test_plugin  # noqa: E402
 
-
-@pytest.fixture
-def catalogue_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "catalogue"
-    folder.mkdir()
-    (folder / "ins.yaml").write_text(CATALOGUE, encoding="utf-8")
-    monkeypatch.setenv("SEGUR_CATALOGUE_DIR", str(folder))
-    from conformance import requirements
-
-    cache_clear = getattr(requirements.load_catalogue, "cache_clear", None)
-    if cache_clear:
-        cache_clear()
-    yield folder
-    if cache_clear:
-        cache_clear()
+CATALOGUE = test_plugin.CATALOGUE
+catalogue_dir = test_plugin.catalogue_dir  # the same fixture, registered in this module
 
 
 def _proofs(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
