@@ -13,11 +13,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from conformance.safexml import Limits
+
+log = logging.getLogger(__name__)
 
 ENV_KIT = "SEGUR_CISIS_KIT"
 ENV_CACHE = "SEGUR_CONFORMANCE_CACHE"
@@ -26,6 +31,11 @@ XSD_RELPATH = "infrastructure/cda/CDA_extended.xsd"
 SCHEMATRON_DIR = "schematrons"
 VALUESET_DIR = "jeuxDeValeurs"
 EXAMPLES_DIR = "ExemplesCDA"
+
+SCH_NS = "http://purl.oclc.org/dsdl/schematron"
+SCH = f"{{{SCH_NS}}}"
+HL7_NS = "urn:hl7-org:v3"
+KIT_LIMITS = Limits(max_bytes=64 * 1024 * 1024, max_depth=512)  # parsing the kit's own files
 
 # The parts of the kit whose content changes a verdict (examples and docs do not).
 _HASHED_DIRS = ("infrastructure", SCHEMATRON_DIR, VALUESET_DIR)
@@ -52,6 +62,18 @@ def default_cache_root() -> Path:
     xdg = os.environ.get("XDG_CACHE_HOME")
     base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
     return base / "segur-conformance"
+
+
+def write_cache_text(path: Path, text: str) -> None:
+    """Write through a temporary file so concurrent workers never read half a file."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:  # a read-only cache only costs a recompilation next time
+        log.debug("cannot write cache file %s: %s", path, exc)
+
 
 
 @dataclass(frozen=True, eq=False)

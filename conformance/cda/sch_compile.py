@@ -1,0 +1,314 @@
+"""Compile and cache the kit's schematrons (the ISO pipeline in SaxonC-HE, no Java).
+
+The ANS chain (specs/baseline.md §2) is: ISO include → abstract-pattern expansion → compile to XSLT 2.
+The include step and the kit repairs are :mod:`conformance.cda.sch_kitfix`; abstract expansion uses the
+ISO ``iso_abstract_expand.xsl`` (MIT, Rick Jelliffe, shipped unchanged with lxml, copied in
+``_schematron_xsl/``); the compile step is our own ``_schematron_xsl/sch_compile.xsl``, which follows the
+ISO skeleton's processing model (see its header). Rules that can never fire (D7: same context as an
+earlier rule of their pattern) are compiled a second time on their own.
+
+Each schematron is compiled once per process (shared by every runner) and its generated XSLT, its
+:class:`CompileReport` and its fast-path rewrite (:mod:`conformance.cda.fastsch`) are kept on disk in the
+kit's cache folder, so the next process skips straight to loading them into SaxonC.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from lxml import etree
+
+from conformance.cda import fastsch
+from conformance.cda.kit import SCH, Kit, write_cache_text
+from conformance.cda.sch_kitfix import KitFixes
+from conformance.cda.sch_saxon import saxon, saxon_lock, saxon_message, tool
+from conformance.safexml import XmlRejected
+
+log = logging.getLogger(__name__)
+
+_XSL_DIR = Path(__file__).with_name("_schematron_xsl")
+_EXPAND_XSL = _XSL_DIR / "iso_abstract_expand.xsl"
+_COMPILE_XSL = _XSL_DIR / "sch_compile.xsl"
+_CODE_VERSION = "4"  # bump when the pipeline changes in a way the XSL digests do not show
+ENV_ENGINE = "SEGUR_CDA_ENGINE"  # "official" forces the unmodified generated XSLT (no fast path)
+
+
+def compiler_digest() -> str:
+    """Identifies the compiler: its XSLTs and this pipeline version (part of every cache key)."""
+    h = hashlib.sha256(_CODE_VERSION.encode())
+    for p in (_EXPAND_XSL, _COMPILE_XSL):
+        h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------------------------
+# Compilation report and compiled schematron
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CompileReport:
+    """What compiling one schematron learnt; persisted next to the generated XSLT."""
+
+    schematron: str  # path relative to the kit's schematrons/ folder
+    missing_includes: list[str] = field(default_factory=list)
+    case_fixes: list[list[str]] = field(default_factory=list)  # [as written, as found]
+    synthesized: list[str] = field(default_factory=list)
+    generated_files: list[str] = field(default_factory=list)  # absolute paths the XSLT points to
+    missing_valuesets: list[str] = field(default_factory=list)
+    active_patterns: int = 0
+    dead_rules: int = 0
+    error: str = ""
+    seconds_compile: float = 0.0
+    seconds_load: float = 0.0
+    from_disk: bool = False
+
+    @property
+    def usable(self) -> bool:
+        return not self.missing_includes and not self.error
+
+
+@dataclass
+class Compiled:
+    report: CompileReport
+    executable: object | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    plan: fastsch.FastPlan | None = None  # fast path: pattern guards (None: the official XSLT as is)
+
+
+_compiled: dict[tuple[str, ...], Compiled] = {}
+_compile_locks: dict[tuple[str, ...], threading.Lock] = {}
+_preloaded: dict[str, object] = {}  # absolute path -> Saxon document node, parsed once per process
+
+
+def _preloaded_docs(paths: list[Path]):  # -> PyXdmMap | None
+    """The ``sc:docs`` parameter: code systems and value sets parsed once for the whole process."""
+    if not paths:
+        return None
+    with saxon_lock:
+        proc, _x = saxon()
+        entries = {}
+        for p in paths:
+            key = str(p)
+            if key not in _preloaded:
+                try:
+                    _preloaded[key] = proc.parse_xml(xml_file_name=key)
+                except Exception as exc:  # unreadable: leave it to the original doc() (same error)
+                    log.debug("cannot preload %s: %s", p, saxon_message(exc))
+                    _preloaded[key] = None
+            node = _preloaded[key]
+            if node is not None:
+                entries[proc.make_string_value(fastsch.uri_key(p))] = node
+        return proc.make_map(entries) if entries else None
+
+
+def default_engine() -> str:
+    """"fast" (default: the proven rewrites of issue 16) or "official" (``SEGUR_CDA_ENGINE=official``)."""
+    return "official" if os.environ.get(ENV_ENGINE, "").strip().lower() == "official" else "fast"
+
+
+class Compiler:
+    """Compiles the schematrons of one kit into ``cache_dir`` for one engine ("fast" or "official")."""
+
+    def __init__(self, kit: Kit, cache_dir: Path, engine: str, digest: str) -> None:
+        self.kit = kit
+        self.cache_dir = cache_dir
+        self.engine = engine
+        self._digest = digest
+
+    def _rel(self, p: Path) -> str:
+        try:
+            return p.relative_to(self.kit.schematron_dir).as_posix()
+        except ValueError:
+            return str(p)
+
+    # -- compilation -----------------------------------------------------------------------------
+
+    def compile(self, schematron: Path) -> CompileReport:
+        """Compile (or fetch from memory/disk) one schematron; never raises for kit problems."""
+        return self.get(schematron).report
+
+    def get(self, schematron: Path) -> Compiled:
+        sch = Path(schematron)
+        if not sch.is_absolute():
+            sch = self.kit.schematron_dir / sch
+        rel = self._rel(sch)
+        # The cache folder is part of the key: the generated XSLT names files synthesized there (D4).
+        key = (self.kit.sha256, rel, self._digest, self.engine, str(self.cache_dir))
+        hit = _compiled.get(key)
+        if hit is not None:
+            return hit
+        lock = _compile_locks.setdefault(key, threading.Lock())
+        with lock:
+            hit = _compiled.get(key)
+            if hit is None:
+                hit = self._build(sch, rel)
+                _compiled[key] = hit
+        return hit
+
+    def xslt_path(self, schematron: Path) -> Path | None:
+        """The generated (official, unmodified) XSLT of a schematron on disk; None when unusable.
+
+        The benchmark gives these files to the warm Java engine, so both run the same stylesheet.
+        """
+        sch = Path(schematron)
+        if not sch.is_absolute():
+            sch = self.kit.schematron_dir / sch
+        if not self.compile(sch).usable:
+            return None
+        path = self._cache_stem(self._rel(sch))
+        path = path.with_name(path.name + f".{self._digest}.xsl")
+        return path if path.is_file() else None
+
+    def _cache_stem(self, rel: str) -> Path:
+        return self.cache_dir / "xsl" / (rel[: -len(".sch")] if rel.endswith(".sch") else rel)
+
+    def _build(self, sch: Path, rel: str) -> Compiled:
+        stem = self._cache_stem(rel)
+        xsl_path = stem.with_name(stem.name + f".{self._digest}.xsl")
+        meta_path = stem.with_name(stem.name + f".{self._digest}.json")
+        report: CompileReport | None = None
+        xslt_text: str | None = None
+        t0 = time.perf_counter()
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            report = CompileReport(**meta)
+            report.from_disk = True
+            if any(not Path(f).is_file() for f in report.generated_files):
+                report = None  # a synthesized value set was removed: rebuild everything
+            elif report.usable:
+                xslt_text = xsl_path.read_text(encoding="utf-8")
+        except (OSError, ValueError, TypeError):
+            report = None
+        if report is None:
+            try:
+                report, xslt_text = self._generate(sch, rel)
+            except (OSError, ImportError) as exc:
+                report, xslt_text = CompileReport(schematron=rel, error=f"compilation impossible : {exc}"), None
+            report.seconds_compile = time.perf_counter() - t0
+            if xslt_text is not None:
+                write_cache_text(xsl_path, xslt_text)
+            stored = asdict(report)
+            stored["from_disk"] = False
+            write_cache_text(meta_path, json.dumps(stored, indent=1))
+        compiled = Compiled(report=report)
+        if report.usable and xslt_text is not None:
+            t1 = time.perf_counter()
+            docs = None
+            if self.engine == "fast":
+                try:
+                    compiled.plan = self._fast_plan(xsl_path, xslt_text)
+                    xslt_text = compiled.plan.xslt
+                    docs = _preloaded_docs(compiled.plan.preload)
+                except (etree.LxmlError, ValueError, OSError) as exc:  # the official XSLT as is
+                    log.warning("fast path unavailable for %s: %s", rel, exc)
+                    compiled.plan = None
+            try:
+                with saxon_lock:
+                    _proc, xslt = saxon()
+                    exe = xslt.compile_stylesheet(stylesheet_text=xslt_text)
+                    if docs is not None:
+                        exe.set_parameter("{urn:segur-conformance:schematron}docs", docs)
+                    compiled.executable = exe
+            except Exception as exc:  # saxonche raises PySaxonApiError (and sometimes bare errors)
+                report.error = f"le XSLT généré ne compile pas : {saxon_message(exc)}"
+                compiled.executable = None
+            report.seconds_load = time.perf_counter() - t1
+        return compiled
+
+    def _fast_plan(self, xsl_path: Path, xslt_text: str) -> fastsch.FastPlan:
+        """The fast-path rewrite of a generated XSLT, kept on disk next to it (keyed by its digest)."""
+        digest = hashlib.sha256(xslt_text.encode("utf-8")).hexdigest()[:16]
+        base = xsl_path.with_name(xsl_path.name[: -len(".xsl")] + f".fast{fastsch.FAST_VERSION}-{digest}")
+        fxsl, fjson = base.with_suffix(base.suffix + ".xsl"), base.with_suffix(base.suffix + ".json")
+        try:
+            plan = fastsch.FastPlan.from_json(fxsl.read_text(encoding="utf-8"), json.loads(fjson.read_text(encoding="utf-8")))
+            if all(p.is_file() for p in plan.preload):
+                return plan
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        plan = fastsch.plan(xslt_text, confine_to=(self.kit.path, self.cache_dir))
+        write_cache_text(fxsl, plan.xslt)
+        write_cache_text(fjson, json.dumps(plan.to_json()))
+        return plan
+
+    def _generate(self, sch: Path, rel: str) -> tuple[CompileReport, str | None]:
+        report = CompileReport(schematron=rel)
+        if not sch.is_file():
+            report.error = f"schématron introuvable : {rel}"
+            return report, None
+        fixes = KitFixes(self.kit, sch, self.cache_dir, report)
+        try:
+            tree = fixes.load_with_includes(sch)
+        except XmlRejected as exc:
+            report.error = f"schématron illisible : {exc.reason}"
+            return report, None
+        if report.missing_includes:
+            return report, None
+        fixes.fix_literals(tree)
+        visit_attrs = _contexts_may_match_attributes(tree)
+        text = etree.tostring(tree, encoding="unicode")
+        try:
+            with saxon_lock:
+                proc, _x = saxon()
+                node = proc.parse_xml(xml_text=text)
+                expanded = tool("expand", _EXPAND_XSL).transform_to_string(xdm_node=node)
+                node2 = proc.parse_xml(xml_text=expanded)
+                comp = tool("compile", _COMPILE_XSL)
+                comp.set_parameter("base-uri", proc.make_string_value(sch.resolve().as_uri()))
+                comp.set_parameter("visit-attributes", proc.make_string_value("true" if visit_attrs else "false"))
+                generated = comp.transform_to_string(xdm_node=node2)
+                comp.clear_parameters()
+        except Exception as exc:
+            report.error = f"échec de compilation du schématron : {saxon_message(exc)}"
+            return report, None
+        head = generated[:2000]
+        m = re.search(r'sc:active-patterns="(\d+)"', head)
+        report.active_patterns = int(m.group(1)) if m else 0
+        m = re.search(r'sc:dead-rules="(\d+)"', head)
+        report.dead_rules = int(m.group(1)) if m else 0
+        return report, generated
+
+    def included_schema(self, schematron: Path) -> tuple[str, CompileReport]:
+        """The schematron after our include step and path repairs, as text (for other engines).
+
+        The benchmark feeds it to the Java chain, so both chains see the same repaired schema.
+        """
+        sch = Path(schematron)
+        if not sch.is_absolute():
+            sch = self.kit.schematron_dir / sch
+        report = CompileReport(schematron=self._rel(sch))
+        fixes = KitFixes(self.kit, sch, self.cache_dir, report)
+        tree = fixes.load_with_includes(sch)
+        fixes.fix_literals(tree)
+        return etree.tostring(tree, encoding="unicode"), report
+
+    @staticmethod
+    def pipeline_stylesheets() -> tuple[Path, Path]:
+        """(abstract-expansion XSLT, compile XSLT): the two Saxon steps after the include step."""
+        return _EXPAND_XSL, _COMPILE_XSL
+
+
+def _contexts_may_match_attributes(tree: etree._ElementTree) -> bool:
+    """True when a rule context's last step (outside predicates) may select an attribute."""
+    for rule in tree.iter(SCH + "rule", SCH + "param"):
+        ctx = rule.get("context") if rule.tag == SCH + "rule" else rule.get("value")
+        if not ctx:
+            continue
+        s = re.sub(r"'[^']*'|\"[^\"]*\"", "''", ctx)
+        prev = None
+        while prev != s:
+            prev, s = s, re.sub(r"\[[^\[\]]*\]", "", s)
+        for alt in s.split("|"):
+            last = alt.strip().split("/")[-1].strip()
+            if last.startswith(("@", "attribute::", "node()")):
+                return True
+    return False
