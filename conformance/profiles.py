@@ -30,6 +30,7 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -135,7 +136,7 @@ def _profile_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.glob("*.yaml") if not p.name.startswith((".", "_")))
 
 
-def _peek(path: Path) -> dict:
+def _peek(path: Path) -> dict[str, Any]:
     """A profile file read leniently (full validation happens in load_profile); {} when unreadable."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))

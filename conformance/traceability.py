@@ -31,20 +31,25 @@ from conformance.findings import Finding
 ENV_FILE = "SEGUR_TRACEABILITY_FILE"
 
 
-class _ProofLike(Protocol):
-    id: str
-    method: str
+class _ProofLike(Protocol):  # read-only members: the catalogue's frozen dataclasses satisfy them
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def method(self) -> str: ...
 
 
 class _ScenarioLike(Protocol):
-    id: str
+    @property
+    def id(self) -> str: ...
 
     @property
     def proofs(self) -> tuple[Any, ...]: ...
 
 
 class _RequirementLike(Protocol):
-    id: str
+    @property
+    def id(self) -> str: ...
 
     @property
     def scenarios(self) -> tuple[Any, ...]: ...

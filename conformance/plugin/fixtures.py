@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -14,9 +14,12 @@ from conformance.plugin.recorder import Recorder
 from conformance.plugin.state import recorder_key, state_key
 from conformance.sandbox.client import SandboxError
 
+if TYPE_CHECKING:
+    from conformance import seams
+
 
 @pytest.fixture
-def segur(request: pytest.FixtureRequest) -> Recorder:
+def segur(request: pytest.FixtureRequest) -> seams.Recorder:  # a conformance.plugin.Recorder
     """Record findings and evidence for the current test (see docs/architecture.md)."""
     state = request.config.stash[state_key]
     recorder = Recorder(request.node, state)
@@ -30,10 +33,9 @@ def segur_config(pytestconfig: pytest.Config) -> SegurConfig:
 
 
 @pytest.fixture(scope="session")
-def segur_profile(pytestconfig: pytest.Config) -> Any:
+def segur_profile(pytestconfig: pytest.Config) -> seams.CorridorProfile:
     state = pytestconfig.stash[state_key]
-    state.ensure_loaded()
-    return state.profile
+    return state.loaded()[1]
 
 
 @pytest.fixture(scope="session")
@@ -61,7 +63,7 @@ def reference_sandbox(pytestconfig: pytest.Config) -> Iterator[str | None]:
 
 
 @pytest.fixture(scope="session")
-def candidate(pytestconfig: pytest.Config, reference_sandbox: str | None) -> Any:
+def candidate(pytestconfig: pytest.Config, reference_sandbox: str | None) -> seams.Candidate:
     """The system under test, through sandbox contract v1 or an artefact folder."""
     from conformance.sandbox.candidate import open_candidate
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from conformance.sandbox.client import Deadlines
 
 OPTIONS: dict[str, tuple[str, str, str | None]] = {
     # dest: (command-line flag, environment variable, default)
@@ -78,7 +81,7 @@ class SegurConfig:
     lang: str
     defects: tuple[str, ...]
     dmp_trust: Path | None = None
-    deadlines: Any = None  # conformance.sandbox.client.Deadlines of every call to the candidate
+    deadlines: Deadlines | None = None  # of every call to the candidate
 
     @property
     def mode(self) -> str:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
 from conformance.evidence import EvidenceRef, safe_name
 from conformance.findings import Finding, NotEvaluated, Severity, error, info
 from conformance.plugin.state import SegurState, _now, proof_ids, requirement_ids
+
+if TYPE_CHECKING:
+    from conformance.profiles import CorridorProfile
+    from conformance.requirements import Catalogue
 
 
 # ---------------------------------------------------------------------------------------------
@@ -35,14 +39,12 @@ class Recorder:
         return self._state.config.lang
 
     @property
-    def profile(self) -> Any:
-        self._state.ensure_loaded()
-        return self._state.profile
+    def profile(self) -> CorridorProfile:
+        return self._state.loaded()[1]
 
     @property
-    def catalogue(self) -> Any:
-        self._state.ensure_loaded()
-        return self._state.catalogue
+    def catalogue(self) -> Catalogue:
+        return self._state.loaded()[0]
 
     def record(self, findings: Iterable[Finding] | Finding, *, check: str = "",
                proofs: Iterable[str] = ()) -> list[Finding]:
@@ -125,7 +127,7 @@ class Recorder:
             "by": "segur-conformance (capture du harnais / harness capture)", "at": _now(), "note": note[:2000],
             "review": "pending"}})
 
-    def not_evaluated(self, reason: str, reason_en: str = "") -> None:
+    def not_evaluated(self, reason: str, reason_en: str = "") -> NoReturn:
         raise NotEvaluated(reason, reason_en)
 
     def refused(self, observed: bool, what: str, what_en: str = "", **kw: Any) -> None:

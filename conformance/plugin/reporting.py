@@ -155,11 +155,11 @@ def run_metadata(state: SegurState, *, final: bool, exitstatus: int | None = Non
 
 def run_id(state: SegurState) -> str:
     """One UUID per run, the same in every flush of results.json (cited on each page of the dossier)."""
-    if not getattr(state, "run_uuid", None):
+    if not state.run_uuid:
         import uuid
 
-        state.run_uuid = str(uuid.uuid4())  # type: ignore[attr-defined]
-    return state.run_uuid  # type: ignore[attr-defined]
+        state.run_uuid = str(uuid.uuid4())
+    return state.run_uuid
 
 
 def catalogue_metadata(catalogue: Any) -> dict[str, Any]:
@@ -206,10 +206,10 @@ def _evidence_key(entry: Any) -> str:
 
 
 def _write(state: SegurState, *, final: bool, exitstatus: int | None = None) -> dict[str, Any]:
-    state.ensure_loaded()
+    catalogue, profile = state.loaded()
     assert state.config.report_dir is not None
-    requirements = [state.catalogue[rid] for rid in state.profile.requirement_ids]
-    order = {r.id: i for i, r in enumerate(state.catalogue)}
+    requirements = [catalogue[rid] for rid in profile.requirement_ids]
+    order = {r.id: i for i, r in enumerate(catalogue)}
     requirements.sort(key=lambda r: order.get(r.id, 0))
     entries = aggregate(requirements, state.records.values(), state.rule_map)
     attach_captures(entries, state.captures)
@@ -247,10 +247,11 @@ def _write_report(state: SegurState, results: dict[str, Any]) -> None:
 def _terminal_summary(state: SegurState, terminalreporter: Any) -> None:
     if not state.active or state.catalogue is None or not (state.records or state.harness):
         return
-    requirements = [state.catalogue[rid] for rid in state.profile.requirement_ids]
+    catalogue, profile = state.loaded()
+    requirements = [catalogue[rid] for rid in profile.requirement_ids]
     entries = aggregate(requirements, state.records.values(), state.rule_map)
     en = state.config.lang == "en"
-    terminalreporter.section(f"segur-conformance — {state.profile.id}")
+    terminalreporter.section(f"segur-conformance — {profile.id}")
     for check in harness_checks(state):
         if check["verdict"] in ("failed", "error", "reserved"):
             title = check["title_en"] if en else check["title"]

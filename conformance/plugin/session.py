@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import time
+from types import FrameType
 from typing import Any
 
 import pytest
@@ -55,7 +56,11 @@ def _bound_candidate_calls(config: pytest.Config, seg: SegurConfig) -> None:
     from conformance.sandbox.client import set_default_deadlines
 
     previous = set_default_deadlines(seg.deadlines)
-    config.add_cleanup(lambda: set_default_deadlines(previous))
+
+    def restore() -> None:
+        set_default_deadlines(previous)
+
+    config.add_cleanup(restore)
 
 
 def _report_on_sigterm(config: pytest.Config) -> None:
@@ -68,12 +73,16 @@ def _report_on_sigterm(config: pytest.Config) -> None:
             signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
         return
 
-    def interrupt(signum: int, frame: Any) -> None:
+    def interrupt(signum: int, frame: FrameType | None) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: a second SIGTERM must not cut the report short
         raise KeyboardInterrupt("SIGTERM")
 
     previous = signal.signal(signal.SIGTERM, interrupt)
-    config.add_cleanup(lambda: signal.signal(signal.SIGTERM, previous))
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+
+    config.add_cleanup(restore)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -98,7 +107,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             try:
                 results = _write(state, final=True, exitstatus=int(pytest.ExitCode.USAGE_ERROR))
                 _write_report(state, results)
-            except ConfigurationError:
+            except pytest.UsageError:  # what ConfigurationError makes (it is a function, not a class)
                 raise
             except Exception as exc:  # the one-line problem below matters more than a report crash
                 sys.stderr.write(f"segur-conformance: results not written ({type(exc).__name__}: {exc})\n")
@@ -139,12 +148,13 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if not marked:
         return
     state.active = True
-    state.ensure_loaded()
+    _catalogue, profile = state.loaded()
     keyword = str(config.getoption("keyword", "") or "")
     markexpr = str(config.getoption("markexpr", "") or "")
     state.selection = " ; ".join(x for x in (f"-k {keyword}" if keyword else "", f"-m {markexpr}" if markexpr else "") if x)
     problems: list[str] = []
     index = state.proof_index
+    assert index is not None  # built with the catalogue
     for item in marked:
         for mark in item.iter_markers(MARKER):
             if not mark.args:
@@ -157,7 +167,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
                     problems.append(f"{item.nodeid}: {rid!r} is a manual proof: no test can verify it")
     if problems:
         raise pytest.UsageError("\n".join(problems))
-    in_profile = set(state.profile.requirement_ids)
+    in_profile = set(profile.requirement_ids)
     keep: list[pytest.Item] = []
     dropped: list[pytest.Item] = []
     for item in items:

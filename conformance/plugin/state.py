@@ -12,8 +12,11 @@ from conformance.evidence import EvidenceStore
 from conformance.plugin.options import ConfigurationError, SegurConfig
 from conformance.results import TestRecord
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # loaded lazily at run time: the plugin stays inert in unrelated pytest runs
     from conformance.plugin.recorder import Recorder
+    from conformance.profiles import CorridorProfile
+    from conformance.requirements import Catalogue
+    from conformance.traceability import ProofIndex, RuleMap
 
 MARKER = "requirement"
 HARNESS_MARKER = "harness_check"
@@ -29,8 +32,8 @@ recorder_key: pytest.StashKey[Recorder] = pytest.StashKey()
 class SegurState:
     config: SegurConfig
     active: bool = False
-    catalogue: Any = None
-    profile: Any = None
+    catalogue: Catalogue | None = None
+    profile: CorridorProfile | None = None
     records: dict[str, TestRecord] = field(default_factory=dict)
     evidence: list[dict[str, Any]] = field(default_factory=list)
     store: EvidenceStore | None = None
@@ -45,10 +48,11 @@ class SegurState:
     kit_info: dict[str, Any] | None = None
     candidate_problem: str = ""
     selection: str = ""
-    proof_index: Any = None
-    rule_map: Any = None
+    proof_index: ProofIndex | None = None
+    rule_map: RuleMap | None = None
     harness: dict[str, dict[str, Any]] = field(default_factory=dict)
     captures: list[dict[str, Any]] = field(default_factory=list)  # harness-captured screens (manual proofs)
+    run_uuid: str = ""  # one per run, the same in every flush of results.json
 
     def ensure_loaded(self) -> None:
         """Load catalogue and profile once, turning data errors into one clear usage error."""
@@ -68,6 +72,12 @@ class SegurState:
         # the shipped traceability data is checked against the shipped catalogue by tests/test_traceability.py;
         # a vendor's own catalogue (SEGUR_CATALOGUE_DIR) may hold a subset: unknown proofs simply never match
         self.catalogue = catalogue
+
+    def loaded(self) -> tuple[Catalogue, CorridorProfile]:
+        """The catalogue and the profile, loaded on first use."""
+        self.ensure_loaded()
+        assert self.catalogue is not None and self.profile is not None  # ensure_loaded raised otherwise
+        return self.catalogue, self.profile
 
 
 def _is_worker(config: pytest.Config) -> bool:

@@ -7,6 +7,7 @@ from collections.abc import Generator
 from typing import Any
 
 import pytest
+from _pytest.outcomes import Skipped
 
 from conformance.findings import Finding, NotEvaluated, warning
 from conformance.plugin.state import (
@@ -171,7 +172,7 @@ def _english(report: pytest.TestReport, call: pytest.CallInfo[None], message: st
     return message
 
 
-class BilingualSkip(pytest.skip.Exception):  # type: ignore[misc,name-defined]
+class BilingualSkip(Skipped):  # Skipped is pytest.skip.Exception, under a name mypy follows
     """``pytest.skip`` with an English twin of its French reason (the proof becomes not run)."""
 
     def __init__(self, reason: str, reason_en: str) -> None:
