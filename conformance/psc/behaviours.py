@@ -4,7 +4,7 @@ Each row is a negative (or the nominal) behaviour: its French description, shown
 validated by ``Behaviour.validate``, and the mutator that implements it: an edit of the claims before
 signing, a replacement of the honest signature, or an edit of the authorize redirect. The provider
 (``conformance.psc.provider``) only looks a switch up and applies its row; adding a behaviour is adding
-a row here.
+a row here. ``Behaviour`` is the set of switches of the next logins, validated against these tables.
 """
 
 from __future__ import annotations
@@ -14,7 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from conformance.psc import professionals
 from conformance.psc.signing import KeyRing
+
+CIBA_OUTCOMES = ("approve", "deny", "expire")
 
 
 @dataclass(frozen=True)
@@ -88,3 +91,33 @@ STATE_BEHAVIOURS: dict[str, Mutator] = {
     "tampered": Mutator("state modifié au retour",
                         redirect=lambda a: a.update(state=a["state"][::-1] + "-altere") if "state" in a else None),
 }
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """The switches of the next logins. Replace it whole with ``configure`` (thread-safe)."""
+
+    professional: str = professionals.DEFAULT_PROFESSIONAL
+    id_token: str = "nominal"
+    userinfo: str = "nominal"
+    userinfo_format: str = "json"  # or "jwt" (application/jwt)
+    state: str = "nominal"
+    sub: str | None = None  # override the professional's opaque sub
+    token_lifetime: int = 120
+    ciba_outcome: str = "approve"
+    ciba_pending_polls: int = 1
+    ciba_interval: int = 2
+    ciba_expires_in: int = 120
+
+    def validate(self) -> Behaviour:
+        professionals.by_key(self.professional)
+        for value, allowed, name in ((self.id_token, ID_TOKEN_BEHAVIOURS, "id_token"),
+                                     (self.userinfo, USERINFO_BEHAVIOURS, "userinfo"),
+                                     (self.state, STATE_BEHAVIOURS, "state")):
+            if value not in allowed:
+                raise ValueError(f"unknown {name} switch {value!r}; known: {', '.join(allowed)}")
+        if self.userinfo_format not in ("json", "jwt"):
+            raise ValueError("userinfo_format must be 'json' or 'jwt'")
+        if self.ciba_outcome not in CIBA_OUTCOMES:
+            raise ValueError(f"ciba_outcome must be one of {CIBA_OUTCOMES}")
+        return self

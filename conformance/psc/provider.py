@@ -10,29 +10,48 @@ Negative tests flip a behaviour switch (``configure(id_token="alg_none")`` …):
 fills the next tokens wrongly on purpose, and the scenario checks that the candidate refused them. Each
 switch is one row of ``ID_TOKEN_BEHAVIOURS`` / ``USERINFO_BEHAVIOURS`` / ``STATE_BEHAVIOURS``: its
 description and the claim, signature or redirect mutator that implements it (nothing else names it).
+
+The provider is split by job: ``behaviours`` (the switches), ``grants`` (registration, authorizations),
+``oauth_http`` (answers, errors, the HTTP handler), ``client_auth`` and ``ciba`` (mixins for client
+authentication and the CIBA flow); this module holds the server, discovery, authorize, token, userinfo,
+introspection and logout.
 """
 
 from __future__ import annotations
 
-import base64
 import hmac
-import json
 import secrets
-import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import replace
+from http.server import ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit
-
-from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
+from urllib.parse import urlsplit
 
 from conformance.psc import professionals
-from conformance.psc.behaviours import ID_TOKEN_BEHAVIOURS, STATE_BEHAVIOURS, USERINFO_BEHAVIOURS, Mint
+from conformance.psc.behaviours import (
+    CIBA_OUTCOMES,
+    ID_TOKEN_BEHAVIOURS,
+    STATE_BEHAVIOURS,
+    USERINFO_BEHAVIOURS,
+    Behaviour,
+    Mint,
+)
+from conformance.psc.ciba import CibaFlow
+from conformance.psc.client_auth import JWT_BEARER, SKEW, ClientAuthentication
+from conformance.psc.grants import CibaRequest, ClientRegistration, Grant
+from conformance.psc.oauth_http import (
+    MAX_BODY,
+    RECORDED_HEADERS,
+    HttpAnswer,
+    OAuthError,
+    handler_for,
+    html_page,
+    origin_of,
+    parse_form,
+    redirect_answer,
+)
 from conformance.psc.signing import KeyRing, half_hash, pkce_s256, signature_part
 from conformance.psc.transcript import Step, bounded, next_seq
 
@@ -50,124 +69,16 @@ PATHS = {
     "ciba_auth": OIDC + "/ext/ciba/auth",
 }
 CIBA_GRANT = "urn:openid:params:grant-type:ciba"
-JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ACR = "eidas1"
-MAX_BODY = 64 * 1024
 MAX_EXCHANGES = 5000
 CODE_TTL = 60
-SKEW = 30
-
-CIBA_OUTCOMES = ("approve", "deny", "expire")
-
-
-@dataclass(frozen=True)
-class ClientRegistration:
-    """What the provider knows of the relying party (as the ANS industrial portal would register it)."""
-
-    client_id: str
-    client_secret: str
-    redirect_uris: tuple[str, ...] = ()
-    post_logout_redirect_uris: tuple[str, ...] = ()
-    jwks: dict[str, Any] | None = None  # public keys for private_key_jwt
-    auth_methods: tuple[str, ...] = ("client_secret_basic", "client_secret_post", "private_key_jwt")
-    allow_any_redirect_uri: bool = False  # only for a candidate whose callback the harness cannot know
-    id_token_alg: str = "RS256"  # or "HS256" (signed with the client secret, the ANS connector's default)
-
-
-@dataclass(frozen=True)
-class Behaviour:
-    """The switches of the next logins. Replace it whole with ``configure`` (thread-safe)."""
-
-    professional: str = professionals.DEFAULT_PROFESSIONAL
-    id_token: str = "nominal"
-    userinfo: str = "nominal"
-    userinfo_format: str = "json"  # or "jwt" (application/jwt)
-    state: str = "nominal"
-    sub: str | None = None  # override the professional's opaque sub
-    token_lifetime: int = 120
-    ciba_outcome: str = "approve"
-    ciba_pending_polls: int = 1
-    ciba_interval: int = 2
-    ciba_expires_in: int = 120
-
-    def validate(self) -> Behaviour:
-        professionals.by_key(self.professional)
-        for value, allowed, name in ((self.id_token, ID_TOKEN_BEHAVIOURS, "id_token"),
-                                     (self.userinfo, USERINFO_BEHAVIOURS, "userinfo"),
-                                     (self.state, STATE_BEHAVIOURS, "state")):
-            if value not in allowed:
-                raise ValueError(f"unknown {name} switch {value!r}; known: {', '.join(allowed)}")
-        if self.userinfo_format not in ("json", "jwt"):
-            raise ValueError("userinfo_format must be 'json' or 'jwt'")
-        if self.ciba_outcome not in CIBA_OUTCOMES:
-            raise ValueError(f"ciba_outcome must be one of {CIBA_OUTCOMES}")
-        return self
-
-
-@dataclass
-class Grant:
-    """One authorization (code flow or CIBA) and the tokens issued for it."""
-
-    client_id: str
-    professional: str
-    sub: str
-    scope: str
-    nonce: str | None
-    behaviour: Behaviour
-    redirect_uri: str = ""
-    code_challenge: str | None = None
-    code_challenge_method: str | None = None
-    auth_time: int = 0
-    created: float = 0.0
-    code_used: bool = False
-    session_id: str = field(default_factory=lambda: secrets.token_hex(16))
-    access_tokens: list[str] = field(default_factory=list)
-    id_tokens: list[str] = field(default_factory=list)
-    logged_out: bool = False
-
-
-@dataclass
-class CibaRequest:
-    grant: Grant
-    expires_at: float
-    interval: int
-    pending_left: int
-    outcome: str
-    last_poll: float | None = None
-    done: bool = False
-    login_hint: str = ""
-    binding_message: str = ""
-
-
-@dataclass
-class HttpAnswer:
-    status: int
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-    content_type: str = "application/json"
-
-    def encoded(self) -> bytes:
-        if self.body is None:
-            return b""
-        if isinstance(self.body, bytes):
-            return self.body
-        if isinstance(self.body, str):
-            return self.body.encode("utf-8")
-        return json.dumps(self.body, ensure_ascii=False).encode("utf-8")
-
-
-class OAuthError(Exception):
-    def __init__(self, status: int, error: str, description: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(description)
-        self.answer = HttpAnswer(status, {"error": error, "error_description": description},
-                                 {"Cache-Control": "no-store", **(headers or {})})
 
 
 def _now_int(clock: Callable[[], float]) -> int:
     return int(clock())
 
 
-class MockPscProvider:
+class MockPscProvider(ClientAuthentication, CibaFlow):
     """The mock IdP. ``start()``/``stop()`` or ``with MockPscProvider(...) as idp:``.
 
     Everything it hands out (codes, tokens, signatures) is remembered in ``issued_secrets()`` so the
@@ -191,7 +102,7 @@ class MockPscProvider:
         self._ciba: dict[str, CibaRequest] = {}
         self._assertion_jtis: set[str] = set()
         self._secrets: set[str] = {client.client_secret}
-        self._httpd = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._httpd = ThreadingHTTPServer((host, port), handler_for(self.handle))
         self._httpd.daemon_threads = True
         bound_host, bound_port = self._httpd.server_address[:2]
         host_text = bound_host.decode() if isinstance(bound_host, bytes) else str(bound_host)
@@ -322,7 +233,7 @@ class MockPscProvider:
         kind = self._kind(path)
         try:
             if method == "POST" and "application/x-www-form-urlencoded" in headers.get("content-type", ""):
-                form = _parse_form(body)
+                form = parse_form(body)
             answer = self._dispatch(kind, method, query, form, headers)
         except OAuthError as exc:
             answer = exc.answer
@@ -336,7 +247,7 @@ class MockPscProvider:
         self._record(Step(
             seq=seq, actor="idp", kind=kind, method=method, url=self.base_url + path, at=received,
             query=dict(query),
-            request_headers={k: v for k, v in headers.items() if k in _RECORDED_HEADERS}, form=form,
+            request_headers={k: v for k, v in headers.items() if k in RECORDED_HEADERS}, form=form,
             request_body="" if form else bounded(body.decode("utf-8", "replace")),
             status=answer.status, response_headers=dict(answer.headers), response_body=response_body,
             note=self._note(kind),
@@ -407,9 +318,9 @@ class MockPscProvider:
         client_id = params.get("client_id", "")
         redirect_uri = params.get("redirect_uri", "")
         if client_id != self.client.client_id:
-            return _page(400, "Client inconnu", f"client_id inconnu : {client_id!r}")
+            return html_page(400, "Client inconnu", f"client_id inconnu : {client_id!r}")
         if not redirect_uri or not self._redirect_uri_allowed(redirect_uri):
-            return _page(400, "redirect_uri invalide",
+            return html_page(400, "redirect_uri invalide",
                          f"redirect_uri non enregistré pour ce client : {redirect_uri!r}")
         state = params.get("state")
 
@@ -417,7 +328,7 @@ class MockPscProvider:
             out = {"error": error, "error_description": description}
             if state is not None:
                 out["state"] = state
-            return _redirect(redirect_uri, out)
+            return redirect_answer(redirect_uri, out)
 
         if params.get("response_type") != "code":
             return fail("unsupported_response_type", "seul response_type=code est accepté")
@@ -446,7 +357,7 @@ class MockPscProvider:
         edit = STATE_BEHAVIOURS[behaviour.state].redirect
         if edit is not None:
             edit(answer)
-        return _redirect(redirect_uri, answer)
+        return redirect_answer(redirect_uri, answer)
 
     def mint_code_like(self, code: str) -> str:
         """A fresh code bound to the same authorization as ``code`` (for the state-replay scenario)."""
@@ -460,84 +371,6 @@ class MockPscProvider:
             self._codes[new_code] = fresh
         self._remember(new_code)
         return new_code
-
-    # -- client authentication --------------------------------------------------------------------
-    def _authenticate_client(self, form: dict[str, str], headers: dict[str, str]) -> str:
-        """Return the method used; raise invalid_client otherwise (RFC 6749 §2.3, OIDC Core §9)."""
-        auth = headers.get("authorization", "")
-        used: list[str] = []
-        if auth.lower().startswith("basic "):
-            used.append("client_secret_basic")
-        if "client_secret" in form:
-            used.append("client_secret_post")
-        if "client_assertion" in form:
-            used.append("private_key_jwt")
-        if len(used) > 1:
-            raise OAuthError(400, "invalid_request", "plusieurs méthodes d'authentification client à la fois")
-        if not used:
-            raise OAuthError(401, "invalid_client", "authentification du client absente",
-                             {"WWW-Authenticate": 'Basic realm="esante-wallet"'})
-        method = used[0]
-        if method not in self.client.auth_methods:
-            raise OAuthError(401, "invalid_client", f"méthode {method} non autorisée pour ce client")
-        if method == "client_secret_basic":
-            try:
-                raw = base64.b64decode(auth.split(None, 1)[1], validate=True).decode("utf-8")
-                cid, _, secret = raw.partition(":")
-                cid, secret = unquote_plus(cid), unquote_plus(secret)
-            except (ValueError, IndexError):
-                raise OAuthError(401, "invalid_client", "en-tête Basic illisible") from None
-            self._check_secret(cid, secret, form)
-        elif method == "client_secret_post":
-            self._check_secret(form.get("client_id", ""), form.get("client_secret", ""), form)
-        else:
-            self._check_assertion(form)
-        return method
-
-    def _check_secret(self, cid: str, secret: str, form: dict[str, str]) -> None:
-        if "client_id" in form and form["client_id"] != cid:
-            raise OAuthError(401, "invalid_client", "client_id du formulaire différent de celui authentifié")
-        ok_id = hmac.compare_digest(cid.encode(), self.client.client_id.encode())
-        ok_secret = hmac.compare_digest(secret.encode(), self.client.client_secret.encode())
-        if not (ok_id and ok_secret):
-            raise OAuthError(401, "invalid_client", "identifiant ou secret client invalide")
-
-    def _check_assertion(self, form: dict[str, str]) -> None:
-        if form.get("client_assertion_type") != JWT_BEARER:
-            raise OAuthError(401, "invalid_client", "client_assertion_type invalide")
-        if not self.client.jwks:
-            raise OAuthError(401, "invalid_client", "aucune clé publique enregistrée pour private_key_jwt")
-        assertion = form["client_assertion"]
-        self._remember(assertion)
-        try:
-            token = jwt.decode(assertion, KeySet.import_key_set(self.client.jwks),  # type: ignore[arg-type]
-                               algorithms=["RS256", "ES256", "PS256"])
-        except (JoseError, ValueError) as exc:
-            raise OAuthError(401, "invalid_client", f"client_assertion non vérifiable : {exc}") from None
-        claims = token.claims
-        cid = self.client.client_id
-        now = _now_int(self.clock)
-        aud = claims.get("aud")
-        auds = aud if isinstance(aud, list) else [aud]
-        problems = []
-        if claims.get("iss") != cid or claims.get("sub") != cid:
-            problems.append("iss et sub doivent valoir le client_id")
-        if self.endpoint("token") not in auds and self.issuer not in auds:
-            problems.append("aud doit désigner le point d'accès token ou l'émetteur")
-        if not isinstance(claims.get("exp"), int) or claims["exp"] < now - SKEW:
-            problems.append("exp absent ou dépassé")
-        jti = claims.get("jti")
-        if not jti:
-            problems.append("jti absent")
-        if "client_id" in form and form["client_id"] != cid:
-            problems.append("client_id du formulaire différent")
-        with self._lock:
-            if jti and jti in self._assertion_jtis:
-                problems.append("jti déjà utilisé (rejeu d'assertion)")
-            elif jti:
-                self._assertion_jtis.add(str(jti))
-        if problems:
-            raise OAuthError(401, "invalid_client", "; ".join(problems))
 
     # -- token ------------------------------------------------------------------------------------
     def _token(self, form: dict[str, str], headers: dict[str, str]) -> HttpAnswer:
@@ -679,15 +512,15 @@ class MockPscProvider:
         target = params.get("post_logout_redirect_uri", "")
         grant = self._grant_for_id_token(hint) if hint else None
         if hint and grant is None:
-            return _page(400, "id_token_hint invalide", "id_token_hint inconnu ou non émis par ce fournisseur")
+            return html_page(400, "id_token_hint invalide", "id_token_hint inconnu ou non émis par ce fournisseur")
         if target:
             allowed = set(self.client.post_logout_redirect_uris) | set(self.client.redirect_uris)
-            origins = {_origin(u) for u in allowed}
-            if not (target in allowed or _origin(target) in origins or self.client.allow_any_redirect_uri):
-                return _page(400, "post_logout_redirect_uri invalide",
+            origins = {origin_of(u) for u in allowed}
+            if not (target in allowed or origin_of(target) in origins or self.client.allow_any_redirect_uri):
+                return html_page(400, "post_logout_redirect_uri invalide",
                              f"post_logout_redirect_uri non enregistré : {target!r}")
             if not hint and not params.get("client_id"):
-                return _page(400, "Requête invalide", "post_logout_redirect_uri sans id_token_hint ni client_id")
+                return html_page(400, "Requête invalide", "post_logout_redirect_uri sans id_token_hint ni client_id")
         if grant is not None:
             with self._lock:
                 grant.logged_out = True
@@ -695,8 +528,8 @@ class MockPscProvider:
                     self._access.pop(token, None)
         if target:
             out = {"state": params["state"]} if "state" in params else {}
-            return _redirect(target, out)
-        return _page(200, "Déconnexion", "Vous êtes déconnecté de Pro Santé Connect (fournisseur simulé).")
+            return redirect_answer(target, out)
+        return html_page(200, "Déconnexion", "Vous êtes déconnecté de Pro Santé Connect (fournisseur simulé).")
 
     def _grant_for_id_token(self, token: str) -> Grant | None:
         with self._lock:
@@ -706,153 +539,9 @@ class MockPscProvider:
                 return grant
         return None
 
-    # -- CIBA -------------------------------------------------------------------------------------
-    def _ciba_auth(self, form: dict[str, str], headers: dict[str, str]) -> HttpAnswer:
-        self._authenticate_client(form, headers)
-        behaviour = self._behaviour
-        scope = form.get("scope", "")
-        if "openid" not in scope.split():
-            raise OAuthError(400, "invalid_scope", "le scope doit contenir openid")
-        hint = form.get("login_hint", "")
-        if not hint:
-            raise OAuthError(400, "invalid_request", "login_hint absent (identifiant national du professionnel)")
-        pro = professionals.by_subject_name_id(hint)
-        if pro is None:
-            raise OAuthError(400, "unknown_user_id", "login_hint ne désigne aucun professionnel connu")
-        binding = form.get("binding_message", "")
-        if len(binding) > 100:
-            raise OAuthError(400, "invalid_binding_message", "binding_message trop long")
-        now = self.clock()
-        grant = Grant(client_id=self.client.client_id, professional=pro.key,
-                      sub=behaviour.sub or pro.keycloak_sub, scope=scope, nonce=None,
-                      behaviour=behaviour, auth_time=int(now), created=now)
-        auth_req_id = "psc-ciba-" + secrets.token_urlsafe(24)
-        request = CibaRequest(grant=grant, expires_at=now + behaviour.ciba_expires_in,
-                              interval=behaviour.ciba_interval, pending_left=behaviour.ciba_pending_polls,
-                              outcome=behaviour.ciba_outcome, login_hint=hint, binding_message=binding)
-        with self._lock:
-            self._ciba[auth_req_id] = request
-        self._remember(auth_req_id)
-        return HttpAnswer(200, {"auth_req_id": auth_req_id, "expires_in": behaviour.ciba_expires_in,
-                                "interval": behaviour.ciba_interval}, {"Cache-Control": "no-store"})
 
-    def _token_from_ciba(self, form: dict[str, str]) -> HttpAnswer:
-        auth_req_id = form.get("auth_req_id", "")
-        now = self.clock()
-        with self._lock:
-            request = self._ciba.get(auth_req_id)
-            if request is None or request.done:
-                raise OAuthError(400, "invalid_grant", "auth_req_id inconnu ou déjà consommé")
-            if now > request.expires_at:
-                request.done = True
-                raise OAuthError(400, "expired_token", "la demande CIBA a expiré")
-            if request.last_poll is not None and now - request.last_poll < request.interval:
-                request.last_poll = now
-                request.interval += 5  # CIBA Core §11: the client must slow down by 5 s
-                raise OAuthError(400, "slow_down", f"interrogation trop rapprochée ; intervalle porté à "
-                                                   f"{request.interval} s")
-            request.last_poll = now
-            if request.pending_left > 0:
-                request.pending_left -= 1
-                raise OAuthError(400, "authorization_pending", "le professionnel n'a pas encore validé sur e-CPS")
-            request.done = True
-            outcome = request.outcome
-        if outcome == "deny":
-            raise OAuthError(400, "access_denied", "le professionnel a refusé la demande sur e-CPS")
-        if outcome == "expire":
-            raise OAuthError(400, "expired_token", "la demande CIBA a expiré sans réponse")
-        return self._issue(request.grant, with_refresh=True)
-
-
-_RECORDED_HEADERS = {"authorization", "content-type", "accept", "user-agent", "dpop"}
-
-
-def _parse_form(body: bytes) -> dict[str, str]:
-    try:
-        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=100)
-    except (ValueError, UnicodeDecodeError):
-        raise OAuthError(400, "invalid_request", "formulaire illisible") from None
-    out: dict[str, str] = {}
-    for key, value in pairs:
-        if key in out:  # RFC 6749 §3.1: parameters must not be repeated
-            raise OAuthError(400, "invalid_request", f"paramètre répété : {key}")
-        out[key] = value
-    return out
-
-
-def _origin(uri: str) -> str:
-    parts = urlsplit(uri)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-def _redirect(uri: str, params: dict[str, str]) -> HttpAnswer:
-    sep = "&" if urlsplit(uri).query else "?"
-    location = uri + (sep + urlencode(params) if params else "")
-    return HttpAnswer(302, None, {"Location": location, "Cache-Control": "no-store"})
-
-
-def _page(status: int, title: str, text: str) -> HttpAnswer:
-    import html
-
-    body = (f"<!doctype html><html lang=\"fr\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
-            f"</head><body><h1>{html.escape(title)}</h1><p>{html.escape(text)}</p></body></html>")
-    return HttpAnswer(status, body, {}, content_type="text/html; charset=utf-8")
-
-
-def _handler_for(provider: MockPscProvider) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "mock-pro-sante-connect/1"
-        protocol_version = "HTTP/1.1"
-        timeout = 15  # a stuck client cannot hold a thread forever
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-        def setup(self) -> None:
-            super().setup()
-            # headers and body leave in two writes: without NODELAY, Nagle + delayed ACK cost ~40 ms a request
-            self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-        def _handle(self) -> None:
-            split = urlsplit(self.path)
-            try:
-                length = int(self.headers.get("Content-Length") or 0)
-            except ValueError:
-                length = -1
-            if length < 0 or length > MAX_BODY:
-                self._send(HttpAnswer(413, {"error": "invalid_request", "error_description": "corps trop volumineux"}))
-                self.close_connection = True
-                return
-            body = self.rfile.read(length) if length else b""
-            try:
-                query = dict(parse_qsl(split.query, keep_blank_values=True, max_num_fields=100))
-            except ValueError:
-                self._send(HttpAnswer(400, {"error": "invalid_request", "error_description": "requête illisible"}))
-                return
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            self._send(provider.handle(self.command, split.path, query, headers, body))
-
-        def _send(self, answer: HttpAnswer) -> None:
-            data = answer.encoded()
-            self.send_response(answer.status)
-            if data:
-                content_type = answer.content_type
-                if content_type == "application/json":
-                    content_type += "; charset=utf-8"
-                self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
-            for key, value in answer.headers.items():
-                self.send_header(key, value)
-            self.end_headers()
-            if data:
-                self.wfile.write(data)
-
-        do_GET = do_POST = do_PUT = do_DELETE = _handle
-
-        def handle(self) -> None:
-            try:
-                super().handle()
-            except (BrokenPipeError, ConnectionResetError):  # the client hung up: no traceback on stderr
-                self.close_connection = True
-
-    return Handler
+__all__ = [
+    "ACR", "AUTHORIZE_PATH", "CIBA_GRANT", "CIBA_OUTCOMES", "JWT_BEARER", "MAX_BODY", "PATHS", "REALM_PATH", "SKEW",
+    "STANDARD_DISCOVERY", "WALLET_DISCOVERY", "Behaviour", "CibaRequest", "ClientRegistration", "Grant", "HttpAnswer",
+    "MockPscProvider", "OAuthError",
+]
