@@ -12,13 +12,19 @@ import base64
 import binascii
 import functools
 from dataclasses import replace
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from conformance.findings import NotEvaluated
-from conformance.sandbox.artefacts import Artefact
+from conformance.plugin.options import _option
 from conformance.sandbox.client import SandboxError, SandboxTimeout, SandboxUnsupported
+from conformance.seams import Artefact, Candidate, ContractClient, CorridorProfile
+
+if TYPE_CHECKING:  # the CDA room is imported when a test runs, not at collection
+    from conformance.cda.kit import Kit
+    from conformance.cda.validate import ValidationResult
 
 # An invented identity for a candidate without INS support (never a real person).
 FALLBACK_RESIDENT = {
@@ -29,7 +35,7 @@ FALLBACK_RESIDENT = {
 }
 
 
-def requested_document_types(candidate: Any, profile: Any) -> list[str]:
+def requested_document_types(candidate: Candidate, profile: CorridorProfile) -> list[str]:
     """The types the corridor requires that the candidate declares (declared order kept)."""
     declared = candidate.document_types()
     wanted = set(getattr(profile, "document_types", ()) or declared)
@@ -57,7 +63,7 @@ def _optional(request: pytest.FixtureRequest, name: str) -> Any:
         return None
 
 
-def _resident(request: pytest.FixtureRequest, client: Any) -> dict[str, Any]:
+def _resident(request: pytest.FixtureRequest, client: ContractClient) -> dict[str, Any]:
     resident = _optional(request, "qualified_resident")
     if resident:
         return dict(resident)
@@ -70,11 +76,11 @@ def _resident(request: pytest.FixtureRequest, client: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def cda_documents(request: pytest.FixtureRequest, candidate: Any, segur_profile: Any) -> list[Artefact]:
+def cda_documents(request: pytest.FixtureRequest, candidate: Candidate, segur_profile: CorridorProfile) -> list[Artefact]:
     """Every CDA document to check: produced now through the sandbox, or read from ``cda/*.xml``."""
     if candidate.mode != "sandbox":
         return list(candidate.files("cda"))
-    client = candidate.client
+    client = candidate.require_sandbox()  # sandbox mode: never skips
     types = requested_document_types(candidate, segur_profile)
     if not types:
         return []
@@ -107,7 +113,7 @@ def cda_documents(request: pytest.FixtureRequest, candidate: Any, segur_profile:
 
 
 @pytest.fixture(scope="session")
-def cda_kit(cisis_kit: Any) -> Any:
+def cda_kit(cisis_kit: Path | None) -> Kit | None:
     """The opened CI-SIS kit, or None when --cisis-kit was not given (layers 1 and 2 then do not run)."""
     if cisis_kit is None:
         return None
@@ -124,8 +130,8 @@ def cda_kit(cisis_kit: Any) -> Any:
 
 
 @pytest.fixture(scope="session")
-def cda_model_results(request: pytest.FixtureRequest, cda_documents: list[Artefact], candidate: Any,
-                      segur_profile: Any) -> dict[str, Any]:
+def cda_model_results(request: pytest.FixtureRequest, cda_documents: list[Artefact], candidate: Candidate,
+                      segur_profile: CorridorProfile) -> dict[str, ValidationResult]:
     """Layer 3 (built-in models) on every collected document, computed once: name → ValidationResult.
 
     Streamed (issue 15): each document is read, checked and released in turn (in ``--segur-jobs`` worker
@@ -146,13 +152,13 @@ def cda_model_results(request: pytest.FixtureRequest, cda_documents: list[Artefa
         expected = meta.get("type") if sandbox else type_hint_from_name(art.name)
         tasks.append((art, expected, meta.get("resident"), sandbox, corridor))
     label = "CDA (models)" if _plugin_option(request.config, "segur_lang") == "en" else "CDA (modèles)"
-    out: dict[str, Any] = {}
+    out: dict[str, ValidationResult] = {}
     for task, (result, summary) in stream_map(_model_result, tasks, jobs=jobs, label=label):
         out[task[0].name] = replace(result, tree=summary_tree(summary))
     return out
 
 
-def _model_result(task: tuple[Any, str | None, Any, bool, str | None]) -> tuple[Any, bytes | None]:
+def _model_result(task: tuple[Artefact, str | None, Any, bool, str | None]) -> tuple[ValidationResult, bytes | None]:
     """One document through layer 3 (module-level: it runs in a worker process with ``--segur-jobs``):
     the result without its tree, and the summary of the tree (``summary_xml``), both picklable."""
     from conformance.cda.validate import validate_document
@@ -193,7 +199,7 @@ def summary_tree(summary: bytes | None) -> Any:
     return etree.ElementTree(etree.fromstring(summary, etree.XMLParser(resolve_entities=False, no_network=True)))
 
 
-def artefact_jobs(config: Any) -> int:
+def artefact_jobs(config: pytest.Config) -> int:
     """Worker processes for the per-document checks of artefact mode (``--segur-jobs``/SEGUR_JOBS, run
     ``--jobs``); 1 when not given or not a positive number."""
     value = _plugin_option(config, "segur_jobs") or 1
@@ -203,7 +209,7 @@ def artefact_jobs(config: Any) -> int:
         return 1
 
 
-def use_pytest_console(config: Any) -> None:
+def use_pytest_console(config: pytest.Config) -> None:
     """Progress lines of long artefact folders go to pytest's terminal, past its output capture."""
     from conformance.sandbox.artefacts import set_console
 
@@ -224,13 +230,12 @@ def use_pytest_console(config: Any) -> None:
     set_console(write, "en" if _plugin_option(config, "segur_lang") == "en" else "fr")
 
 
-def _plugin_option(config: Any, dest: str) -> Any:
-    """A segur option as the plugin resolves it (command line, then environment, then ini)."""
+def _plugin_option(config: pytest.Config, dest: str) -> str | None:
+    """A segur option as the plugin resolves it (command line, then environment, then ini); None when the
+    plugin's options are not registered (``-p no:segur_conformance``)."""
     try:
-        from conformance.plugin import _option
-
         return _option(config, dest)
-    except (KeyError, ValueError, ImportError):
+    except (KeyError, ValueError):
         return None
 
 
@@ -260,7 +265,7 @@ def _type_codes_longest_first() -> tuple[str, ...]:
     return tuple(sorted(document_types(), key=len, reverse=True))
 
 
-def stalled_productions(documents: list[Any]) -> tuple[str, str] | None:
+def stalled_productions(documents: list[Artefact]) -> tuple[str, str] | None:
     """(reason_fr, reason_en) when the candidate never finished producing some document, else None.
 
     A stalled answer is no evidence either way: the proofs that needed the document are "not evaluated"

@@ -29,8 +29,10 @@ from conformance.dmp.simulator import DmpSimulator, SimRequest
 from conformance.dmp.trust import TrustConfigError, resolve_anchors
 from conformance.findings import NotEvaluated
 from conformance.ihe.cda_header import read_header
+from conformance.plugin import SegurConfig
 from conformance.safexml import XmlRejected, parse_bytes
 from conformance.sandbox.client import SandboxError, SandboxUnsupported
+from conformance.seams import Candidate, ContractClient, CorridorProfile
 from conformance.suites._fixtures_cda import decode_cda
 
 ENV_TRUST = "SEGUR_DMP_TRUST"
@@ -58,7 +60,7 @@ class DmpSubmission:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _trust(segur_config: Any) -> list[Any] | None:
+def _trust(segur_config: SegurConfig) -> list[Any] | None:
     """The candidate's declared test trust anchors (conformance.dmp.trust.resolve_anchors), None if none."""
     try:
         anchors, _source = resolve_anchors(segur_config)
@@ -69,12 +71,13 @@ def _trust(segur_config: Any) -> list[Any] | None:
 
 
 @pytest.fixture(scope="session")
-def dmp_simulator(candidate: Any, segur_config: Any) -> Iterator[DmpSimulator]:
+def dmp_simulator(candidate: Candidate, segur_config: SegurConfig) -> Iterator[DmpSimulator]:
     """The DMP simulator, started once; in sandbox mode the candidate is told to use it."""
     with DmpSimulator(trust=_trust(segur_config), hold_s=SIMULATOR_HOLD_S) as sim:
-        if getattr(candidate, "client", None) is not None:
+        client = candidate.client
+        if client is not None:
             try:
-                candidate.client.set_endpoints({"dmp": {**sim.endpoint(), "timeout_s": CANDIDATE_TIMEOUT_S}})
+                client.set_endpoints({"dmp": {**sim.endpoint(), "timeout_s": CANDIDATE_TIMEOUT_S}})
             except SandboxUnsupported:
                 pytest.skip("le candidat ne permet pas de configurer le DMP (PUT /endpoints)")
             except SandboxError as exc:
@@ -83,7 +86,7 @@ def dmp_simulator(candidate: Any, segur_config: Any) -> Iterator[DmpSimulator]:
         yield sim
 
 
-def _meta(artefact: Any, *names: str) -> str:
+def _meta(artefact: object, *names: str) -> str:
     meta = getattr(artefact, "meta", None) or {}
     for name in names:
         if meta.get(name):
@@ -112,7 +115,7 @@ def document_uid(doc_id: str) -> str:
     return _DOCUMENT_UIDS.get(doc_id, "")
 
 
-def document_for(client: Any, resident_id: str, doc_type: str, options: dict[str, Any] | None = None) -> str:
+def document_for(client: ContractClient, resident_id: str, doc_type: str, options: dict[str, Any] | None = None) -> str:
     """Ask the candidate for a new document of a type for a resident; its id (its uniqueId remembered)."""
     created = client.create_document(resident_id, doc_type, options)
     doc_id = str(created["id"])
@@ -131,7 +134,8 @@ def split_by_document(requests: list[SimRequest], uid: str) -> tuple[list[SimReq
     """
     if not uid:
         return list(requests), []
-    mine, foreign = [], []
+    mine: list[SimRequest] = []
+    foreign: list[SimRequest] = []
     for r in requests:
         uids = r.unique_ids
         (foreign if uids and uid not in uids else mine).append(r)
@@ -144,14 +148,14 @@ def describe_foreign(requests: list[SimRequest]) -> list[dict[str, Any]]:
              "unique_ids": sorted(r.unique_ids), "outcome": r.outcome} for r in requests]
 
 
-def _dmp_status(client: Any, doc_id: str) -> str:
+def _dmp_status(client: ContractClient, doc_id: str) -> str:
     try:
         return str(((client.get_document(doc_id) or {}).get("dmp") or {}).get("status") or "")
     except SandboxError:
         return ""
 
 
-def send(client: Any, sim: DmpSimulator, doc_id: str, name: str, doc_type: str, *,
+def send(client: ContractClient, sim: DmpSimulator, doc_id: str, name: str, doc_type: str, *,
          replaces: str | None = None) -> DmpSubmission:
     """POST /documents/{id}/dmp and pair the answer with what the simulator received.
 
@@ -187,7 +191,7 @@ def send(client: Any, sim: DmpSimulator, doc_id: str, name: str, doc_type: str, 
 
 
 @pytest.fixture(scope="session")
-def dmp_submissions(candidate: Any, request: pytest.FixtureRequest) -> list[DmpSubmission]:
+def dmp_submissions(candidate: Candidate, request: pytest.FixtureRequest) -> list[DmpSubmission]:
     """Every ITI-41 submission of the run (sandbox: the candidate's documents; artefacts: dmp/)."""
     seg = request.getfixturevalue("segur_config")
     kit = seg.cisis_kit
@@ -200,7 +204,7 @@ def dmp_submissions(candidate: Any, request: pytest.FixtureRequest) -> list[DmpS
     return out
 
 
-def _collect(candidate: Any, request: pytest.FixtureRequest) -> list[DmpSubmission]:
+def _collect(candidate: Candidate, request: pytest.FixtureRequest) -> list[DmpSubmission]:
     if candidate.mode == "artefacts":
         out = []
         for art in candidate.files("dmp"):
@@ -250,7 +254,7 @@ def _collect(candidate: Any, request: pytest.FixtureRequest) -> list[DmpSubmissi
 
 
 @pytest.fixture(scope="session")
-def dmp_document_type(candidate: Any, segur_profile: Any) -> str:
+def dmp_document_type(candidate: Candidate, segur_profile: CorridorProfile) -> str:
     """A document type the candidate produces, for the behaviour scenarios (the corridor's first)."""
     declared = candidate.document_types()
     wanted = list(getattr(segur_profile, "document_types", ()) or ())

@@ -18,6 +18,7 @@ from conformance.findings import NotEvaluated
 from conformance.ins.insi import fixtures as insi_fixtures
 from conformance.ins.insi.simulator import InsiSimulator
 from conformance.sandbox.client import SandboxError, SandboxUnsupported
+from conformance.seams import Candidate
 
 # Our simulator holds a "timeout" request this long; the candidate is asked (through the optional
 # endpoint key timeout_s) to give up earlier. A candidate that ignores timeout_s gets a 504 fault at
@@ -28,17 +29,18 @@ QUALIFIED_IDENTITY = "qualifiable"
 
 
 @pytest.fixture(scope="session")
-def insi_simulator(candidate: Any) -> Iterator[InsiSimulator]:
+def insi_simulator(candidate: Candidate) -> Iterator[InsiSimulator]:
     """The INSi simulator, started once; in sandbox mode the candidate is told to use it."""
     with InsiSimulator(timeout_delay=SIMULATOR_TIMEOUT_DELAY_S) as sim:
-        if getattr(candidate, "client", None) is not None:
+        client = candidate.client
+        if client is not None:
             try:
                 try:
-                    candidate.client.set_endpoints({"insi": {"url": sim.url, "timeout_s": CANDIDATE_TIMEOUT_S}})
+                    client.set_endpoints({"insi": {"url": sim.url, "timeout_s": CANDIDATE_TIMEOUT_S}})
                 except SandboxError as exc:
                     if isinstance(exc, SandboxUnsupported) or exc.status not in (400, 422):
                         raise
-                    candidate.client.set_endpoints({"insi": {"url": sim.url}})  # strict schema: url only
+                    client.set_endpoints({"insi": {"url": sim.url}})  # strict schema: url only
             except SandboxUnsupported:
                 pytest.skip("le candidat ne permet pas de configurer le téléservice INSi (PUT /endpoints)")
             except SandboxError as exc:
@@ -47,7 +49,7 @@ def insi_simulator(candidate: Any) -> Iterator[InsiSimulator]:
         yield sim
 
 
-def _qualify(candidate: Any, ident: insi_fixtures.InsiIdentity, who_fr: str, who_en: str) -> dict[str, Any]:
+def _qualify(candidate: Candidate, ident: insi_fixtures.InsiIdentity, who_fr: str, who_en: str) -> dict[str, Any]:
     """Have the candidate create and qualify ``ident``; the resident as ``GET /residents/{id}`` (status QUAL).
 
     Not supported → skip; refused or not qualified → not evaluated (the dependants' prerequisite failed)."""
@@ -75,7 +77,7 @@ def _qualify(candidate: Any, ident: insi_fixtures.InsiIdentity, who_fr: str, who
 
 
 @pytest.fixture(scope="session")
-def qualified_resident(candidate: Any, insi_simulator: InsiSimulator) -> dict[str, Any]:
+def qualified_resident(candidate: Candidate, insi_simulator: InsiSimulator) -> dict[str, Any]:
     """A resident the candidate qualified (status QUAL, INS from the simulator), shared by the run's suites."""
     return _qualify(candidate, insi_fixtures.identity(QUALIFIED_IDENTITY), "résident de test", "the test resident")
 
@@ -84,7 +86,7 @@ _OWN_IDENTITIES = itertools.count()
 
 
 @pytest.fixture()
-def own_qualified_resident(candidate: Any, insi_simulator: InsiSimulator) -> dict[str, Any]:
+def own_qualified_resident(candidate: Candidate, insi_simulator: InsiSimulator) -> dict[str, Any]:
     """A resident of this test alone, qualified by the candidate: its own person and INS, so that what the
     simulators receive for it is attributable to this test (and a retry of an earlier test's send is not)."""
     ident = insi_simulator.register(insi_fixtures.numbered(next(_OWN_IDENTITIES)))

@@ -13,7 +13,7 @@ report it instead of silently checking nothing.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +23,7 @@ from conformance.findings import NotEvaluated
 from conformance.mss.checks import MessageContext
 from conformance.mss.simulator import MssSimulator, ReceivedMessage
 from conformance.sandbox.client import SandboxError, SandboxUnsupported
+from conformance.seams import Candidate, ContractClient
 
 MSS_SENDER = "bal-applicative-candidat@dui.test-ci-sis.mssante.fr"
 MSS_PRO_RECIPIENT = "dr.destinataire@test-ci-sis.mssante.fr"
@@ -55,7 +56,7 @@ class MssCapture:
 
 
 @pytest.fixture(scope="session")
-def mss_simulator(candidate: Any) -> Iterator[MssSimulator]:
+def mss_simulator(candidate: Candidate) -> Iterator[MssSimulator]:
     """The MSSanté operator simulator, started once; in sandbox mode the candidate is told to use it."""
     with MssSimulator() as sim:
         client = getattr(candidate, "client", None)
@@ -72,7 +73,7 @@ def mss_simulator(candidate: Any) -> Iterator[MssSimulator]:
         yield sim
 
 
-def mss_document_id(item: Any) -> str:
+def mss_document_id(item: object) -> str:
     """The contract id of a collected document (Artefact meta, dict, or object)."""
     meta = getattr(item, "meta", None) or (item if isinstance(item, dict) else {})
     for key in ("document_id", "id", "doc_id"):
@@ -82,7 +83,7 @@ def mss_document_id(item: Any) -> str:
     return str(getattr(item, "id", "") or "")
 
 
-def mss_document_types(candidate: Any, collected: list[Any]) -> list[str]:
+def mss_document_types(candidate: Candidate, collected: Sequence[object]) -> list[str]:
     seen = [str((getattr(d, "meta", None) or {}).get("type") or "") for d in collected]
     return [t for t in dict.fromkeys(seen + candidate.document_types()) if t]
 
@@ -97,7 +98,7 @@ def _mss_optional(request: pytest.FixtureRequest, name: str) -> Any:
         return None
 
 
-def mss_send_and_capture(client: Any, sim: MssSimulator, doc_id: str, options: dict[str, Any], *, kind: str,
+def mss_send_and_capture(client: ContractClient, sim: MssSimulator, doc_id: str, options: dict[str, Any], *, kind: str,
                      resident: dict[str, Any] | None, replaces: dict[str, str] | None = None) -> MssCapture:
     """Ask the candidate to send one document and pick up what reached the simulator."""
     ctx = MessageContext(options=dict(options), resident=resident, sender=MSS_SENDER, applicative=True,
@@ -168,14 +169,14 @@ def send_blocker(conns: list[dict[str, Any]]) -> tuple[str, str, str]:
 
 
 @pytest.fixture(scope="session")
-def mss_messages(request: pytest.FixtureRequest, candidate: Any) -> list[MssCapture]:
+def mss_messages(request: pytest.FixtureRequest, candidate: Candidate) -> list[MssCapture]:
     """Every message to check: sent now through the sandbox, or read from ``mss/*.eml``."""
     if candidate.mode != "sandbox":
         out = []
         for art in candidate.files("mss"):
             out.append(MssCapture(art.name, art.data, MessageContext(), "artefact", problem=art.problem))
         return out
-    client = candidate.client
+    client = candidate.require_sandbox()  # sandbox mode: never skips
     if not candidate.supports("mss"):
         pytest.skip("le candidat ne déclare pas la fonction MSSanté (features.mss)")
     sim: MssSimulator = request.getfixturevalue("mss_simulator")
@@ -212,7 +213,7 @@ def mss_messages(request: pytest.FixtureRequest, candidate: Any) -> list[MssCapt
     return captures
 
 
-def mss_wait_for_document(client: Any, doc_id: str, predicate: Any, timeout: float = MSS_MDN_WAIT_S + 3.0) -> dict[str, Any]:
+def mss_wait_for_document(client: ContractClient, doc_id: str, predicate: Any, timeout: float = MSS_MDN_WAIT_S + 3.0) -> dict[str, Any]:
     """GET /documents/{id} until ``predicate(doc)`` holds or the time is up (bounded poll)."""
     deadline = time.monotonic() + timeout
     doc = client.get_document(doc_id)

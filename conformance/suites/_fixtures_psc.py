@@ -14,13 +14,13 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from conformance.psc.provider import ClientRegistration, MockPscProvider
 from conformance.psc.scenarios import PscHarness
 from conformance.sandbox.client import SandboxUnsupported
+from conformance.seams import Candidate
 
 PSC_DEFAULT_CLIENT_ID = "segur-conformance-dui"
 
@@ -38,7 +38,7 @@ def psc_provider() -> Iterator[MockPscProvider]:
 
 
 @pytest.fixture(scope="session")
-def psc_harness(candidate: Any, psc_provider: MockPscProvider) -> PscHarness:
+def psc_harness(candidate: Candidate, psc_provider: MockPscProvider) -> PscHarness:
     """The provider registered for the candidate's callback, and the candidate pointed at the provider."""
     client = candidate.require_sandbox()  # behaviour scenarios: skipped (not_run) in artefact mode
     if not candidate.supports("psc"):

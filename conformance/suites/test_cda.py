@@ -8,24 +8,29 @@ layer 3 (built-in models) always runs.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 from conformance.findings import Finding, NotEvaluated, Severity, error, info
+from conformance.seams import Artefact, Candidate, CorridorProfile, Recorder
+
+if TYPE_CHECKING:  # the CDA room is imported when a test runs, not at collection
+    from conformance.cda.kit import Kit
+    from conformance.cda.validate import ValidationResult
 from conformance.suites._fixtures_cda import stalled_productions
 
 CONTENT = ("DOC/AUTO.03",)
 
 
-def _usable(segur: Any, documents: list[Any], requirements: tuple[str, ...]) -> list[Any]:
+def _usable(segur: Recorder, documents: list[Artefact], requirements: tuple[str, ...]) -> list[Artefact]:
     """The documents a check can read; the others become one ERROR each (production failed)."""
     if not documents:
         pytest.skip("aucun document CDA collecté (le candidat ne déclare aucun type du couloir, ou dossier cda/ vide)")
     stalled = stalled_productions(documents)
     if stalled:
         segur.not_evaluated(*stalled)
-    usable = []
+    usable: list[Artefact] = []
     for art in documents:
         if art.problem:
             segur.record(error(f"document non obtenu : {art.problem}", f"document not obtained: {art.problem}",
@@ -39,7 +44,7 @@ def _only(findings: list[Finding], requirement: str) -> list[Finding]:
     return [f for f in findings if requirement in f.requirements]
 
 
-def _model_ran(segur: Any, result: Any, art: Any, requirement: str) -> bool:
+def _model_ran(segur: Recorder, result: ValidationResult, art: Artefact, requirement: str) -> bool:
     """Whether layer 3 really ran on this document. An unreadable document is an ERROR for this requirement
     too (its findings only name DOC/AUTO.03, so filtering by requirement would hide it); a crashed model
     layer is recorded here and the caller ends "not evaluated": never a silent pass."""
@@ -61,7 +66,7 @@ def _not_evaluated_if(crashed: list[str], requirement: str) -> None:
                            f"{requirement}: model layer did not run on {', '.join(crashed)}")
 
 
-def _kit_or_skip(cda_kit: Any, layer: str) -> Any:
+def _kit_or_skip(cda_kit: Kit | None, layer: str) -> Kit:
     if cda_kit is None:
         pytest.skip(f"--cisis-kit non fourni : la couche {layer} (kit officiel CI-SIS) n'est pas exécutée "
                     f"(--cisis-kit not given: layer {layer} does not run)")
@@ -69,7 +74,7 @@ def _kit_or_skip(cda_kit: Any, layer: str) -> Any:
 
 
 @pytest.mark.requirement("DOC/AUTO.01")
-def test_cda_schema(segur: Any, cda_documents: list[Any], cda_kit: Any) -> None:
+def test_cda_schema(segur: Recorder, cda_documents: list[Artefact], cda_kit: Kit | None) -> None:
     """Layer 1: CDA_extended.xsd of the kit, on every document."""
     from conformance.cda.validate import validate_document
 
@@ -80,7 +85,7 @@ def test_cda_schema(segur: Any, cda_documents: list[Any], cda_kit: Any) -> None:
 
 
 @pytest.mark.requirement("DOC/AUTO.02")
-def test_cda_official_schematrons(segur: Any, cda_documents: list[Any], cda_kit: Any) -> None:
+def test_cda_official_schematrons(segur: Recorder, cda_documents: list[Artefact], cda_kit: Kit | None) -> None:
     """Layer 2: the official schematrons that apply to each document (compiled once per run)."""
     from conformance.cda.schematron import VOLET_VERSION
     from conformance.cda.validate import schematron_runner, validate_document
@@ -101,7 +106,7 @@ def test_cda_official_schematrons(segur: Any, cda_documents: list[Any], cda_kit:
 
 
 @pytest.mark.requirement(*CONTENT)
-def test_cda_content_model(segur: Any, cda_documents: list[Any], cda_model_results: dict[str, Any]) -> None:
+def test_cda_content_model(segur: Recorder, cda_documents: list[Artefact], cda_model_results: dict[str, ValidationResult]) -> None:
     """Layer 3: the CI-SIS header common to every document and the model of the document's type."""
     for art in _usable(segur, cda_documents, CONTENT):
         segur.evidence(art.name.replace("/", "-"), art.data, kind="Document CDA",
@@ -110,7 +115,7 @@ def test_cda_content_model(segur: Any, cda_documents: list[Any], cda_model_resul
 
 
 @pytest.mark.requirement("DOC/AUTO.04")
-def test_cda_document_type(segur: Any, cda_documents: list[Any], cda_model_results: dict[str, Any]) -> None:
+def test_cda_document_type(segur: Recorder, cda_documents: list[Artefact], cda_model_results: dict[str, ValidationResult]) -> None:
     """typeCode in JDV_J07, and the recognised type (volet templateId + code) is the one asked for."""
     crashed = []
     for art in _usable(segur, cda_documents, ("DOC/AUTO.04",)):
@@ -123,7 +128,7 @@ def test_cda_document_type(segur: Any, cda_documents: list[Any], cda_model_resul
 
 
 @pytest.mark.requirement("SC.DOC/va1.04")
-def test_cda_n1_pdf_and_ins(segur: Any, cda_documents: list[Any], cda_model_results: dict[str, Any]) -> None:
+def test_cda_n1_pdf_and_ins(segur: Recorder, cda_documents: list[Artefact], cda_model_results: dict[str, ValidationResult]) -> None:
     """CDA R2 at least N1: the embedded PDF decodes and opens; the INS (when qualified) and its traits."""
     crashed = []
     for art in _usable(segur, cda_documents, ("SC.DOC/va1.04",)):
@@ -140,7 +145,7 @@ def test_cda_n1_pdf_and_ins(segur: Any, cda_documents: list[Any], cda_model_resu
 
 
 @pytest.mark.requirement("SC.CDA/META.01")
-def test_cda_title(segur: Any, cda_documents: list[Any], cda_model_results: dict[str, Any]) -> None:
+def test_cda_title(segur: Recorder, cda_documents: list[Artefact], cda_model_results: dict[str, ValidationResult]) -> None:
     """The document title is present and meaningful (the naming rule itself is a manual proof)."""
     crashed = []
     for art in _usable(segur, cda_documents, ("SC.CDA/META.01",)):
@@ -149,6 +154,9 @@ def test_cda_title(segur: Any, cda_documents: list[Any], cda_model_results: dict
             crashed += [art.name] if result.tree is not None else []
             continue
         segur.record(_only(result.findings, "SC.CDA/META.01"))
+        if result.tree is None:  # the model layer ran but its tree summary is missing: not evaluated
+            crashed.append(art.name)
+            continue
         title = (result.tree.getroot().findtext("{urn:hl7-org:v3}title") or "").strip()
         display = result.tree.getroot().find("{urn:hl7-org:v3}code")
         label = (display.get("displayName") or "").strip() if display is not None else ""
@@ -168,8 +176,8 @@ def test_cda_title(segur: Any, cda_documents: list[Any], cda_model_results: dict
 
 
 @pytest.mark.requirement("DOC/AUTO.05")
-def test_corridor_document_types_produced(segur: Any, candidate: Any, segur_profile: Any,
-                                          cda_documents: list[Any], cda_model_results: dict[str, Any]) -> None:
+def test_corridor_document_types_produced(segur: Recorder, candidate: Candidate, segur_profile: CorridorProfile,
+                                          cda_documents: list[Artefact], cda_model_results: dict[str, ValidationResult]) -> None:
     """Every document type the corridor requires is declared and produced (PPA first: confirmed [V])."""
     req = ("DOC/AUTO.05",)
     inferred = {d.code for d in getattr(segur_profile, "documents", ()) if d.verified == "I"}
@@ -206,7 +214,7 @@ def test_corridor_document_types_produced(segur: Any, candidate: Any, segur_prof
 
 
 @pytest.mark.requirement("DOC/AUTO.06")
-def test_cda_replacement(segur: Any, candidate: Any, cda_documents: list[Any]) -> None:
+def test_cda_replacement(segur: Recorder, candidate: Candidate, cda_documents: list[Artefact]) -> None:
     """A new version of a document (options.replaces) points to the one it replaces (RPLC)."""
     from conformance.cda.validate import check_replacement, load
     from conformance.sandbox.client import SandboxError, SandboxUnsupported

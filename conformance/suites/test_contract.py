@@ -7,16 +7,15 @@ the report and the console and counted in the exit code, because every verdict b
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from conformance.sandbox.client import CONTRACT_VERSION
+from conformance.seams import Candidate, CorridorProfile
 
 
 @pytest.mark.harness_check("HARNESS.CONTRACT", "Le candidat déclare le contrat de bac à sable v1",
                            "The candidate declares sandbox contract v1")
-def test_sandbox_speaks_contract_v1(candidate: Any) -> None:
+def test_sandbox_speaks_contract_v1(candidate: Candidate) -> None:
     if candidate.mode != "sandbox":
         pytest.skip("mode artefacts : pas de contrat à vérifier (artefact mode: no contract to check)")
     caps = candidate.capabilities()
@@ -30,7 +29,7 @@ def test_sandbox_speaks_contract_v1(candidate: Any) -> None:
 
 @pytest.mark.harness_check("HARNESS.CORRIDOR", "Le candidat déclare le couloir évalué et ses types de documents",
                            "The candidate declares the corridor under test and its document types")
-def test_candidate_declares_the_corridor(candidate: Any, segur_profile: Any) -> None:
+def test_candidate_declares_the_corridor(candidate: Candidate, segur_profile: CorridorProfile) -> None:
     caps = candidate.capabilities()
     problem = getattr(candidate, "capabilities_problem", "")
     assert not problem, problem

@@ -9,7 +9,7 @@ its submission, so one bad document never hides the others.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from conformance.dmp.iti41 import Iti41Request
 from conformance.dmp.simulator import DmpSimulator
 from conformance.findings import Finding, error, info, warning
 from conformance.sandbox.client import SandboxError, SandboxUnsupported
+from conformance.seams import Candidate, ContractClient, Recorder
 from conformance.suites._fixtures_dmp import (
     DmpSubmission,
     describe_foreign,
@@ -42,7 +43,7 @@ BACKGROUND = "SC.DMP/ALI/PROG.01"
 # ---------------------------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------------------------
-def _evidence(segur: Any, sub: DmpSubmission) -> None:
+def _evidence(segur: Recorder, sub: DmpSubmission) -> None:
     if sub.raw:
         segur.evidence(sub.name.replace("/", "_"), sub.raw, kind="Message SOAP (VIHF)",
                        description=f"requête ITI-41 ({sub.doc_type or sub.name})",
@@ -54,7 +55,7 @@ def _evidence(segur: Any, sub: DmpSubmission) -> None:
                                    "test précédent) : non imputées à ce test")
 
 
-def _each(segur: Any, submissions: list[DmpSubmission], check: Callable[[Iti41Request, Any], list[Finding]],
+def _each(segur: Recorder, submissions: list[DmpSubmission], check: Callable[[Iti41Request, Any], list[Finding]],
           *, with_problems: bool = False, requirements: tuple[str, ...] = (FEED,)) -> None:
     """Run one check on every submission; a submission without a readable request is a finding."""
     for sub in submissions:
@@ -79,14 +80,14 @@ def _each(segur: Any, submissions: list[DmpSubmission], check: Callable[[Iti41Re
         segur.record(check(sub.request, sub.context))
 
 
-def _client(candidate: Any) -> Any:
+def _client(candidate: Candidate) -> ContractClient:
     client = candidate.require_sandbox()
     if not candidate.supports("dmp"):
         pytest.skip("le candidat ne déclare pas l'alimentation du DMP (features.dmp)")
     return client
 
 
-def _log(segur: Any, name: str, payload: dict[str, Any]) -> None:
+def _log(segur: Recorder, name: str, payload: dict[str, Any]) -> None:
     segur.evidence(name, json.dumps(payload, ensure_ascii=False, indent=2, default=str), kind="Log",
                    description="réponse du candidat et réponse du DMP simulé")
 
@@ -95,7 +96,7 @@ def _log(segur: Any, name: str, payload: dict[str, Any]) -> None:
 # every submission, both modes
 # ---------------------------------------------------------------------------------------------
 @pytest.mark.requirement("DUI.DMP.01.01.01")
-def test_every_document_reaches_the_dmp(dmp_submissions: list[DmpSubmission], segur: Any) -> None:
+def test_every_document_reaches_the_dmp(dmp_submissions: list[DmpSubmission], segur: Recorder) -> None:
     for sub in dmp_submissions:
         _evidence(segur, sub)
         if sub.request is None:
@@ -119,12 +120,12 @@ def test_every_document_reaches_the_dmp(dmp_submissions: list[DmpSubmission], se
 
 
 @pytest.mark.requirement("DUI.DMP.01.02.01")
-def test_iti41_transport_and_addressing(dmp_submissions: list[DmpSubmission], segur: Any) -> None:
+def test_iti41_transport_and_addressing(dmp_submissions: list[DmpSubmission], segur: Recorder) -> None:
     _each(segur, dmp_submissions, lambda r, _c: checks.check_transport(r) + checks.check_addressing(r),
           with_problems=True)
 
 
-def _trust_evaluated(segur: Any, what: str, what_en: str, submissions: list[DmpSubmission] = ()) -> None:
+def _trust_evaluated(segur: Recorder, what: str, what_en: str, submissions: Sequence[DmpSubmission] = ()) -> None:
     """A signature whose certificate chain could not be judged (no declared anchor) is not a pass; the anchors
     a verdict relied on are kept as evidence (dmp-trust-anchors.pem)."""
     anchors = next((s.context.trust for s in submissions if s.context.trust), None)
@@ -139,32 +140,32 @@ def _trust_evaluated(segur: Any, what: str, what_en: str, submissions: list[DmpS
 
 
 @pytest.mark.requirement("DUI.DMP.01.03.01")
-def test_vihf_signed_and_complete(dmp_submissions: list[DmpSubmission], segur: Any) -> None:
+def test_vihf_signed_and_complete(dmp_submissions: list[DmpSubmission], segur: Recorder) -> None:
     _each(segur, dmp_submissions, lambda r, c: checks.check_vihf(r, c) + checks.check_patient_ids(r, c)
           + checks.check_authorship(r))
     _trust_evaluated(segur, "certificat du VIHF", "VIHF certificate", dmp_submissions)
 
 
 @pytest.mark.requirement("DUI.DMP.01.04.01")
-def test_xds_metadata(dmp_submissions: list[DmpSubmission], segur: Any) -> None:
+def test_xds_metadata(dmp_submissions: list[DmpSubmission], segur: Recorder) -> None:
     _each(segur, dmp_submissions, lambda r, c: checks.check_metadata(r, c) + checks.check_hash_size(r)
           + checks.check_associations(r))
 
 
 @pytest.mark.requirement("DUI.DMP.01.05.01")
-def test_metadata_agree_with_the_cda_header(dmp_submissions: list[DmpSubmission], segur: Any) -> None:
+def test_metadata_agree_with_the_cda_header(dmp_submissions: list[DmpSubmission], segur: Recorder) -> None:
     _each(segur, dmp_submissions, lambda r, _c: checks.check_against_cda(r))
 
 
 @pytest.mark.requirement("DUI.DMP.01.06.01")
-def test_xades_signature_document(dmp_submissions: list[DmpSubmission], segur: Any) -> None:
+def test_xades_signature_document(dmp_submissions: list[DmpSubmission], segur: Recorder) -> None:
     _each(segur, dmp_submissions, lambda r, c: checks.check_signature(r, c))
     _trust_evaluated(segur, "certificat du document de signature XAdES", "XAdES signature document certificate",
                      dmp_submissions)
 
 
 @pytest.mark.requirement(CDA_SENT)
-def test_documents_are_sent_as_cda_r2(dmp_submissions: list[DmpSubmission], segur: Any) -> None:
+def test_documents_are_sent_as_cda_r2(dmp_submissions: list[DmpSubmission], segur: Recorder) -> None:
     _each(segur, dmp_submissions, lambda r, _c: checks.check_cda_format(r), requirements=(CDA_SENT,))
     seen = sum(1 for s in dmp_submissions if s.request is not None and s.request.submission is not None
                for e in s.request.submission.documents if s.request.documents.get(e.id) is not None)
@@ -174,7 +175,7 @@ def test_documents_are_sent_as_cda_r2(dmp_submissions: list[DmpSubmission], segu
 
 
 @pytest.mark.requirement(REPLACE)
-def test_replacements_in_the_submissions(dmp_submissions: list[DmpSubmission], segur: Any) -> None:
+def test_replacements_in_the_submissions(dmp_submissions: list[DmpSubmission], segur: Recorder) -> None:
     """Any RPLC (or CDA relatedDocument) among the collected submissions is consistent (D9).
 
     Without any replacement among them there is nothing to judge: skipped, so that DUI.DMP.02 is not
@@ -192,8 +193,8 @@ def test_replacements_in_the_submissions(dmp_submissions: list[DmpSubmission], s
 # sandbox only: what the candidate does around the ITI-41
 # ---------------------------------------------------------------------------------------------
 @pytest.mark.requirement(TD02)
-def test_dmp_existence_checked_before_feeding(candidate: Any, dmp_submissions: list[DmpSubmission],
-                                              dmp_simulator: DmpSimulator, segur: Any) -> None:
+def test_dmp_existence_checked_before_feeding(candidate: Candidate, dmp_submissions: list[DmpSubmission],
+                                              dmp_simulator: DmpSimulator, segur: Recorder) -> None:
     candidate.require_sandbox()
     if not any(sub.received is not None for sub in dmp_submissions):
         segur.not_evaluated("aucune requête ITI-41 reçue : ordre TD0.2 / ITI-41 non vérifiable",
@@ -222,8 +223,8 @@ def test_dmp_existence_checked_before_feeding(candidate: Any, dmp_submissions: l
 
 
 @pytest.mark.requirement(NO_TD03)
-def test_no_access_authorisation_asked_to_feed(candidate: Any, dmp_submissions: list[DmpSubmission],
-                                               dmp_simulator: DmpSimulator, segur: Any) -> None:
+def test_no_access_authorisation_asked_to_feed(candidate: Candidate, dmp_submissions: list[DmpSubmission],
+                                               dmp_simulator: DmpSimulator, segur: Recorder) -> None:
     candidate.require_sandbox()
     if not any(sub.received is not None for sub in dmp_submissions):
         segur.not_evaluated("aucune alimentation du DMP reçue : absence de TD0.3 sans objet",
@@ -243,7 +244,7 @@ def test_no_access_authorisation_asked_to_feed(candidate: Any, dmp_submissions: 
 # ---------------------------------------------------------------------------------------------
 # behaviour scenarios (sandbox only)
 # ---------------------------------------------------------------------------------------------
-def _scenario_send(candidate: Any, dmp_simulator: DmpSimulator, resident: dict[str, Any], doc_type: str,
+def _scenario_send(candidate: Candidate, dmp_simulator: DmpSimulator, resident: dict[str, Any], doc_type: str,
                    scenario: str) -> tuple[DmpSubmission, dict[str, Any]]:
     client = _client(candidate)
     doc_id = document_for(client, str(resident["id"]), doc_type)
@@ -267,9 +268,9 @@ ERROR_SCENARIOS = {
 
 @pytest.mark.requirement("DUI.DMP.03.01.01")
 @pytest.mark.parametrize("scenario", list(ERROR_SCENARIOS))
-def test_dmp_error_is_shown_and_document_not_sent(scenario: str, candidate: Any, dmp_simulator: DmpSimulator,
+def test_dmp_error_is_shown_and_document_not_sent(scenario: str, candidate: Candidate, dmp_simulator: DmpSimulator,
                                                   own_qualified_resident: dict[str, Any], dmp_document_type: str,
-                                                  segur: Any) -> None:
+                                                  segur: Recorder) -> None:
     what, what_en = ERROR_SCENARIOS[scenario]
     sub, state = _scenario_send(candidate, dmp_simulator, own_qualified_resident, dmp_document_type, scenario)
     _evidence(segur, sub)
@@ -299,9 +300,9 @@ def test_dmp_error_is_shown_and_document_not_sent(scenario: str, candidate: Any,
 
 @pytest.mark.requirement("DUI.DMP.03.02.01", BACKGROUND)
 @pytest.mark.parametrize("scenario", ["http_500", "timeout"])
-def test_unavailable_dmp_keeps_the_document(scenario: str, candidate: Any, dmp_simulator: DmpSimulator,
+def test_unavailable_dmp_keeps_the_document(scenario: str, candidate: Candidate, dmp_simulator: DmpSimulator,
                                             own_qualified_resident: dict[str, Any], dmp_document_type: str,
-                                            segur: Any) -> None:
+                                            segur: Recorder) -> None:
     sub, state = _scenario_send(candidate, dmp_simulator, own_qualified_resident, dmp_document_type, scenario)
     _evidence(segur, sub)
     _log(segur, f"{scenario}-answer", {"candidate": sub.result, "document": state,
@@ -335,8 +336,8 @@ UNQUALIFIED_RESIDENT = {  # invented; never qualified by this test (no INSi call
 
 
 @pytest.mark.requirement(UNQUALIFIED)
-def test_refuses_to_feed_without_a_qualified_ins(candidate: Any, dmp_simulator: DmpSimulator,
-                                                 dmp_document_type: str, segur: Any) -> None:
+def test_refuses_to_feed_without_a_qualified_ins(candidate: Candidate, dmp_simulator: DmpSimulator,
+                                                 dmp_document_type: str, segur: Recorder) -> None:
     client = _client(candidate)
     resident = client.create_resident(UNQUALIFIED_RESIDENT)  # not qualified: status PROV
     if resident.get("status") == "QUAL":
@@ -369,9 +370,9 @@ def test_refuses_to_feed_without_a_qualified_ins(candidate: Any, dmp_simulator: 
 
 
 @pytest.mark.requirement(REPLACE)
-def test_replacement_targets_the_current_entry(candidate: Any, dmp_simulator: DmpSimulator,
+def test_replacement_targets_the_current_entry(candidate: Candidate, dmp_simulator: DmpSimulator,
                                                own_qualified_resident: dict[str, Any], dmp_document_type: str,
-                                               segur: Any) -> None:
+                                               segur: Recorder) -> None:
     client = _client(candidate)
     rid = str(own_qualified_resident["id"])
     first = send(client, dmp_simulator, document_for(client, rid, dmp_document_type), "dmp/replaced.http",

@@ -20,6 +20,7 @@ from conformance.ins.insi import fixtures as fx
 from conformance.ins.insi.simulator import InsiSimulator, RecordedRequest
 from conformance.ins.traits import compare_traits, normalise_for_matching
 from conformance.sandbox.client import SandboxError, SandboxUnsupported, decode_cda
+from conformance.seams import Artefact, Candidate, ContractClient, CorridorProfile, Recorder
 from conformance.suites._fixtures_cda import stalled_productions
 
 STORE = ("SC.INS/va1.01", "SC.INS/va1.30", "SC.INS/va1.56")
@@ -32,7 +33,7 @@ SHARING = ("SC.INS/va1.53", "SC.INS/va1.59")
 # ---------------------------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------------------------
-def _client(candidate: Any) -> Any:
+def _client(candidate: Candidate) -> ContractClient:
     client = candidate.require_sandbox()
     if not candidate.supports("ins"):
         pytest.skip("le candidat ne déclare pas la fonction INS (features.ins)")
@@ -49,7 +50,7 @@ def _calls_for(sim: InsiSimulator, since: int, traits: dict[str, Any]) -> list[R
 class Run:
     """One resident created and qualified through the contract, with what the simulator saw."""
 
-    def __init__(self, segur: Any, client: Any, sim: InsiSimulator, body: dict[str, Any], label: str) -> None:
+    def __init__(self, segur: Recorder, client: ContractClient, sim: InsiSimulator, body: dict[str, Any], label: str) -> None:
         self.segur, self.client, self.sim, self.body, self.label = segur, client, sim, body, label
         self.created: dict[str, Any] = {}
         self.result: dict[str, Any] = {}
@@ -103,25 +104,25 @@ class Run:
         return str(self.result.get("outcome") or "")
 
 
-def _expect(segur: Any, ok: bool, fr: str, en: str, **kw: Any) -> None:
+def _expect(segur: Recorder, ok: bool, fr: str, en: str, **kw: Any) -> None:
     segur.record(info(fr, en, **kw) if ok else error(fr, en, **kw))
 
 
-def _no_ins_stored(segur: Any, run: Run, why: str, why_en: str, requirements: tuple[str, ...]) -> None:
+def _no_ins_stored(segur: Recorder, run: Run, why: str, why_en: str, requirements: tuple[str, ...]) -> None:
     ins = run.resident.get("ins")
     _expect(segur, not ins, f"{why} : aucun INS ne doit être enregistré", f"{why_en}: no INS may be stored",
             rule="INS.BEHAVIOUR.no-ins", artefact=run.artefact, expected="ins: null", found=json.dumps(ins),
             requirements=requirements)
 
 
-def _clear_message(segur: Any, run: Run, what: str, what_en: str, requirements: tuple[str, ...]) -> None:
+def _clear_message(segur: Recorder, run: Run, what: str, what_en: str, requirements: tuple[str, ...]) -> None:
     message = str(run.result.get("message") or "").strip() or str(run.resident.get("last_error") or "").strip()
     _expect(segur, len(message) >= 10, f"{what} : message clair à l'utilisateur", f"{what_en}: clear user message",
             rule="INS.BEHAVIOUR.message", artefact=run.artefact, expected="message explicite",
             found=message[:200] or "(vide)", requirements=requirements)
 
 
-def _require_call(segur: Any, run: Run, requirements: tuple[str, ...]) -> None:
+def _require_call(segur: Recorder, run: Run, requirements: tuple[str, ...]) -> None:
     if not run.calls:
         segur.record(error("le candidat n'a pas appelé le simulateur INSi", "the candidate did not call the INSi simulator",
                            rule="INS.BEHAVIOUR.no-call", artefact=run.artefact, expected="≥ 1 requête INSi",
@@ -132,7 +133,7 @@ def _require_call(segur: Any, run: Run, requirements: tuple[str, ...]) -> None:
 # I1: the request itself
 # ---------------------------------------------------------------------------------------------
 @pytest.mark.requirement("SC.INS/va1.34")
-def test_insi_search_request_conforms(segur: Any, candidate: Any, insi_simulator: InsiSimulator) -> None:
+def test_insi_search_request_conforms(segur: Recorder, candidate: Candidate, insi_simulator: InsiSimulator) -> None:
     """SOAP 1.2, WS-Addressing, ContexteBAM/ContexteLPS and traits in INSi format (I1)."""
     client = _client(candidate)
     run = Run(segur, client, insi_simulator, fx.identity("corse_2a").resident_body(), "recherche par traits")
@@ -146,7 +147,7 @@ def test_insi_search_request_conforms(segur: Any, candidate: Any, insi_simulator
 # I2, I5, I6: what is stored after CR 00
 # ---------------------------------------------------------------------------------------------
 @pytest.mark.requirement(*STORE, *FILL)
-def test_identity_stored_exactly_as_returned(segur: Any, candidate: Any, insi_simulator: InsiSimulator) -> None:
+def test_identity_stored_exactly_as_returned(segur: Recorder, candidate: Candidate, insi_simulator: InsiSimulator) -> None:
     """Traits typed loosely by a user are replaced by the TIQ, character for character (I2)."""
     client = _client(candidate)
     ident = fx.identity("qualifiable")
@@ -179,7 +180,7 @@ def test_identity_stored_exactly_as_returned(segur: Any, candidate: Any, insi_si
 
 
 @pytest.mark.requirement(*STORE, *FILL)
-def test_corrupted_key_is_rejected(segur: Any, candidate: Any, insi_simulator: InsiSimulator) -> None:
+def test_corrupted_key_is_rejected(segur: Recorder, candidate: Candidate, insi_simulator: InsiSimulator) -> None:
     """INSi answers CR 00 with a wrong key: the candidate must refuse the INS (I5)."""
     client = _client(candidate)
     ident = fx.identity("cle_corrompue")
@@ -198,7 +199,7 @@ def test_corrupted_key_is_rejected(segur: Any, candidate: Any, insi_simulator: I
 
 
 @pytest.mark.requirement(*STORE, *FILL)
-def test_insactif_used_not_inshisto(segur: Any, candidate: Any, insi_simulator: InsiSimulator) -> None:
+def test_insactif_used_not_inshisto(segur: Recorder, candidate: Candidate, insi_simulator: InsiSimulator) -> None:
     """INSi returns an INSHISTO beside the INSACTIF: only the active matricule is the INS (I6)."""
     client = _client(candidate)
     ident = fx.identity("historique")
@@ -220,7 +221,7 @@ def test_insactif_used_not_inshisto(segur: Any, candidate: Any, insi_simulator: 
 
 
 @pytest.mark.requirement("SC.INS/va1.28")
-def test_partial_birth_date_not_imported(segur: Any, candidate: Any, insi_simulator: InsiSimulator) -> None:
+def test_partial_birth_date_not_imported(segur: Recorder, candidate: Candidate, insi_simulator: InsiSimulator) -> None:
     """INSi returns a birth date with day and month 00 (I8, Règle 11): no crash, no INS imported."""
     client = _client(candidate)
     ident = fx.identity("date_partielle")
@@ -237,7 +238,7 @@ def test_partial_birth_date_not_imported(segur: Any, candidate: Any, insi_simula
 
 
 @pytest.mark.requirement("SC.INS/va1.31")
-def test_empty_traits_not_imported(segur: Any, candidate: Any, insi_simulator: InsiSimulator) -> None:
+def test_empty_traits_not_imported(segur: Recorder, candidate: Candidate, insi_simulator: InsiSimulator) -> None:
     """INSi returns an empty birth name (Règle 12): no INS imported, a clear message."""
     client = _client(candidate)
     run = Run(segur, client, insi_simulator, fx.identity("traits_vides").resident_body(),
@@ -257,7 +258,7 @@ def test_empty_traits_not_imported(segur: Any, candidate: Any, insi_simulator: I
 # ---------------------------------------------------------------------------------------------
 @pytest.mark.requirement(*FILL, *STATUSES)
 @pytest.mark.parametrize("case", ["cr01", "cr02"])
-def test_no_ins_stored_when_not_found_or_ambiguous(segur: Any, candidate: Any, insi_simulator: InsiSimulator,
+def test_no_ins_stored_when_not_found_or_ambiguous(segur: Recorder, candidate: Candidate, insi_simulator: InsiSimulator,
                                                    case: str) -> None:
     """CR 01 / CR 02: no INS, PROV (or VALI with a document) kept, the user is told what to do (I3)."""
     client = _client(candidate)
@@ -289,7 +290,7 @@ def test_no_ins_stored_when_not_found_or_ambiguous(segur: Any, candidate: Any, i
 
 @pytest.mark.requirement(*STATUSES)
 @pytest.mark.parametrize("case", ["faute", "delai"])
-def test_fault_or_timeout_reported_without_status_change(segur: Any, candidate: Any,
+def test_fault_or_timeout_reported_without_status_change(segur: Recorder, candidate: Candidate,
                                                          insi_simulator: InsiSimulator, case: str) -> None:
     """SOAP fault siram/desir, or no answer in time: a clear error, no INS, no status change (I4)."""
     client = _client(candidate)
@@ -312,7 +313,7 @@ def test_fault_or_timeout_reported_without_status_change(segur: Any, candidate: 
 
 
 @pytest.mark.requirement(*STATUSES, *JUSTIF)
-def test_status_lifecycle(segur: Any, candidate: Any, insi_simulator: InsiSimulator) -> None:
+def test_status_lifecycle(segur: Recorder, candidate: Candidate, insi_simulator: InsiSimulator) -> None:
     """PROV by default; RECUP after INSi; QUAL with a high-trust document too (Règle 20)."""
     client = _client(candidate)
     plain = Run(segur, client, insi_simulator, fx.identity("corse_2b").resident_body(), "sans pièce").create()
@@ -348,7 +349,7 @@ def test_status_lifecycle(segur: Any, candidate: Any, insi_simulator: InsiSimula
 
 @pytest.mark.requirement("SC.INS/va1.20", "SC.INS/va1.44")
 @pytest.mark.parametrize("attribute", ["douteuse", "fictive"])
-def test_doubtful_or_fictitious_identity_never_calls_insi(segur: Any, candidate: Any,
+def test_doubtful_or_fictitious_identity_never_calls_insi(segur: Recorder, candidate: Candidate,
                                                           insi_simulator: InsiSimulator, attribute: str) -> None:
     """Règle 25: the attribute forces PROV and forbids any INSi call; the simulator must see nothing."""
     client = _client(candidate)
@@ -367,7 +368,7 @@ def test_doubtful_or_fictitious_identity_never_calls_insi(segur: Any, candidate:
 
 
 @pytest.mark.requirement("SC.INS/va1.21", "SC.INS/va1.22")
-def test_resident_creation_requires_the_strict_traits(segur: Any, candidate: Any) -> None:
+def test_resident_creation_requires_the_strict_traits(segur: Recorder, candidate: Candidate) -> None:
     """Règle 5: creation needs the mandatory traits and nothing else."""
     client = _client(candidate)
     base = fx.identity("corse_2a").traits()
@@ -394,14 +395,14 @@ def test_resident_creation_requires_the_strict_traits(segur: Any, candidate: Any
 # ---------------------------------------------------------------------------------------------
 # I7: the INS in documents
 # ---------------------------------------------------------------------------------------------
-def _document_types(candidate: Any, profile: Any) -> list[str]:
+def _document_types(candidate: Candidate, profile: CorridorProfile) -> list[str]:
     declared = candidate.document_types()
     wanted = [t for t in declared if t in set(getattr(profile, "document_types", ()) or declared)]
     return wanted or declared
 
 
 @pytest.mark.requirement(*SHARING)
-def test_no_ins_in_documents_of_unqualified_identities(segur: Any, candidate: Any, segur_profile: Any,
+def test_no_ins_in_documents_of_unqualified_identities(segur: Recorder, candidate: Candidate, segur_profile: CorridorProfile,
                                                         insi_simulator: InsiSimulator) -> None:
     """Règle 28: a PROV or RECUP resident's documents carry the traits but no matricule INS or OID."""
     client = _client(candidate)
@@ -432,7 +433,7 @@ def test_no_ins_in_documents_of_unqualified_identities(segur: Any, candidate: An
                             "no document obtained for an unqualified resident: Rule 28 not checked")
 
 
-def _collected_documents(request: pytest.FixtureRequest, candidate: Any, segur_profile: Any) -> list[Any]:
+def _collected_documents(request: pytest.FixtureRequest, candidate: Candidate, segur_profile: CorridorProfile) -> list[Artefact]:
     """The CDA colleague's ``cda_documents`` when present; otherwise our own (artefact folder or sandbox)."""
     try:
         return list(request.getfixturevalue("cda_documents"))
@@ -440,13 +441,12 @@ def _collected_documents(request: pytest.FixtureRequest, candidate: Any, segur_p
         pass
     if candidate.mode != "sandbox":
         return list(candidate.files("cda"))
-    from conformance.sandbox.artefacts import Artefact
-
+    client = candidate.require_sandbox()  # sandbox mode: never skips
     resident = request.getfixturevalue("qualified_resident")
-    out = []
+    out: list[Artefact] = []
     for doc_type in _document_types(candidate, segur_profile):
         try:
-            doc = candidate.client.create_document(str(resident["id"]), doc_type)
+            doc = client.create_document(str(resident["id"]), doc_type)
         except SandboxUnsupported:
             continue
         out.append(Artefact(f"cda/{doc_type}-{doc.get('id')}.xml", decode_cda(doc), "cda",
@@ -455,8 +455,8 @@ def _collected_documents(request: pytest.FixtureRequest, candidate: Any, segur_p
 
 
 @pytest.mark.requirement(*SHARING)
-def test_ins_in_every_collected_document(segur: Any, request: pytest.FixtureRequest, candidate: Any,
-                                         segur_profile: Any) -> None:
+def test_ins_in_every_collected_document(segur: Recorder, request: pytest.FixtureRequest, candidate: Candidate,
+                                         segur_profile: CorridorProfile) -> None:
     """Every CDA of the run: INS root and key valid, traits present with BR/CL qualifiers, and for a
     known resident no INS unless qualified, the INS and traits equal to what the candidate stored."""
     documents = _collected_documents(request, candidate, segur_profile)
@@ -474,10 +474,11 @@ def test_ins_in_every_collected_document(segur: Any, request: pytest.FixtureRequ
             continue
         resident = None
         rid = (getattr(doc, "meta", None) or {}).get("resident_id")
-        if rid and getattr(candidate, "client", None) is not None:
+        client = candidate.client
+        if rid and client is not None:
             if rid not in residents:
                 try:
-                    residents[rid] = candidate.client.get_resident(str(rid))
+                    residents[rid] = client.get_resident(str(rid))
                 except SandboxError:
                     residents[rid] = {}
             resident = residents[rid] or None

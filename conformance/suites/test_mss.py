@@ -22,6 +22,7 @@ from conformance.mss.mdn import parse_notification
 from conformance.mss.simulator import MssSimulator
 from conformance.mss.xdm import compare_entries_with_cda
 from conformance.sandbox.client import SandboxError, decode_cda
+from conformance.seams import Candidate, ContractClient, Recorder
 from conformance.suites._fixtures_mss import (
     MSS_MDN_WAIT_S,
     MSS_PRO_RECIPIENT,
@@ -40,13 +41,13 @@ REJECT_CODES = (550, 552, 554)
 # ---------------------------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------------------------
-def _evidence(segur: Any, capture: MssCapture) -> None:
+def _evidence(segur: Recorder, capture: MssCapture) -> None:
     if capture.raw:
         segur.evidence(capture.name.replace("/", "-"), capture.raw, kind="Source SMTP",
                        description=f"message {capture.kind} du document {capture.document_id or capture.name}")
 
 
-def _problem(segur: Any, capture: MssCapture, requirements: tuple[str, ...]) -> bool:
+def _problem(segur: Recorder, capture: MssCapture, requirements: tuple[str, ...]) -> bool:
     """True when a capture has nothing to check (the send itself failed).
 
     A message that never reached the operator is the failure of the send (DUI.MSS.01, test_tls_always),
@@ -82,7 +83,7 @@ def _not_sent(captures: list[MssCapture]) -> tuple[str, str]:
             f"no received message to check — {pre_en}; {first.name if first else ''}: {problem_en}")
 
 
-def _each(segur: Any, captures: list[MssCapture], name: str, check: Callable[[Inspected], list[Finding]] | None = None,
+def _each(segur: Recorder, captures: list[MssCapture], name: str, check: Callable[[Inspected], list[Finding]] | None = None,
           *, kinds: tuple[str, ...] = ("pro", "patient", "artefact")) -> int:
     """Run the message check ``name`` of profiles/mss/rules.yaml (or ``check`` in its name) on every capture of
     the given kinds; return how many were checked."""
@@ -114,14 +115,14 @@ def _need_messages(captures: list[MssCapture]) -> None:
         pytest.skip("aucun message MSSanté à vérifier (mss/*.eml absent)")
 
 
-def _sandbox(candidate: Any) -> Any:
+def _sandbox(candidate: Candidate) -> ContractClient:
     client = candidate.require_sandbox()
     if not candidate.supports("mss"):
         pytest.skip("le candidat ne déclare pas la fonction MSSanté (features.mss)")
     return client
 
 
-def _doc_for(request: pytest.FixtureRequest, candidate: Any, client: Any) -> tuple[str, dict[str, Any]]:
+def _doc_for(request: pytest.FixtureRequest, candidate: Candidate, client: ContractClient) -> tuple[str, dict[str, Any]]:
     """A fresh document of the qualified resident (behaviour scenarios send it)."""
     resident = request.getfixturevalue("qualified_resident")
     types = mss_document_types(candidate, [])
@@ -131,7 +132,7 @@ def _doc_for(request: pytest.FixtureRequest, candidate: Any, client: Any) -> tup
     return str(doc["id"]), resident
 
 
-def _sim_log(segur: Any, sim: MssSimulator, name: str, since: int = 0) -> None:
+def _sim_log(segur: Recorder, sim: MssSimulator, name: str, since: int = 0) -> None:
     data = {"connections": [c.to_json() for c in sim.connections[since:]],
             "messages": [m.envelope_json() for m in sim.messages],
             "notifications": sim.notifications()}
@@ -155,7 +156,7 @@ def _only(findings: list[Finding], requirement: str) -> list[Finding]:
 # message checks (both modes)
 # ---------------------------------------------------------------------------------------------
 @mr.marker("xdm")
-def test_message_structure_and_xdm_package(segur: Any, mss_messages: list[MssCapture]) -> None:
+def test_message_structure_and_xdm_package(segur: Recorder, mss_messages: list[MssCapture]) -> None:
     """M1–M4: MIME structure, one safe IHE_XDM.ZIP with a coherent METADATA.XML, XDM/1.0/DDM subject."""
     _need_messages(mss_messages)
 
@@ -172,7 +173,7 @@ def test_message_structure_and_xdm_package(segur: Any, mss_messages: list[MssCap
     _each(segur, mss_messages, "xdm", check)
 
 
-def _need_cda(segur: Any, captures: list[MssCapture], header: str) -> None:
+def _need_cda(segur: Recorder, captures: list[MssCapture], header: str) -> None:
     """A header describing the attached CDA was not checked at all when no message carried a readable CDA."""
     if segur.errors:
         return
@@ -182,27 +183,27 @@ def _need_cda(segur: Any, captures: list[MssCapture], header: str) -> None:
 
 
 @mr.marker("codecda")
-def test_x_mss_codecda(segur: Any, mss_messages: list[MssCapture]) -> None:
+def test_x_mss_codecda(segur: Recorder, mss_messages: list[MssCapture]) -> None:
     _need_messages(mss_messages)
     _each(segur, mss_messages, "codecda")
     _need_cda(segur, mss_messages, "X-MSS-CODECDA")
 
 
 @mr.marker("x_mss_ins")
-def test_x_mss_ins(segur: Any, mss_messages: list[MssCapture]) -> None:
+def test_x_mss_ins(segur: Recorder, mss_messages: list[MssCapture]) -> None:
     _need_messages(mss_messages)
     _each(segur, mss_messages, "x_mss_ins")
     _need_cda(segur, mss_messages, "X-MSS-INS")
 
 
 @mr.marker("x_mss_nil")
-def test_x_mss_nil_on_every_message(segur: Any, mss_messages: list[MssCapture]) -> None:
+def test_x_mss_nil_on_every_message(segur: Recorder, mss_messages: list[MssCapture]) -> None:
     _need_messages(mss_messages)
     _each(segur, mss_messages, "x_mss_nil")
 
 
 @mr.marker("x_mss_mes")
-def test_x_mss_mes_fin_when_no_reply(segur: Any, mss_messages: list[MssCapture], candidate: Any) -> None:
+def test_x_mss_mes_fin_when_no_reply(segur: Recorder, mss_messages: list[MssCapture], candidate: Candidate) -> None:
     _need_messages(mss_messages)
     if candidate.mode == "sandbox" and not any(c.kind == "patient" for c in mss_messages):
         raise NotEvaluated("aucun envoi au patient « sans réponse » n'a pu être fait",
@@ -215,7 +216,7 @@ def test_x_mss_mes_fin_when_no_reply(segur: Any, mss_messages: list[MssCapture],
 
 
 @mr.marker("message_id")
-def test_message_id_on_every_message(segur: Any, mss_messages: list[MssCapture]) -> None:
+def test_message_id_on_every_message(segur: Recorder, mss_messages: list[MssCapture]) -> None:
     _need_messages(mss_messages)
     _each(segur, mss_messages, "message_id")
 
@@ -237,7 +238,7 @@ def _original_message(message_id: str) -> bytes:
 
 
 @mr.marker("reply")
-def test_reply_headers(segur: Any, request: pytest.FixtureRequest, candidate: Any,
+def test_reply_headers(segur: Recorder, request: pytest.FixtureRequest, candidate: Candidate,
                        mss_messages: list[MssCapture]) -> None:
     """Artefact mode: the replies found among the messages. Sandbox mode, for a candidate that declares
     ``features.mss_reply``: a professional's message is put in the candidate's mailbox and the candidate sends a
@@ -272,13 +273,13 @@ def test_reply_headers(segur: Any, request: pytest.FixtureRequest, candidate: An
 
 
 @mr.marker("from")
-def test_from_display_name(segur: Any, mss_messages: list[MssCapture]) -> None:
+def test_from_display_name(segur: Recorder, mss_messages: list[MssCapture]) -> None:
     _need_messages(mss_messages)
     _each(segur, mss_messages, "from")
 
 
 @mr.marker("applicative")
-def test_applicative_mailbox_reply_to_and_mention(segur: Any, mss_messages: list[MssCapture]) -> None:
+def test_applicative_mailbox_reply_to_and_mention(segur: Recorder, mss_messages: list[MssCapture]) -> None:
     _need_messages(mss_messages)
     _need_send_context(mss_messages, "si le message part d'une BAL applicative",
                        "whether the message was sent from an applicative mailbox")
@@ -286,7 +287,7 @@ def test_applicative_mailbox_reply_to_and_mention(segur: Any, mss_messages: list
 
 
 @mr.marker("read_receipt")
-def test_read_receipt_request(segur: Any, mss_messages: list[MssCapture]) -> None:
+def test_read_receipt_request(segur: Recorder, mss_messages: list[MssCapture]) -> None:
     _need_messages(mss_messages)
     _need_send_context(mss_messages, "si l'utilisateur a demandé un accusé de lecture",
                        "whether the user asked for a read receipt")
@@ -294,26 +295,26 @@ def test_read_receipt_request(segur: Any, mss_messages: list[MssCapture]) -> Non
 
 
 @mr.marker("delivery_receipt")
-def test_delivery_receipt_request(segur: Any, mss_messages: list[MssCapture]) -> None:
+def test_delivery_receipt_request(segur: Recorder, mss_messages: list[MssCapture]) -> None:
     """Mechanism unconfirmed (Return-Receipt-To or DSN NOTIFY): warnings only, plus a manual proof."""
     _need_messages(mss_messages)
     _each(segur, mss_messages, "delivery_receipt")
 
 
 @mr.marker("charsets")
-def test_utf8(segur: Any, mss_messages: list[MssCapture]) -> None:
+def test_utf8(segur: Recorder, mss_messages: list[MssCapture]) -> None:
     _need_messages(mss_messages)
     _each(segur, mss_messages, "charsets")
 
 
 @mr.marker("body_type")
-def test_body_content_type(segur: Any, mss_messages: list[MssCapture]) -> None:
+def test_body_content_type(segur: Recorder, mss_messages: list[MssCapture]) -> None:
     _need_messages(mss_messages)
     _each(segur, mss_messages, "body_type")
 
 
 @mr.marker("patient_address")
-def test_patient_address_from_qualified_ins(segur: Any, mss_messages: list[MssCapture], candidate: Any) -> None:
+def test_patient_address_from_qualified_ins(segur: Recorder, mss_messages: list[MssCapture], candidate: Candidate) -> None:
     """M6: the patient send of the qualified resident goes to <matricule INS>@patient.mssante.fr."""
     _need_messages(mss_messages)
     if candidate.mode == "sandbox":
@@ -331,7 +332,7 @@ def test_patient_address_from_qualified_ins(segur: Any, mss_messages: list[MssCa
 # ---------------------------------------------------------------------------------------------
 # transport (sandbox: the simulator saw the connections)
 # ---------------------------------------------------------------------------------------------
-def _transport(segur: Any, candidate: Any, captures: list[MssCapture], sim: MssSimulator, requirement: str,
+def _transport(segur: Recorder, candidate: Candidate, captures: list[MssCapture], sim: MssSimulator, requirement: str,
                check: Callable[[dict[str, Any], str], list[Finding]], name: str) -> None:
     """Judge every SMTP session of the run, up to now, on which the candidate established TLS with the
     operator's valid certificate and then started a mail transaction (MAIL FROM), delivered or not: a
@@ -350,7 +351,7 @@ def _transport(segur: Any, candidate: Any, captures: list[MssCapture], sim: MssS
 
 
 @mr.marker("transport")
-def test_tls_always(segur: Any, candidate: Any, mss_messages: list[MssCapture], mss_simulator: MssSimulator) -> None:
+def test_tls_always(segur: Recorder, candidate: Candidate, mss_messages: list[MssCapture], mss_simulator: MssSimulator) -> None:
     """No mail command in clear on any connection of the run; every delivered message came over STARTTLS.
     (Connections whose TLS handshake failed on purpose, in the certificate scenarios, sent nothing.)"""
     _sandbox(candidate)
@@ -388,19 +389,19 @@ def test_tls_always(segur: Any, candidate: Any, mss_messages: list[MssCapture], 
 
 
 @mr.marker("tls_version")
-def test_tls_version(segur: Any, candidate: Any, mss_messages: list[MssCapture], mss_simulator: MssSimulator) -> None:
+def test_tls_version(segur: Recorder, candidate: Candidate, mss_messages: list[MssCapture], mss_simulator: MssSimulator) -> None:
     _transport(segur, candidate, mss_messages, mss_simulator, mr.requirements("tls_version")[0], mc.check_transport,
                "MSS.TLS.VERSION")
 
 
 @mr.marker("ciphers")
-def test_cipher_suites(segur: Any, candidate: Any, mss_messages: list[MssCapture], mss_simulator: MssSimulator) -> None:
+def test_cipher_suites(segur: Recorder, candidate: Candidate, mss_messages: list[MssCapture], mss_simulator: MssSimulator) -> None:
     _transport(segur, candidate, mss_messages, mss_simulator, mr.requirements("ciphers")[0], mc.check_transport,
                "MSS.TLS.CIPHER")
 
 
 @mr.marker("client_certificate")
-def test_applicative_mailbox_client_certificate(segur: Any, candidate: Any, mss_messages: list[MssCapture],
+def test_applicative_mailbox_client_certificate(segur: Recorder, candidate: Candidate, mss_messages: list[MssCapture],
                                                 mss_simulator: MssSimulator) -> None:
     _transport(segur, candidate, mss_messages, mss_simulator, mr.requirements("client_certificate")[0],
                mc.check_client_certificate,
@@ -408,7 +409,7 @@ def test_applicative_mailbox_client_certificate(segur: Any, candidate: Any, mss_
 
 
 @pytest.mark.requirement("SC.MSS/CONF.06")
-def test_imap_starttls(segur: Any, request: pytest.FixtureRequest, candidate: Any, mss_simulator: MssSimulator,
+def test_imap_starttls(segur: Recorder, request: pytest.FixtureRequest, candidate: Candidate, mss_simulator: MssSimulator,
                        mss_messages: list[MssCapture]) -> None:
     """STARTTLS comes before any IMAP authentication (AUTHENTICATE or LOGIN) on the candidate's mailbox.
 
@@ -474,7 +475,7 @@ def test_imap_starttls(segur: Any, request: pytest.FixtureRequest, candidate: An
 # server certificates (DUI.MSS.04 / .05 / .06)
 # ---------------------------------------------------------------------------------------------
 @pytest.mark.requirement("DUI.MSS.04.01.01")
-def test_igc_sante_server_certificate_accepted(segur: Any, candidate: Any, mss_messages: list[MssCapture],
+def test_igc_sante_server_certificate_accepted(segur: Recorder, candidate: Candidate, mss_messages: list[MssCapture],
                                               mss_simulator: MssSimulator) -> None:
     """The TLS sessions on the operator's valid IGC-Santé (test CA) certificate succeed and the message goes
     through. Read from the simulator's sessions on that certificate (the bad-certificate scenarios use others)."""
@@ -516,7 +517,7 @@ def test_igc_sante_server_certificate_accepted(segur: Any, candidate: Any, mss_m
                        **where))
 
 
-def _bad_certificate(segur: Any, request: pytest.FixtureRequest, candidate: Any, sim: MssSimulator, variant: str,
+def _bad_certificate(segur: Recorder, request: pytest.FixtureRequest, candidate: Candidate, sim: MssSimulator, variant: str,
                      requirement: str, what_fr: str, what_en: str) -> None:
     client = _sandbox(candidate)
     doc_id, _ = _doc_for(request, candidate, client)
@@ -551,20 +552,20 @@ def _bad_certificate(segur: Any, request: pytest.FixtureRequest, candidate: Any,
 
 
 @pytest.mark.requirement("DUI.MSS.04.02.01")
-def test_untrusted_server_certificate_refused(segur: Any, request: pytest.FixtureRequest, candidate: Any,
+def test_untrusted_server_certificate_refused(segur: Recorder, request: pytest.FixtureRequest, candidate: Candidate,
                                              mss_simulator: MssSimulator) -> None:
     _bad_certificate(segur, request, candidate, mss_simulator, "untrusted", "DUI.MSS.04",
                      "émis par une AC autre que l'IGC-Santé", "issued by a CA other than IGC-Santé")
 
 
 @pytest.mark.requirement("DUI.MSS.05")
-def test_expired_server_certificate_refused(segur: Any, request: pytest.FixtureRequest, candidate: Any,
+def test_expired_server_certificate_refused(segur: Recorder, request: pytest.FixtureRequest, candidate: Candidate,
                                            mss_simulator: MssSimulator) -> None:
     _bad_certificate(segur, request, candidate, mss_simulator, "expired", "DUI.MSS.05", "expiré", "expired")
 
 
 @pytest.mark.requirement("DUI.MSS.06")
-def test_revoked_server_certificate_refused(segur: Any, request: pytest.FixtureRequest, candidate: Any,
+def test_revoked_server_certificate_refused(segur: Recorder, request: pytest.FixtureRequest, candidate: Candidate,
                                            mss_simulator: MssSimulator) -> None:
     _bad_certificate(segur, request, candidate, mss_simulator, "revoked", "DUI.MSS.06", "révoqué", "revoked")
 
@@ -574,7 +575,7 @@ def test_revoked_server_certificate_refused(segur: Any, request: pytest.FixtureR
 # ---------------------------------------------------------------------------------------------
 @pytest.mark.requirement("SC.MSS/UX.30.01.01")
 @pytest.mark.parametrize("code", REJECT_CODES)
-def test_rejected_recipient_shown_and_message_kept(segur: Any, request: pytest.FixtureRequest, candidate: Any,
+def test_rejected_recipient_shown_and_message_kept(segur: Recorder, request: pytest.FixtureRequest, candidate: Candidate,
                                                    mss_simulator: MssSimulator, code: int) -> None:
     """M8: the operator refuses the recipient; the candidate shows the failure and its reason, keeps the message."""
     client = _sandbox(candidate)
@@ -596,7 +597,7 @@ def test_rejected_recipient_shown_and_message_kept(segur: Any, request: pytest.F
 
 
 @pytest.mark.requirement("SC.MSS/UX.30.02.01")
-def test_dropped_connection_shown(segur: Any, request: pytest.FixtureRequest, candidate: Any,
+def test_dropped_connection_shown(segur: Recorder, request: pytest.FixtureRequest, candidate: Candidate,
                                   mss_simulator: MssSimulator) -> None:
     """The operator drops the connection after DATA without answering: never "sent"."""
     client = _sandbox(candidate)
@@ -618,7 +619,7 @@ def test_dropped_connection_shown(segur: Any, request: pytest.FixtureRequest, ca
     _reported_failure(segur, client, doc_id, outcome, "")
 
 
-def _reported_failure(segur: Any, client: Any, doc_id: str, outcome: dict[str, Any], code: str) -> None:
+def _reported_failure(segur: Recorder, client: ContractClient, doc_id: str, outcome: dict[str, Any], code: str) -> None:
     where = {"artefact": f"documents/{doc_id}/mss", "requirements": ("SC.MSS/UX.30",)}
     doc = client.get_document(doc_id)
     mss = doc.get("mss") or {}
@@ -646,7 +647,7 @@ def _reported_failure(segur: Any, client: Any, doc_id: str, outcome: dict[str, A
 @pytest.mark.parametrize("notify", [
     pytest.param("error", marks=pytest.mark.requirement("SC.MSS/UX.35.01.01")),
     pytest.param("success", marks=pytest.mark.requirement("SC.MSS/UX.35.02.01"))])
-def test_mdn_linked_to_message(segur: Any, request: pytest.FixtureRequest, candidate: Any,
+def test_mdn_linked_to_message(segur: Recorder, request: pytest.FixtureRequest, candidate: Candidate,
                                mss_simulator: MssSimulator, notify: str) -> None:
     """M9: the operator answers with an MDN (processed, or processed/Error: 902^…); the candidate links it
     to the original Message-ID and, for an error, shows it."""
@@ -712,7 +713,7 @@ def _patient_messages(sim: MssSimulator, since: int) -> list[str]:
 
 @pytest.mark.requirement("DUI.MSS.11.02.01")
 @pytest.mark.parametrize("status", ["PROV", "RECUP"])
-def test_no_patient_send_without_qualified_ins(segur: Any, request: pytest.FixtureRequest, candidate: Any,
+def test_no_patient_send_without_qualified_ins(segur: Recorder, request: pytest.FixtureRequest, candidate: Candidate,
                                                mss_simulator: MssSimulator, status: str) -> None:
     """M10: a resident without a qualified INS (PROV: no INS; RECUP: INS not qualified) gets no patient send."""
     from conformance.ins.insi import fixtures as fx
@@ -746,7 +747,7 @@ def test_no_patient_send_without_qualified_ins(segur: Any, request: pytest.Fixtu
 
 
 @mr.marker("invisible")
-def test_invisible_document_never_sent_to_patient(segur: Any, request: pytest.FixtureRequest, candidate: Any,
+def test_invisible_document_never_sent_to_patient(segur: Recorder, request: pytest.FixtureRequest, candidate: Candidate,
                                                    mss_simulator: MssSimulator) -> None:
     client = _sandbox(candidate)
     doc_id, _ = _doc_for(request, candidate, client)
@@ -769,7 +770,7 @@ def test_invisible_document_never_sent_to_patient(segur: Any, request: pytest.Fi
 # "annule et remplace" (DUI.MSS.20)
 # ---------------------------------------------------------------------------------------------
 @mr.marker("replacement")
-def test_replacement_is_annule_et_remplace(segur: Any, request: pytest.FixtureRequest, candidate: Any,
+def test_replacement_is_annule_et_remplace(segur: Recorder, request: pytest.FixtureRequest, candidate: Candidate,
                                           mss_simulator: MssSimulator) -> None:
     from conformance.safexml import XmlRejected, parse_bytes
 

@@ -9,20 +9,19 @@ that cannot be made is "not run" with its reason, never a failure of the campaig
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from conformance.findings import NotEvaluated
 from conformance.plugin import skip
 from conformance.sandbox import ui_capture
 from conformance.sandbox.client import SandboxError, SandboxUnsupported
+from conformance.seams import Candidate, Recorder
 
 
 @pytest.mark.harness_check("HARNESS.UI_SNAPSHOT", "Captures d'écran du harnais pour les preuves manuelles "
                            "(contrat 1.1, facultatif)", "Harness-captured screens for manual proofs "
                            "(contract 1.1, optional)")
-def test_resident_identity_screen_after_qualification(candidate: Any, segur: Any,
+def test_resident_identity_screen_after_qualification(candidate: Candidate, segur: Recorder,
                                                       request: pytest.FixtureRequest) -> None:
     step = "resident_identity"
     client = candidate.require_sandbox()
@@ -57,7 +56,7 @@ def test_resident_identity_screen_after_qualification(candidate: Any, segur: Any
         segur.capture(proofs, ref, note)
 
 
-def _in_profile(segur: Any, proof_id: str) -> bool:
+def _in_profile(segur: Recorder, proof_id: str) -> bool:
     """The proof is a manual proof of a requirement of the run's profile."""
     wanted = set(segur.profile.requirement_ids)
     for req in segur.catalogue:
