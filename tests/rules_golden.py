@@ -13,6 +13,7 @@ Regenerate only when a verdict change is intended:  python tests/rules_golden.py
 from __future__ import annotations
 
 import gzip
+import inspect
 import json
 import sys
 import zipfile
@@ -80,7 +81,7 @@ def run_dmp(name: str, raw: bytes, meta: dict[str, Any]) -> Iterator[tuple[str, 
     ctx = _dmp_context(meta)
     for check in DMP_CHECKS:
         fn: Callable[..., list[Any]] = getattr(checks, check)
-        args = (req, ctx) if "ctx" in fn.__code__.co_varnames[:fn.__code__.co_argcount] else (req,)
+        args = (req, ctx) if "ctx" in inspect.signature(fn).parameters else (req,)
         try:
             yield check, normalise(fn(*args))
         except NotEvaluated as exc:

@@ -13,10 +13,12 @@ import binascii
 from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
 from email.policy import compat32
+from typing import Any
 
 from lxml import etree
 
 from conformance.dmp import ns
+from conformance.dmp.engine import reporter
 from conformance.dmp.mtom import (
     DEFAULT_LIMITS,
     MtomLimits,
@@ -26,12 +28,11 @@ from conformance.dmp.mtom import (
     parse_mtom,
 )
 from conformance.dmp.soap import SoapHeader, read_envelope
-from conformance.findings import Finding, error, warning
+from conformance.findings import Finding
 from conformance.ihe.ns import q
 from conformance.ihe.xds import DocumentEntry, Submission, parse_submit_objects
 from conformance.safexml import XmlRejected, parse_bytes
 
-REQ = ("DUI.DMP.01",)
 MAX_HTTP_HEAD = 64 * 1024
 MAX_INLINE_DOCUMENT = 20 * 1024 * 1024
 
@@ -80,10 +81,9 @@ class Iti41Request:
             raise cached
         return cached
 
-    def problem(self, rule: str, fr: str, en: str, *, severe: bool = True, **kw: object) -> None:
-        make = error if severe else warning
-        self.problems.append(make(fr, en, rule=rule, artefact=self.artefact, requirements=REQ,
-                                  **kw))
+    def problem(self, rule: str, fr: str, en: str, **kw: Any) -> None:
+        """One obstacle met while reading, as declared by the ``reader`` check of profiles/dmp/checks.yaml."""
+        self.problems.append(reporter("reader", self.artefact)(rule, fr, en, **kw))
 
 
 class CaptureRejected(ValueError):
@@ -158,11 +158,11 @@ def load_artefact(name: str, data: bytes) -> Iti41Request:
     if "chunked" not in headers.get("transfer-encoding", "").lower() and declared.isdigit() \
             and int(declared) > len(body):
         # RFC 9112 §6.3: the message is incomplete (the connection closed before Content-Length octets came)
-        req.problems.insert(0, error(
+        req.problems.insert(0, reporter("reader", name)(
+            "DMP.HTTP.content_length",
             f"capture HTTP tronquée : Content-Length annonce {declared} octets, le corps n'en a que {len(body)}",
             f"truncated HTTP capture: Content-Length announces {declared} bytes, the body has only {len(body)}",
-            rule="DMP.HTTP.content_length", artefact=name, requirements=REQ, xpath="HTTP Content-Length",
-            expected=str(len(body)), found=declared))
+            xpath="HTTP Content-Length", expected=str(len(body)), found=declared))
     return req
 
 
@@ -229,12 +229,12 @@ def _documents(req: Iti41Request, pnr: etree._Element, limits: MtomLimits, captu
             part = req.mtom.part(href) if req.mtom else None
             if part is None:
                 severe = captured_as != "xml"  # a bare SOAP capture cannot hold the parts
-                req.problem("DMP.MTOM.missing_part",
+                req.problem("DMP.MTOM.missing_part" if severe else "DMP.MTOM.missing_part/envelope_only",
                             f"xop:Include {href} ne désigne aucune partie MIME" if severe else
                             f"xop:Include {href} : partie MIME absente de la capture (enveloppe seule)",
                             f"xop:Include {href} names no MIME part" if severe else
                             f"xop:Include {href}: MIME part not in the capture (envelope only)",
-                            severe=severe, xpath=f"/Envelope/Body/ProvideAndRegisterDocumentSetRequest/Document[@id='{doc_id}']",
+                            xpath=f"/Envelope/Body/ProvideAndRegisterDocumentSetRequest/Document[@id='{doc_id}']",
                             line=include.sourceline, expected="cid:… résolu", found=href or "vide")
                 req.documents[doc_id] = None
             else:

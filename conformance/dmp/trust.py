@@ -20,7 +20,7 @@ import datetime as dt
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.x509.verification import (
@@ -31,7 +31,10 @@ from cryptography.x509.verification import (
     VerificationError,
 )
 
-from conformance.findings import Finding, error, info, warning
+from conformance.findings import Finding
+
+if TYPE_CHECKING:
+    from conformance.dmp.engine import Check
 
 ENV_TRUST = "SEGUR_DMP_TRUST"
 MAX_ANCHOR_FILES = 64
@@ -123,36 +126,40 @@ def certificates_in(elements: Sequence[str]) -> list[x509.Certificate]:
 
 
 def trust_findings(cert: x509.Certificate, others: Sequence[x509.Certificate],
-                   anchors: Sequence[x509.Certificate] | None, when: dt.datetime, *, prefix: str, what_fr: str,
-                   what_en: str, artefact: str, xpath: str, requirements: tuple[str, ...]) -> list[Finding]:
-    """Findings on the trust in a signing certificate (``prefix`` is DMP.VIHF or DMP.DSG).
+                   anchors: Sequence[x509.Certificate] | None, when: dt.datetime, *, c: Check, prefix: str,
+                   what_fr: str, what_en: str, xpath: str) -> list[Finding]:
+    """Findings on the trust in a signing certificate, made by the calling check ``c`` (``prefix`` is
+    DMP.VIHF or DMP.DSG: the rules ``<prefix>.trust_not_evaluated|cert_validity|untrusted|trusted`` and
+    their severities are that check's, in profiles/dmp/checks.yaml).
 
     ``others`` are the other certificates sent with the signature (possible intermediates); ``when`` is
     the signing time. No anchors: one WARNING ``<prefix>.trust_not_evaluated`` that says what to
     configure (the suites turn it into "not evaluated"). Otherwise an ERROR when the certificate was
     not valid at ``when`` or does not chain to an anchor, else an INFO that the chain held.
     """
-    where = {"artefact": artefact, "xpath": xpath, "requirements": requirements}
     stamp = when.strftime("%Y-%m-%dT%H:%M:%SZ")
     if not anchors:
-        return [warning(f"chaîne de confiance du certificat {what_fr} non évaluée : aucune ancre de confiance "
-                        f"déclarée ; {HINT_FR}", f"{what_en} certificate trust chain not evaluated: no trust anchor "
-                        f"declared; {HINT_EN}", rule=f"{prefix}.trust_not_evaluated",
-                        expected="chaîne vers une ancre déclarée", found="aucune ancre", **where)]
+        return [c(f"{prefix}.trust_not_evaluated",
+                  f"chaîne de confiance du certificat {what_fr} non évaluée : aucune ancre de confiance "
+                  f"déclarée ; {HINT_FR}", f"{what_en} certificate trust chain not evaluated: no trust anchor "
+                  f"declared; {HINT_EN}", expected="chaîne vers une ancre déclarée", found="aucune ancre",
+                  xpath=xpath)]
     if not valid_at(cert, when):
-        return [error(f"certificat {what_fr} hors de sa période de validité à la date de signature ({stamp})",
-                      f"{what_en} certificate outside its validity period at signing time ({stamp})",
-                      rule=f"{prefix}.cert_validity", expected=f"{cert.not_valid_before_utc:%Y-%m-%d} … "
-                      f"{cert.not_valid_after_utc:%Y-%m-%d}", found=stamp, **where)]
+        return [c(f"{prefix}.cert_validity",
+                  f"certificat {what_fr} hors de sa période de validité à la date de signature ({stamp})",
+                  f"{what_en} certificate outside its validity period at signing time ({stamp})",
+                  expected=f"{cert.not_valid_before_utc:%Y-%m-%d} … {cert.not_valid_after_utc:%Y-%m-%d}",
+                  found=stamp, xpath=xpath)]
     reason = verify_chain(cert, others, anchors, when)
     if reason is not None:
-        return [error(f"certificat {what_fr} : la chaîne ne remonte pas à une ancre de confiance déclarée "
-                      f"({reason})", f"{what_en} certificate does not chain to a declared trust anchor ({reason})",
-                      rule=f"{prefix}.untrusted", expected="chaîne vers une ancre déclarée (IGC-Santé de test)",
-                      found=f"émetteur : {cert.issuer.rfc4514_string()}"[:300], **where)]
-    return [info(f"certificat {what_fr} : chaîne vérifiée jusqu'à une ancre déclarée, valide à la date de signature",
-                 f"{what_en} certificate chains to a declared anchor and was valid at signing time",
-                 rule=f"{prefix}.trusted", **where)]
+        return [c(f"{prefix}.untrusted",
+                  f"certificat {what_fr} : la chaîne ne remonte pas à une ancre de confiance déclarée ({reason})",
+                  f"{what_en} certificate does not chain to a declared trust anchor ({reason})",
+                  expected="chaîne vers une ancre déclarée (IGC-Santé de test)",
+                  found=f"émetteur : {cert.issuer.rfc4514_string()}"[:300], xpath=xpath)]
+    return [c(f"{prefix}.trusted",
+              f"certificat {what_fr} : chaîne vérifiée jusqu'à une ancre déclarée, valide à la date de signature",
+              f"{what_en} certificate chains to a declared anchor and was valid at signing time", xpath=xpath)]
 
 
 def resolve_anchors(config: Any) -> tuple[list[x509.Certificate] | None, str]:

@@ -29,13 +29,13 @@ from signxml.exceptions import InvalidCertificate, InvalidDigest, SignXMLExcepti
 from signxml.xades import XAdESDataObjectFormat, XAdESSigner
 
 from conformance.dmp import ns
+from conformance.dmp.engine import Check, dmp_check
 from conformance.dmp.pki import KeyPair
 from conformance.dmp.trust import certificates_in, trust_findings
-from conformance.findings import Finding, error, info, warning
+from conformance.findings import Finding
 from conformance.ihe.ns import q
 from conformance.safexml import XmlRejected, parse_bytes
 
-REQ = ("DUI.DMP.01",)
 DIGESTS = {
     "http://www.w3.org/2000/09/xmldsig#sha1": "sha1",
     "http://www.w3.org/2001/04/xmlenc#sha256": "sha256",
@@ -114,105 +114,103 @@ def document_digest(data: bytes, algorithm: str, transforms: Sequence[str]) -> s
     return base64.b64encode(hashlib.new(algorithm, payload).digest()).decode("ascii")
 
 
-def check_signature_document(content: bytes | None, documents: Mapping[str, bytes | None], *, artefact: str = "",
+@dmp_check("xades")
+def check_signature_document(c: Check, content: bytes | None, documents: Mapping[str, bytes | None], *,
+                             artefact: str = "",
                              trust: Sequence[x509.Certificate] | None = None, now: dt.datetime | None = None,
-                             submission_set_uid: str = "", requirements: tuple[str, ...] = REQ) -> list[Finding]:
+                             submission_set_uid: str = "",
+                             requirements: tuple[str, ...] | None = None) -> list[Finding]:
     """D7 content part: a valid XAdES signature whose signed Manifest covers every document sent.
 
     ``documents`` maps each submitted document's uniqueId to its bytes (None when the bytes were not
     available, e.g. an unresolved xop:Include: coverage is then checked by uniqueId only).
     """
-    reqs = requirements
     now = now or dt.datetime.now(dt.UTC)
-    where: dict[str, Any] = {"artefact": artefact, "requirements": reqs}
     if content is None:
-        return [error("contenu du document de signature absent (partie MIME manquante)",
-                      "signature document content missing (MIME part missing)", rule="DMP.DSG.no_content",
-                      **where)]
+        return [c("DMP.DSG.no_content", "contenu du document de signature absent (partie MIME manquante)",
+                  "signature document content missing (MIME part missing)")]
     try:
         root = parse_bytes(content).getroot()
     except XmlRejected as exc:
-        return [error(f"document de signature illisible : {exc.reason}", f"unreadable signature document: "
-                      f"{exc.reason_en}", rule="DMP.DSG.unreadable", line=exc.line, **where)]
+        return [c("DMP.DSG.unreadable", f"document de signature illisible : {exc.reason}",
+                  f"unreadable signature document: {exc.reason_en}", line=exc.line)]
     if root.tag != q(ns.DS, "Signature"):
-        return [error("le document de signature n'est pas une ds:Signature", "the signature document is not a "
-                      "ds:Signature", rule="DMP.DSG.not_signature", xpath="/", expected="ds:Signature",
-                      found=str(root.tag), **where)]
+        return [c("DMP.DSG.not_signature", "le document de signature n'est pas une ds:Signature",
+                  "the signature document is not a ds:Signature", xpath="/", expected="ds:Signature",
+                  found=str(root.tag))]
     out: list[Finding] = []
     cert_els = root.findall(f"{q(ns.DS, 'KeyInfo')}/{q(ns.DS, 'X509Data')}/{q(ns.DS, 'X509Certificate')}")
     cert_el = cert_els[0] if cert_els else None
     try:
         cert = x509.load_der_x509_certificate(base64.b64decode("".join((cert_el.text or "").split())))
     except (AttributeError, ValueError):
-        return [error("document de signature sans certificat X.509 lisible dans KeyInfo",
-                      "signature document without a readable X.509 certificate in KeyInfo",
-                      rule="DMP.DSG.no_certificate", xpath="/Signature/KeyInfo", **where)]
+        return [c("DMP.DSG.no_certificate", "document de signature sans certificat X.509 lisible dans KeyInfo",
+                  "signature document without a readable X.509 certificate in KeyInfo",
+                  xpath="/Signature/KeyInfo")]
     try:
         results, c14n_used = _verify(content, cert, now)
     except InvalidCertificate as exc:
-        return [error(f"certificat du document de signature invalide : {exc}", f"invalid signature document "
-                      f"certificate: {exc}", rule="DMP.DSG.cert_validity", **where)]
+        return [c("DMP.DSG.cert_validity", f"certificat du document de signature invalide : {exc}",
+                  f"invalid signature document certificate: {exc}")]
     except (InvalidSignature, InvalidDigest, InvalidInput, SignXMLException, etree.LxmlError, ValueError) as exc:
-        return [error(f"signature XAdES invalide : {type(exc).__name__}: {str(exc)[:200]}",
-                      f"invalid XAdES signature: {type(exc).__name__}: {str(exc)[:200]}", rule="DMP.DSG.signature",
-                      xpath="/Signature", expected="signature valide", found="vérification en échec",
-                      **where)]
+        return [c("DMP.DSG.signature", f"signature XAdES invalide : {type(exc).__name__}: {str(exc)[:200]}",
+                  f"invalid XAdES signature: {type(exc).__name__}: {str(exc)[:200]}", xpath="/Signature",
+                  expected="signature valide", found="vérification en échec")]
     if c14n_used != CanonicalizationMethod.CANONICAL_XML_1_0.value:
-        out.append(warning("référence sans Transforms canonisée autrement qu'en C14N 1.0 (défaut XML-DSig)",
-                           "reference without Transforms canonicalised otherwise than C14N 1.0 (XML-DSig default)",
-                           rule="DMP.DSG.implicit_c14n", expected=CanonicalizationMethod.CANONICAL_XML_1_0.value,
-                           found=c14n_used, **where))
+        out.append(c("DMP.DSG.implicit_c14n",
+                     "référence sans Transforms canonisée autrement qu'en C14N 1.0 (défaut XML-DSig)",
+                     "reference without Transforms canonicalised otherwise than C14N 1.0 (XML-DSig default)",
+                     expected=CanonicalizationMethod.CANONICAL_XML_1_0.value, found=c14n_used))
     signed = [r.signed_xml for r in results if r.signed_xml is not None]
     manifests = [m for s in signed for m in s.iter(q(ns.DS, "Manifest"))]
     if not manifests:
         has_any = root.find(f".//{q(ns.DS, 'Manifest')}") is not None
-        out.append(error("aucun ds:Manifest couvert par la signature" + (" (un Manifest existe mais n'est pas signé)"
-                                                                          if has_any else ""),
-                         "no ds:Manifest covered by the signature" + (" (a Manifest exists but is not signed)"
-                                                                      if has_any else ""),
-                         rule="DMP.DSG.manifest_unsigned" if has_any else "DMP.DSG.no_manifest",
-                         xpath="/Signature/Object/Manifest", **where))
-    out.extend(_xades_findings(root, signed, cert, where))
+        out.append(c("DMP.DSG.manifest_unsigned" if has_any else "DMP.DSG.no_manifest",
+                     "aucun ds:Manifest couvert par la signature"
+                     + (" (un Manifest existe mais n'est pas signé)" if has_any else ""),
+                     "no ds:Manifest covered by the signature"
+                     + (" (a Manifest exists but is not signed)" if has_any else ""),
+                     xpath="/Signature/Object/Manifest"))
+    out.extend(_xades_findings(c, root, signed, cert))
     method = root.find(f"{q(ns.DS, 'SignedInfo')}/{q(ns.DS, 'SignatureMethod')}")
     if method is not None and "sha1" in (method.get("Algorithm") or "").lower():
-        out.append(warning("signature XAdES en SHA-1 (algorithme faible)", "XAdES signature with SHA-1 (weak)",
-                           rule="DMP.DSG.weak_algorithm", found=method.get("Algorithm") or "",
-                           **where))
-    out.extend(trust_findings(cert, certificates_in([c.text or "" for c in cert_els[1:]]), trust, now,
+        out.append(c("DMP.DSG.weak_algorithm", "signature XAdES en SHA-1 (algorithme faible)",
+                     "XAdES signature with SHA-1 (weak)", found=method.get("Algorithm") or ""))
+    out.extend(trust_findings(cert, certificates_in([el.text or "" for el in cert_els[1:]]), trust, now, c=c,
                               prefix="DMP.DSG", what_fr="du document de signature", what_en="signature document",
-                              xpath="/Signature/KeyInfo", **where))
+                              xpath="/Signature/KeyInfo"))
     if manifests:
-        out.extend(_coverage(manifests, documents, submission_set_uid, where))
+        out.extend(_coverage(c, manifests, documents, submission_set_uid))
     if not any(f.is_error for f in out):
         trusted = any(f.rule == "DMP.DSG.trusted" for f in out)
-        out.append(info("document de signature XAdES valide et couvrant tous les documents"
-                        + ("" if trusted else " (confiance non évaluée)"),
-                        "valid XAdES signature document covering every document"
-                        + ("" if trusted else " (trust not evaluated)"), rule="DMP.DSG.ok", **where))
+        out.append(c("DMP.DSG.ok",
+                     "document de signature XAdES valide et couvrant tous les documents"
+                     + ("" if trusted else " (confiance non évaluée)"),
+                     "valid XAdES signature document covering every document"
+                     + ("" if trusted else " (trust not evaluated)")))
     return out
 
 
-def _xades_findings(root: etree._Element, signed: list[etree._Element], cert: x509.Certificate,
-                    where: dict[str, Any]) -> list[Finding]:
+def _xades_findings(c: Check, root: etree._Element, signed: list[etree._Element],
+                    cert: x509.Certificate) -> list[Finding]:
     out: list[Finding] = []
     props = [el for el in signed if etree.QName(el).localname == "SignedProperties"
              and etree.QName(el).namespace in XADES_NAMESPACES]
     if not props:
         present = next(root.iter(*(q(x, "SignedProperties") for x in XADES_NAMESPACES)), None) is not None
-        out.append(error("signature non XAdES : aucune xades:SignedProperties signée" +
-                         (" (présente mais non référencée par SignedInfo)" if present else ""),
-                         "not a XAdES signature: no signed xades:SignedProperties" +
-                         (" (present but not referenced by SignedInfo)" if present else ""),
-                         rule="DMP.DSG.not_xades", xpath="/Signature/Object/QualifyingProperties/SignedProperties",
-                         **where))
+        out.append(c("DMP.DSG.not_xades",
+                     "signature non XAdES : aucune xades:SignedProperties signée"
+                     + (" (présente mais non référencée par SignedInfo)" if present else ""),
+                     "not a XAdES signature: no signed xades:SignedProperties"
+                     + (" (present but not referenced by SignedInfo)" if present else ""),
+                     xpath="/Signature/Object/QualifyingProperties/SignedProperties"))
         return out
     sp = props[0]
     xns = etree.QName(sp).namespace or ns.XADES132
-    certs = [c for name in ("SigningCertificate", "SigningCertificateV2") for c in sp.iter(q(xns, name))]
+    certs = [el for name in ("SigningCertificate", "SigningCertificateV2") for el in sp.iter(q(xns, name))]
     if not certs:
-        out.append(error("xades:SigningCertificate absent des propriétés signées",
-                         "xades:SigningCertificate missing from the signed properties",
-                         rule="DMP.DSG.signing_certificate", **where))
+        out.append(c("DMP.DSG.signing_certificate", "xades:SigningCertificate absent des propriétés signées",
+                     "xades:SigningCertificate missing from the signed properties"))
     else:
         der = cert.public_bytes(serialization.Encoding.DER)
         matched = False
@@ -224,17 +222,17 @@ def _xades_findings(root: etree._Element, signed: list[etree._Element], cert: x5
                     hashlib.new(alg, der).digest()).decode("ascii"):
                 matched = True
         if not matched:
-            out.append(error("l'empreinte du certificat dans xades:SigningCertificate ne correspond pas au certificat "
-                             "de KeyInfo", "the certificate digest in xades:SigningCertificate does not match the "
-                             "KeyInfo certificate", rule="DMP.DSG.signing_certificate", **where))
+            out.append(c("DMP.DSG.signing_certificate",
+                         "l'empreinte du certificat dans xades:SigningCertificate ne correspond pas au certificat "
+                         "de KeyInfo", "the certificate digest in xades:SigningCertificate does not match the "
+                         "KeyInfo certificate"))
     if next(sp.iter(q(xns, "SigningTime")), None) is None:
-        out.append(warning("xades:SigningTime absent", "xades:SigningTime missing", rule="DMP.DSG.signing_time",
-                           **where))
+        out.append(c("DMP.DSG.signing_time", "xades:SigningTime absent", "xades:SigningTime missing"))
     return out
 
 
-def _coverage(manifests: list[etree._Element], documents: Mapping[str, bytes | None], ss_uid: str,
-              where: dict[str, Any]) -> list[Finding]:
+def _coverage(c: Check, manifests: list[etree._Element], documents: Mapping[str, bytes | None],
+              ss_uid: str) -> list[Finding]:
     out: list[Finding] = []
     refs: dict[str, etree._Element] = {}
     for m in manifests:
@@ -245,11 +243,11 @@ def _coverage(manifests: list[etree._Element], documents: Mapping[str, bytes | N
     for uid, data in documents.items():
         ref = refs.get(uid)
         if ref is None:
-            out.append(error(f"document {uid} non couvert par la signature (aucune Reference urn:oid:{uid} dans le "
-                             "Manifest signé)", f"document {uid} not covered by the signature (no Reference "
-                             f"urn:oid:{uid} in the signed Manifest)", rule="DMP.DSG.not_covered",
-                             xpath="/Signature/Object/Manifest/Reference", expected=f"urn:oid:{uid}",
-                             found=", ".join(sorted(refs)) or "aucune", **where))
+            out.append(c("DMP.DSG.not_covered",
+                         f"document {uid} non couvert par la signature (aucune Reference urn:oid:{uid} dans le "
+                         "Manifest signé)", f"document {uid} not covered by the signature (no Reference "
+                         f"urn:oid:{uid} in the signed Manifest)", xpath="/Signature/Object/Manifest/Reference",
+                         expected=f"urn:oid:{uid}", found=", ".join(sorted(refs)) or "aucune"))
             continue
         if data is None:
             continue
@@ -257,22 +255,20 @@ def _coverage(manifests: list[etree._Element], documents: Mapping[str, bytes | N
         value = ref.find(q(ns.DS, "DigestValue"))
         alg = DIGESTS.get(method.get("Algorithm", "") if method is not None else "")
         if alg is None:
-            out.append(error(f"Reference {uid} : algorithme d'empreinte inconnu", f"Reference {uid}: unknown digest "
-                             "algorithm", rule="DMP.DSG.digest_algorithm",
-                             found=method.get("Algorithm", "") if method is not None else "absent",
-                             **where))
+            out.append(c("DMP.DSG.digest_algorithm", f"Reference {uid} : algorithme d'empreinte inconnu",
+                         f"Reference {uid}: unknown digest " "algorithm",
+                         found=method.get("Algorithm", "") if method is not None else "absent"))
             continue
         transforms = [t.get("Algorithm") or "" for t in ref.iter(q(ns.DS, "Transform"))]
         expected = document_digest(data, alg, transforms)
         found = (value.text or "").strip() if value is not None else ""
         if found != expected:
-            out.append(error(f"empreinte du document {uid} dans le Manifest différente du document envoyé",
-                             f"digest of document {uid} in the Manifest differs from the document sent",
-                             rule="DMP.DSG.digest_mismatch", xpath="/Signature/Object/Manifest/Reference/DigestValue",
-                             expected=expected, found=found, **where))
+            out.append(c("DMP.DSG.digest_mismatch",
+                         f"empreinte du document {uid} dans le Manifest différente du document envoyé",
+                         f"digest of document {uid} in the Manifest differs from the document sent",
+                         xpath="/Signature/Object/Manifest/Reference/DigestValue", expected=expected, found=found))
     extra = sorted(set(refs) - set(documents) - {ss_uid})
     if extra:
-        out.append(warning("références du Manifest ne désignant aucun document soumis",
-                           "Manifest references naming no submitted document", rule="DMP.DSG.extra_reference",
-                           found=", ".join(extra)[:300], **where))
+        out.append(c("DMP.DSG.extra_reference", "références du Manifest ne désignant aucun document soumis",
+                     "Manifest references naming no submitted document", found=", ".join(extra)[:300]))
     return out
