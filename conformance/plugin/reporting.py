@@ -7,7 +7,7 @@ import platform
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -17,6 +17,9 @@ from conformance.findings import Finding
 from conformance.plugin.options import REFERENCE
 from conformance.plugin.state import SegurState, _is_worker, _now, harness_entry
 from conformance.results import TestRecord, aggregate, attach_captures, build_results, write_results
+
+if TYPE_CHECKING:
+    from conformance.requirements import Catalogue
 
 FLUSH_EVERY_S = 2.0
 _RANK = {"passed": 0, "skipped": 1, "not_run": 1, "not_evaluated": 2, "error": 3, "failed": 4}
@@ -162,7 +165,7 @@ def run_id(state: SegurState) -> str:
     return state.run_uuid
 
 
-def catalogue_metadata(catalogue: Any) -> dict[str, Any]:
+def catalogue_metadata(catalogue: Catalogue | None) -> dict[str, Any]:
     """Version, origin and SHA-256 of the requirement catalogue the run judged against (issue 18)."""
     from conformance.requirements import catalogue_metadata as metadata
 
