@@ -92,7 +92,7 @@ def find_rem_header(rows: list[tuple[Any, ...]]) -> tuple[int, dict[str, int]] |
 # ---------------------------------------------------------------------------------------------
 # rows
 # ---------------------------------------------------------------------------------------------
-class _SheetReader:
+class RemSheetReader:
     """Folds the rows of one sheet into requirement entries (dicts in the catalogue YAML shape)."""
 
     def __init__(self, sheet: str, source: str, wave: int, corridors: list[str],

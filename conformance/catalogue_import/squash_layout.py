@@ -57,7 +57,7 @@ def find_squash_header(rows: list[tuple[Any, ...]]) -> tuple[int, dict[str, int]
 
 
 
-class _SquashReader:
+class SquashReader:
     """Turns the REQUIREMENT sheet (and its link sheets) of a Squash TM export into entries."""
 
     def __init__(self, source: str, wave: int, corridors: list[str], entries: dict[str, dict[str, Any]],

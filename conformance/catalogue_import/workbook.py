@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conformance.catalogue_import.rem_layout import _SheetReader, find_rem_header
+from conformance.catalogue_import.rem_layout import RemSheetReader, find_rem_header
 from conformance.catalogue_import.sheets import (
     HEADER_SEARCH_ROWS,
     MAX_ROWS,
@@ -16,7 +16,7 @@ from conformance.catalogue_import.sheets import (
     normalise_header,
     sheet_rows,
 )
-from conformance.catalogue_import.squash_layout import _SquashReader, find_squash_header
+from conformance.catalogue_import.squash_layout import SquashReader, find_squash_header
 from conformance.requirements import known_corridors
 
 
@@ -62,7 +62,7 @@ def read_rem_workbook(xlsx_path: Path | str, *, wave: int, corridors: Iterable[s
         raise SpreadsheetError(path.name, [("", 0, f"classeur illisible ({type(exc).__name__}: {exc})")]) from None
     result = RemImport(entries=[], source=path.name)
     entries: dict[str, dict[str, Any]] = {}
-    squash = _SquashReader(path.name, wave, corridors, entries, result.problems)
+    squash = SquashReader(path.name, wave, corridors, entries, result.problems)
     tainted: set[str] = set()
     first_rows: dict[str, tuple[str, int]] = {}
     empty: list[str] = []
@@ -87,7 +87,7 @@ def read_rem_workbook(xlsx_path: Path | str, *, wave: int, corridors: Iterable[s
             found = find_rem_header(rows)
             if found is not None:
                 result.layouts[name] = "REM"
-                reader = _SheetReader(name, path.name, wave, corridors, entries, result.problems)
+                reader = RemSheetReader(name, path.name, wave, corridors, entries, result.problems)
                 reader.read(rows, *found)
                 tainted |= reader.tainted
                 first_rows.update({rid: (name, n) for rid, n in reader.first_row.items()})
