@@ -94,7 +94,7 @@ class SessionReporter:
         self.state.interrupted = True
 
     @pytest.hookimpl(optionalhook=True)
-    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+    def pytest_testnodedown(self, node: object, error: object) -> None:  # node: an xdist WorkerController
         """pytest-xdist: the candidate was opened in the workers; bring what it declared back here."""
         seen = (getattr(node, "workeroutput", None) or {}).get("segur_candidate")
         if not seen:
@@ -121,7 +121,7 @@ class SessionReporter:
             results = _write(state, final=True, exitstatus=int(exitstatus))
             _write_report(state, results)
 
-    def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config) -> None:
         _terminal_summary(self.state, terminalreporter)
 
 
@@ -201,7 +201,7 @@ def _release_reports(config: pytest.Config) -> None:
                 rep.user_properties = [(name, value) for name, value in props if name != "segur"]
 
 
-def _evidence_key(entry: Any) -> str:
+def _evidence_key(entry: object) -> str:
     """A hashable identity of an evidence entry (a dict), for de-duplication in linear time."""
     import json
 
@@ -247,7 +247,7 @@ def _write_report(state: SegurState, results: dict[str, Any]) -> None:
                          f"results.json is complete\n")
 
 
-def _terminal_summary(state: SegurState, terminalreporter: Any) -> None:
+def _terminal_summary(state: SegurState, terminalreporter: pytest.TerminalReporter) -> None:
     if not state.active or state.catalogue is None or not (state.records or state.harness):
         return
     catalogue, profile = state.loaded()

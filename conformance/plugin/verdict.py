@@ -4,7 +4,6 @@ sandbox errors make it "not evaluated"; the outcome and findings travel on the r
 from __future__ import annotations
 
 from collections.abc import Generator
-from typing import Any
 
 import pytest
 from _pytest.outcomes import Skipped
@@ -75,7 +74,7 @@ class FindingsFailure(AssertionError):
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     if call.excinfo is not None and isinstance(call.excinfo.value, FindingsFailure):
         report.longrepr = str(call.excinfo.value)  # the findings are the message; no plugin traceback

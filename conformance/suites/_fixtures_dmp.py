@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from cryptography import x509
 
 from conformance.dmp.checks import CheckContext
 from conformance.dmp.iti41 import Iti41Request, load_artefact
@@ -60,7 +61,7 @@ class DmpSubmission:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _trust(segur_config: SegurConfig) -> list[Any] | None:
+def _trust(segur_config: SegurConfig) -> list[x509.Certificate] | None:
     """The candidate's declared test trust anchors (conformance.dmp.trust.resolve_anchors), None if none."""
     try:
         anchors, _source = resolve_anchors(segur_config)

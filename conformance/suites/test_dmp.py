@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from conformance.dmp import checks, ns, trust
+from conformance.dmp.checks import CheckContext
 from conformance.dmp.iti41 import Iti41Request
 from conformance.dmp.simulator import DmpSimulator
 from conformance.findings import Finding, error, info, warning
@@ -55,7 +56,7 @@ def _evidence(segur: Recorder, sub: DmpSubmission) -> None:
                                    "test précédent) : non imputées à ce test")
 
 
-def _each(segur: Recorder, submissions: list[DmpSubmission], check: Callable[[Iti41Request, Any], list[Finding]],
+def _each(segur: Recorder, submissions: list[DmpSubmission], check: Callable[[Iti41Request, CheckContext], list[Finding]],
           *, with_problems: bool = False, requirements: tuple[str, ...] = (FEED,)) -> None:
     """Run one check on every submission; a submission without a readable request is a finding."""
     for sub in submissions:
