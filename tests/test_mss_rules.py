@@ -96,3 +96,28 @@ def test_a_malformed_table_is_refused(tmp_path: Path, row: str, error: str) -> N
 def test_an_undeclared_check_cannot_be_registered() -> None:
     with pytest.raises(rules.RuleError, match="not declared"):
         rules.message_check("no_such_check")
+
+
+def test_every_applies_condition_is_registered_and_says_not_applicable() -> None:
+    """The applicability conditions are data (applies.when): each names a registered predicate, and a message
+    it does not hold on gets only the declared INFO "not applicable"."""
+    applying = {name: spec for name, spec in rules.load_specs().items() if spec.applies is not None}
+    assert set(applying) == {"mime", "xdm", "reply", "applicative"}
+    assert {spec.applies.when for spec in applying.values()} <= set(rules.CONDITIONS)
+    plain = (b"From: Dr A <a@hopital.mssante.fr>\r\nTo: b@hopital.mssante.fr\r\nSubject: bonjour\r\n"
+             b"Message-ID: <1@hopital.mssante.fr>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nbonjour\r\n")
+    it = mc.inspect(plain, "plain.eml", mc.MessageContext(applicative=False))
+    assert it.msg.ok
+    for name, spec in applying.items():
+        found = rules.REGISTRY[name](it)
+        assert [(f.rule, f.severity.value, f.message) for f in found] == [
+            (spec.applies.rule, "info", spec.applies.message)], name
+        assert found[0].requirements == spec.requirements
+
+
+def test_an_unknown_condition_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text("checks:\n  - {id: x, object: headers, rules: [A], requirements: [R], proofs: [P], source: s, "
+                    "severity: error, applies: {when: c, rule: B, message: m, message_en: m}}\n", encoding="utf-8")
+    with pytest.raises(rules.RuleError, match="applies needs"):
+        rules.load_specs(path)

@@ -18,7 +18,7 @@ from typing import Any
 from conformance.findings import Finding, error, info, warning
 from conformance.mss import rules
 from conformance.mss.mime import OPERATOR_SIZE_HINT, ParsedMessage, parse_message
-from conformance.mss.rules import Check, message_check
+from conformance.mss.rules import Check, condition, message_check
 from conformance.mss.xdm import XdmDocument, XdmPackage, cda_code, open_xdm
 
 PATIENT_DOMAIN = "patient.mssante.fr"
@@ -104,6 +104,12 @@ def expects_document(it: Inspected) -> bool:
     return subject.startswith("XDM/") or any(p.filename or p.disposition == "attachment" for p in it.msg.parts)
 
 
+@condition("document_send")
+def is_document_send(it: Inspected) -> bool:
+    """M1–M3 apply to a message that attaches an XDM package or is expected to carry a document."""
+    return bool(it.msg.xdm_parts) or expects_document(it)
+
+
 @message_check("mime")
 def check_mime(it: Inspected, c: Check) -> list[Finding]:
     """M1: readable MIME, multipart/mixed, exactly one IHE_XDM.ZIP (application/zip, base64)."""
@@ -113,10 +119,6 @@ def check_mime(it: Inspected, c: Check) -> list[Finding]:
     base = c.where
     top = it.msg.structure[0].split(" ", 1)[1] if it.msg.structure else ""
     xdm = it.msg.xdm_parts
-    if not xdm and not expects_document(it):
-        return c.stop(out + [info("message sans pièce jointe : hors envoi de document, M1–M3 sans objet",
-                                  "message without attachment: not a document send, M1–M3 not applicable",
-                                  rule="MSS.MIME.XDM_PART", **base)])
     if len(xdm) != 1:
         out.append(error(f"le message doit joindre exactement un IHE_XDM.ZIP ({len(xdm)} trouvé(s))",
                          f"the message must attach exactly one IHE_XDM.ZIP ({len(xdm)} found)", rule="MSS.MIME.XDM_PART",
@@ -150,9 +152,6 @@ def check_mime(it: Inspected, c: Check) -> list[Finding]:
 def check_xdm(it: Inspected, c: Check) -> list[Finding]:
     """M2/M3: archive safety, layout, METADATA.XML, URI/hash/size, at least one CDA."""
     out: list[Finding] = []
-    if not it.xdms and not it.msg.xdm_parts and not expects_document(it):
-        return c.stop([info("message sans pièce jointe : sans objet", "message without attachment: not applicable",
-                            rule="MSS.XDM.ZIP", **c.where)])
     if not it.xdms:
         return c.stop([error("aucune archive IHE_XDM.ZIP lisible dans le message",
                              "no readable IHE_XDM.ZIP in the message", rule="MSS.XDM.ZIP", expected="IHE_XDM.ZIP",
@@ -327,6 +326,18 @@ def is_reply(it: Inspected) -> bool:
     return bool(it.msg.header("In-Reply-To") or re.match(r"^\s*(re|tr|fwd?)\s*:", subject, re.I))
 
 
+@condition("reply")
+def answers_a_message(it: Inspected) -> bool:
+    """DUI.MSS.08 applies to a reply: the harness asked for one (``in_reply_to``), or the message is one."""
+    return bool(str((it.ctx.options or {}).get("in_reply_to") or "").strip()) or is_reply(it)
+
+
+@condition("applicative_sender")
+def may_be_applicative(it: Inspected) -> bool:
+    """DUI.MSS.10 applies unless the sender is known to be a personal or organisational mailbox."""
+    return it.ctx.applicative is not False
+
+
 @message_check("reply")
 def check_reply_headers(it: Inspected, c: Check) -> list[Finding]:
     """DUI.MSS.08: a reply carries In-Reply-To = the original Message-ID, References containing it
@@ -336,9 +347,6 @@ def check_reply_headers(it: Inspected, c: Check) -> list[Finding]:
     out: list[Finding] = []
     where = c.where
     asked = str((it.ctx.options or {}).get("in_reply_to") or "").strip()
-    if not asked and not is_reply(it):
-        return c.stop([info("message initial (pas une réponse) : sans objet",
-                            "first message (not a reply): not applicable", rule="MSS.HDR.REPLY", **where)])
     in_reply = (it.msg.header("In-Reply-To") or "").strip()
     refs = it.msg.header("References") or ""
     original = asked or in_reply
@@ -394,10 +402,6 @@ def check_applicative(it: Inspected, c: Check) -> list[Finding]:
     """DUI.MSS.10: from an applicative mailbox, a Reply-To and a closing "generated automatically" mention
     naming a personal or organisational mailbox to contact. Unknown mailbox kind → warnings only."""
     out: list[Finding] = []
-    if it.ctx.applicative is False:
-        return c.stop([info("BAL personnelle ou organisationnelle : sans objet", "personal or organisational "
-                            "mailbox: not applicable", rule="MSS.APP.REPLY_TO", artefact=it.artefact,
-                            requirements=c.requirements)])
     strict = it.ctx.applicative is True
     maker = error if strict else warning
     suffix_fr = "" if strict else " (si l'expéditeur est une BAL applicative)"

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 OBJECTS = ("message", "headers", "xdm", "body", "session")
 OK_WHEN = ("no_findings", "no_error")
+PLACES = ("check", "message")
 
 
 class RuleError(ValueError):
@@ -41,6 +42,18 @@ class Ok:
     rule: str
     message: str
     message_en: str
+
+
+@dataclass(frozen=True)
+class Applies:
+    """When a check applies to a message (``when``: a condition registered with ``@condition``), and the INFO
+    "not applicable" it records otherwise, at the check's place or the message's (``place``)."""
+
+    when: str
+    rule: str
+    message: str
+    message_en: str
+    place: str = "check"
 
 
 @dataclass(frozen=True)
@@ -59,6 +72,7 @@ class CheckSpec:
     xpath: str = ""
     readable: bool = True
     ok: Ok | None = None
+    applies: Applies | None = None
     requirements_by_rule: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def requirements_of(self, rule: str) -> tuple[str, ...]:
@@ -66,7 +80,7 @@ class CheckSpec:
 
 
 _KEYS = {"id", "object", "rules", "requirements", "proofs", "source", "scope", "severity", "header", "xpath",
-         "readable", "ok", "requirements_by_rule"}
+         "readable", "ok", "applies", "requirements_by_rule"}
 
 
 def _spec(row: Mapping[str, Any], defaults: Mapping[str, Any]) -> CheckSpec:
@@ -86,13 +100,20 @@ def _spec(row: Mapping[str, Any], defaults: Mapping[str, Any]) -> CheckSpec:
         if ok.get("when") not in OK_WHEN or ok.get("rule") not in row["rules"]:
             raise RuleError(f"{name}: ok needs when in {OK_WHEN} and a rule among the check's rules")
         ok = Ok(ok["when"], ok["rule"], ok["message"], ok["message_en"])
+    applies = row.get("applies")
+    if applies is not None:
+        if not applies.get("when") or applies.get("rule") not in row["rules"] \
+                or applies.get("place", "check") not in PLACES:
+            raise RuleError(f"{name}: applies needs a when, a rule among the check's rules and a place in {PLACES}")
+        applies = Applies(applies["when"], applies["rule"], applies["message"], applies["message_en"],
+                          applies.get("place", "check"))
     by_rule = {r: tuple(v) for r, v in (row.get("requirements_by_rule") or {}).items()}
     if set(by_rule) - set(row["rules"]):
         raise RuleError(f"{name}: requirements_by_rule names rules the check does not emit")
     return CheckSpec(id=name, object=row["object"], rules=tuple(row["rules"]),
                      requirements=tuple(row["requirements"]), proofs=tuple(row["proofs"]), source=row["source"],
                      scope=row.get("scope", ""), severity=row["severity"], header=row.get("header", ""),
-                     xpath=row.get("xpath", ""), readable=row.get("readable", True), ok=ok,
+                     xpath=row.get("xpath", ""), readable=row.get("readable", True), ok=ok, applies=applies,
                      requirements_by_rule=by_rule)
 
 
@@ -187,12 +208,42 @@ class Check:
 
 Condition = Callable[["Inspected", Check], list[Finding]]
 REGISTRY: dict[str, Callable[[Inspected], list[Finding]]] = {}
+#: the named conditions ``applies.when`` may use (registered with ``@condition`` in conformance/mss/checks.py)
+CONDITIONS: dict[str, Callable[[Inspected], bool]] = {}
+
+
+def condition(name: str) -> Callable[[Callable[[Inspected], bool]], Callable[[Inspected], bool]]:
+    """Register a predicate on a message under ``name``, for the ``applies.when`` of profiles/mss/rules.yaml."""
+    def wrap(fn: Callable[[Inspected], bool]) -> Callable[[Inspected], bool]:
+        CONDITIONS[name] = fn
+        return fn
+
+    return wrap
+
+
+def not_applicable(declared: CheckSpec, it: Inspected) -> list[Finding] | None:
+    """The INFO "not applicable" of a check whose ``applies.when`` does not hold on a readable message (after
+    the reader's own findings when the check reports them, ``readable: false``), else None."""
+    applies = declared.applies
+    if applies is None or not it.msg.ok:
+        return None
+    try:
+        holds = CONDITIONS[applies.when]
+    except KeyError:
+        raise RuleError(f"check {declared.id}: unknown condition {applies.when!r}") from None
+    if holds(it):
+        return None
+    place = {"artefact": it.artefact, "requirements": declared.requirements} if applies.place == "message" \
+        else Check(declared, it).where
+    return [*([] if declared.readable else it.msg.findings),
+            info(applies.message, applies.message_en, rule=applies.rule, **place)]
 
 
 def message_check(name: str) -> Callable[[Condition], Callable[[Inspected], list[Finding]]]:
     """Declare the function checking ``name`` of profiles/mss/rules.yaml: it is called with the message and a
-    ``Check`` only when the message is readable (unless ``readable: false``), and the data's ``ok`` INFO is
-    added when it held."""
+    ``Check`` only when the message is readable (unless ``readable: false``) and the check applies to it
+    (``applies.when``, else the data's "not applicable" INFO), and the data's ``ok`` INFO is added when it
+    held."""
     declared = spec(name)
 
     def wrap(condition: Condition) -> Callable[[Inspected], list[Finding]]:
@@ -202,6 +253,9 @@ def message_check(name: str) -> Callable[[Condition], Callable[[Inspected], list
                 out = unreadable(it, declared.requirements)
                 if out:
                     return out
+            skipped = not_applicable(declared, it)
+            if skipped is not None:
+                return skipped
             state = Check(declared, it)
             out = condition(it, state)
             ok = declared.ok
