@@ -8,7 +8,6 @@ PSC) lives in one module per domain, each with its own ``DEFECTS``.
 from __future__ import annotations
 
 import base64
-import importlib
 import json
 import re
 import sys
@@ -18,11 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http import cookies
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from segur_reference_dui import defects as defect_registry
+from segur_reference_dui import dmp_client, documents, insi_client, mss_client, psc_rp
 from segur_reference_dui.state import Resident, SandboxState, StoredDocument, new_id
 
 PRODUCT = "DUI de référence segur-conformance"
@@ -46,20 +45,6 @@ class HttpError(Exception):
         self.status = status
         self.message = message
         self.code = code
-
-
-def _domain(name: str) -> ModuleType | None:
-    try:
-        return importlib.import_module(f"segur_reference_dui.{name}")
-    except ImportError:
-        return None
-
-
-def _need(name: str, attr: str) -> Any:
-    module = _domain(name)
-    if module is None or not hasattr(module, attr):
-        raise HttpError(501, f"non pris en charge : {name}.{attr}", "unsupported")
-    return getattr(module, attr)
 
 
 class SandboxApp:
@@ -92,16 +77,8 @@ class SandboxApp:
 
     # -- routes ---------------------------------------------------------------------------------
     def capabilities(self, req: Request) -> Any:
-        documents = _domain("documents")
-        doc_types = list(getattr(documents, "SUPPORTED_TYPES", ())) if documents else []
-        if documents is not None and hasattr(documents, "declared_types"):
-            doc_types = list(documents.declared_types(self.defects))
-        features = {
-            "ins": _domain("insi_client") is not None,
-            "dmp": _domain("dmp_client") is not None,
-            "mss": _domain("mss_client") is not None,
-            "psc": _domain("psc_rp") is not None,
-        }
+        doc_types = list(documents.declared_types(self.defects))
+        features = {"ins": True, "dmp": True, "mss": True, "psc": True}  # every domain module is part of the sandbox
         features["mss_reply"] = features["mss"]  # optional: POST /documents/{id}/mss accepts in_reply_to
         features["ui_snapshot"] = True  # optional (contract 1.1): GET /ui/snapshot
         return 200, {
@@ -179,30 +156,24 @@ class SandboxApp:
         return 200, self._resident(rid).to_json()
 
     def qualify(self, req: Request, rid: str) -> Any:
-        qualify = _need("insi_client", "qualify")
         resident = self._resident(rid)
-        result = dict(qualify(resident, self._endpoint("insi"), self.defects))
+        result = dict(insi_client.qualify(resident, self._endpoint("insi"), self.defects))
         result["resident"] = resident.to_json()
         return 200, result
 
     def create_document(self, req: Request, rid: str) -> Any:
-        render = _need("documents", "render")
         body = req.json_object()
         doc_type = body.get("type")
         if not isinstance(doc_type, str):
             raise HttpError(400, "type de document manquant", "bad_request")
-        documents = _domain("documents")
-        supported = getattr(documents, "SUPPORTED_TYPES", ())
-        if documents is not None and hasattr(documents, "declared_types"):
-            supported = documents.declared_types(self.defects)
-        if supported and doc_type not in supported:
+        if doc_type not in documents.declared_types(self.defects):
             raise HttpError(501, f"type de document non produit : {doc_type}", "unsupported")
         resident = self._resident(rid)
         replaces = None
         options = body.get("options") or {}
         if isinstance(options, dict) and options.get("replaces"):
             replaces = self._document(str(options["replaces"]))
-        cda = render(doc_type, resident, self.defects, replaces=replaces)
+        cda = documents.render(doc_type, resident, self.defects, replaces=replaces)
         doc = StoredDocument(id=new_id("D"), type=doc_type, resident_id=rid, cda=cda,
                              replaces=replaces.id if replaces else None)
         with self.state.lock:
@@ -214,24 +185,21 @@ class SandboxApp:
         return 200, self._document(did).to_json()
 
     def send_dmp(self, req: Request, did: str) -> Any:
-        submit = _need("dmp_client", "submit")
         doc = self._document(did)
         body = req.json_object()
         replaces = self._document(str(body["replaces"])) if body.get("replaces") else None
         resident = self._resident(doc.resident_id)
-        return 200, submit(doc, resident, self._endpoint("dmp"), self.defects, replaces=replaces)
+        return 200, dmp_client.submit(doc, resident, self._endpoint("dmp"), self.defects, replaces=replaces)
 
     def send_mss(self, req: Request, did: str) -> Any:
-        send = _need("mss_client", "send")
         doc = self._document(did)
         resident = self._resident(doc.resident_id)
-        return 200, send(doc, resident, self._endpoint("mss"), self.defects, req.json_object())
+        return 200, mss_client.send(doc, resident, self._endpoint("mss"), self.defects, req.json_object())
 
     # -- Pro Santé Connect: the browser session is the "sid" cookie -----------------------------
     def _relying_party(self) -> Any:
         if self._rp is None:
-            cls = _need("psc_rp", "PscRelyingParty")
-            self._rp = cls(self._endpoint("psc"), self.defects)
+            self._rp = psc_rp.PscRelyingParty(self._endpoint("psc"), self.defects)
         return self._rp
 
     def psc_login(self, req: Request) -> Any:
