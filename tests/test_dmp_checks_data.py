@@ -157,3 +157,12 @@ def test_a_malformed_table_is_refused(tmp_path: Path, row: str, error: str) -> N
     path.write_text(f"defaults: {{requirements: [R], scope: s}}\nchecks:\n  - {row}\n", encoding="utf-8")
     with pytest.raises(engine.RuleError, match=error):
         engine.load_specs(path)
+
+
+def test_the_metadata_table_takes_its_requirements_and_proofs_from_its_check() -> None:
+    """profiles/dmp/rules.yaml names no requirement or proof: its rules serve those of the `metadata` check."""
+    ids = {p.id for r in load_catalogue() for s in r.scenarios for p in s.proofs} | {r.id for r in load_catalogue()}
+    text = "\n".join(line.split("#", 1)[0] for line in rules.default_path().read_text(encoding="utf-8").splitlines())
+    assert not {i for i in ids if re.search(rf"(?<![\w.]){re.escape(i)}(?![\w.])", text)}
+    metadata = engine.spec("metadata")
+    assert {(r.requirements, r.proofs) for r in rules.load_rules()} == {(metadata.requirements, metadata.proofs)}

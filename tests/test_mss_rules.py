@@ -121,3 +121,19 @@ def test_an_unknown_condition_is_refused(tmp_path: Path) -> None:
                     "severity: error, applies: {when: c, rule: B, message: m, message_en: m}}\n", encoding="utf-8")
     with pytest.raises(rules.RuleError, match="applies needs"):
         rules.load_specs(path)
+
+
+def test_a_check_declared_as_a_warning_never_fails_a_readable_message() -> None:
+    """`severity: warning` in the data is what the check does: on the recorded messages, its findings are never
+    errors (but the common opening's: an unreadable message fails every check that reads it)."""
+    golden = load_golden()["mss"]
+    warning_only = {rules.REGISTRY[name].__name__ for name, spec in rules.load_specs().items()
+                    if spec.severity == "warning" and name in rules.REGISTRY}
+    assert warning_only == {"check_delivery_receipt_request", "check_body_type"}
+    seen = 0
+    for per_input in golden.values():
+        for fn, findings in per_input.items():
+            if fn in warning_only:
+                seen += 1
+                assert all(f["severity"] != "error" or f["rule"] == "MSS.MIME.PARSE" for f in findings), fn
+    assert seen

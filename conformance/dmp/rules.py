@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from conformance.dmp import engine
 from conformance.dmp import valuesets as _valuesets
 from conformance.dmp.valuesets import ValueSets
 from conformance.findings import Finding, error, warning
@@ -291,7 +292,9 @@ def default_path() -> Path:
 def load_rules(path: Path | None = None) -> tuple[Rule, ...]:
     """The rule table (``each`` groups expanded, in file order); raises RuleError on a malformed table."""
     data = yaml.safe_load((path or default_path()).read_text(encoding="utf-8")) or {}
-    defaults = data.get("defaults") or {}
+    check = engine.spec("metadata")  # the check that evaluates the table: its requirements, proofs and scope
+    defaults = {"requirements": list(check.requirements), "proofs": list(check.proofs), "scope": check.scope,
+                **(data.get("defaults") or {})}
     out: list[Rule] = []
     for row in data.get("rules") or []:
         if "each" in row:
