@@ -34,7 +34,7 @@ NONCE = "nonce-fixe"
 STATE = "etat-fixe"
 TABLES = {"id_token": ID_TOKEN_BEHAVIOURS, "userinfo": USERINFO_BEHAVIOURS, "state": STATE_BEHAVIOURS}
 VOLATILE = ("jti", "at_hash", "session_state", "sid")  # random per login, whatever the switch
-PROVIDER_MODULES = ("provider", "oauth_http", "grants", "client_auth", "ciba")
+PROVIDER_MODULES = ("provider", "oauth_http", "grants", "client_auth", "tokens", "ciba")
 
 
 class FixedClock:
