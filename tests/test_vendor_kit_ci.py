@@ -83,7 +83,7 @@ def test_the_template_commands_pass_on_the_reference_sandbox(template: str, tmp_
             env = {**os.environ, **variables, "SANDBOX_URL": sandbox.url, "DMP_TRUST": str(trust)}
             args = [os.path.expandvars(a) if "$" in a else a
                     for a in shlex.split(re.sub(r"\|\| true$", "", line).strip())]
-            args = [re.sub(r"\$(\w+)", lambda m: env[m.group(1)], a) for a in args]
+            args = [re.sub(r"\$(\w+)", lambda m, env=env: env[m.group(1)], a) for a in args]
             if args[1] == "run":
                 args += ["--select", "contract"]  # the campaign's own preflight tests: the whole run is the e2e suite's
             proc = subprocess.run([sys.executable, "-m", "conformance.cli", *args[1:]], cwd=tmp_path, env=env,

@@ -163,7 +163,7 @@ def _reference_routes() -> set[tuple[str, str]]:
     app = SandboxApp(frozenset())
     out = set()
     for method, pattern, _ in app.routes:
-        out.add((method, re.sub(r"\(\?P<(\w+)>[^)]*\)", lambda m: "{%s}" % m.group(1), pattern.pattern)))
+        out.add((method, re.sub(r"\(\?P<(\w+)>[^)]*\)", lambda m: "{" + m.group(1) + "}", pattern.pattern)))
     return out
 
 
@@ -173,7 +173,7 @@ def _spec_routes() -> set[tuple[str, str]]:
     for path, item in _spec()["paths"].items():
         for method in item:
             if method in ("get", "post", "put", "delete", "patch"):
-                out.add((method.upper(), re.sub(r"\{(\w+)\}", lambda m: "{%s}" % names[m.group(1)], path)))
+                out.add((method.upper(), re.sub(r"\{(\w+)\}", lambda m: "{" + names[m.group(1)] + "}", path)))
     return out
 
 

@@ -27,8 +27,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import jwt  # PyJWT: not the JOSE library the harness uses
 import requests
-from authlib.integrations.requests_client import OAuth2Session
 from authlib.common.errors import AuthlibBaseError
+from authlib.integrations.requests_client import OAuth2Session
 
 FLAWS = {
     "refusal_as_http_500": "answers a refused login with HTTP 500 (its JSON body still says logged_in=false)",
