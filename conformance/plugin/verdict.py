@@ -4,6 +4,7 @@ sandbox errors make it "not evaluated"; the outcome and findings travel on the r
 from __future__ import annotations
 
 from collections.abc import Generator
+from typing import NoReturn
 
 import pytest
 from _pytest.outcomes import Skipped
@@ -41,7 +42,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     return result
 
 
-def skip_unsupported(exc: SandboxError) -> None:
+def skip_unsupported(exc: SandboxError) -> NoReturn:
     """The one "not supported" reason (issue 14): an HTTP 501 makes the dependent proofs not run."""
     skip(f"le candidat a répondu 501 (non pris en charge) : {exc.message}",
          f"the candidate answered 501 (not supported): {exc.message_en}")
@@ -179,7 +180,7 @@ class BilingualSkip(Skipped):  # Skipped is pytest.skip.Exception, under a name 
         self.reason_en = reason_en
 
 
-def skip(reason: str, reason_en: str) -> None:
+def skip(reason: str, reason_en: str) -> NoReturn:
     """Skip the test (its proofs are not run) with a French reason and its English twin."""
     raise BilingualSkip(reason, reason_en)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from conformance.profiles import CorridorProfile
 from conformance.sandbox.artefacts import Artefact, ArtefactFolderError, read_capabilities, read_folder
 from conformance.sandbox.client import SandboxClient, SandboxError
 
@@ -18,7 +19,7 @@ class Candidate:
     mode: str = ""
     client: SandboxClient | None = None
 
-    def __init__(self, profile: Any = None) -> None:
+    def __init__(self, profile: CorridorProfile | None = None) -> None:
         self.profile = profile
         self._caps: dict[str, Any] | None = None
 
@@ -56,7 +57,7 @@ class Candidate:
 class SandboxCandidate(Candidate):
     mode = "sandbox"
 
-    def __init__(self, url: str, profile: Any = None) -> None:
+    def __init__(self, url: str, profile: CorridorProfile | None = None) -> None:
         super().__init__(profile)
         self.url = url
         self.client = SandboxClient(url)
@@ -70,7 +71,7 @@ class SandboxCandidate(Candidate):
 class ArtefactCandidate(Candidate):
     mode = "artefacts"
 
-    def __init__(self, root: Path, profile: Any = None) -> None:
+    def __init__(self, root: Path, profile: CorridorProfile | None = None) -> None:
         super().__init__(profile)
         self.root = root
 
@@ -91,7 +92,7 @@ class ArtefactCandidate(Candidate):
         return read_folder(self.root, kind)
 
 
-def open_candidate(*, sandbox_url: str | None, artefacts_dir: Path | None, profile: Any = None) -> Candidate:
+def open_candidate(*, sandbox_url: str | None, artefacts_dir: Path | None, profile: CorridorProfile | None = None) -> Candidate:
     if artefacts_dir is not None:
         return ArtefactCandidate(artefacts_dir, profile)
     if sandbox_url:
