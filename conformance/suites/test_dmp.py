@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from conformance.dmp import checks, ns, trust
+from conformance.dmp import checks, engine, ns, trust
 from conformance.dmp.checks import CheckContext
 from conformance.dmp.iti41 import Iti41Request
 from conformance.dmp.simulator import DmpSimulator
@@ -31,12 +31,14 @@ from conformance.suites._fixtures_dmp import (
     split_by_document,
 )
 
-FEED = "DUI.DMP.01"
-CDA_SENT = "SC.DMP/va1.01"
-REPLACE = "DUI.DMP.02"
+# requirement ids of the checks come from their declaration (profiles/dmp/checks.yaml), written once there;
+# the behaviour scenarios below belong to no check and name their own
+FEED = engine.requirements("reader")
+CDA_SENT = engine.requirements("cda_format")
+REPLACE = engine.requirements("replacement")
+TD02 = engine.requirements("td02")
 ERRORS = "DUI.DMP.03"
 UNQUALIFIED = "DUI.DMP.04"
-TD02 = "SC.DMP/CONF.01"
 NO_TD03 = "SC.DMP/CONF.05"
 BACKGROUND = "SC.DMP/ALI/PROG.01"
 
@@ -57,7 +59,7 @@ def _evidence(segur: Recorder, sub: DmpSubmission) -> None:
 
 
 def _each(segur: Recorder, submissions: list[DmpSubmission], check: Callable[[Iti41Request, CheckContext], list[Finding]],
-          *, with_problems: bool = False, requirements: tuple[str, ...] = (FEED,)) -> None:
+          *, with_problems: bool = False, requirements: tuple[str, ...] = FEED) -> None:
     """Run one check on every submission; a submission without a readable request is a finding."""
     for sub in submissions:
         _evidence(segur, sub)
@@ -102,25 +104,25 @@ def test_every_document_reaches_the_dmp(dmp_submissions: list[DmpSubmission], se
         _evidence(segur, sub)
         if sub.request is None:
             segur.record(error(sub.problem or "requête ITI-41 absente", sub.problem_en or "ITI-41 request missing",
-                               rule="DMP.SUBMISSION.missing", artefact=sub.name, requirements=(FEED,)))
+                               rule="DMP.SUBMISSION.missing", artefact=sub.name, requirements=FEED))
             continue
         if sub.received is not None:
             if sub.received.outcome != "Success":
                 segur.record(error(f"le DMP simulé a refusé la soumission : {sub.received.outcome}",
                                    f"the DMP simulator refused the submission: {sub.received.outcome}",
-                                   rule="DMP.SUBMISSION.refused", artefact=sub.name, requirements=(FEED,),
+                                   rule="DMP.SUBMISSION.refused", artefact=sub.name, requirements=FEED,
                                    expected="Success", found=sub.received.outcome))
             status = (sub.result or {}).get("status")
             if sub.received.outcome == "Success" and status != "sent":
                 segur.record(error("document accepté par le DMP mais non marqué « envoyé » par le candidat",
                                    "document accepted by the DMP but not marked 'sent' by the candidate",
-                                   rule="DMP.SUBMISSION.status", artefact=sub.name, requirements=(FEED,),
+                                   rule="DMP.SUBMISSION.status", artefact=sub.name, requirements=FEED,
                                    expected="sent", found=str(status)))
         segur.record(info("requête ITI-41 reçue", "ITI-41 request received", rule="DMP.SUBMISSION.received",
-                          artefact=sub.name, requirements=(FEED,)))
+                          artefact=sub.name, requirements=FEED))
 
 
-@pytest.mark.requirement("DUI.DMP.01.02.01")
+@engine.marker("reader", "transport", "addressing")
 def test_iti41_transport_and_addressing(dmp_submissions: list[DmpSubmission], segur: Recorder) -> None:
     _each(segur, dmp_submissions, lambda r, _c: checks.check_transport(r) + checks.check_addressing(r),
           with_problems=True)
@@ -140,34 +142,34 @@ def _trust_evaluated(segur: Recorder, what: str, what_en: str, submissions: Sequ
                             f"{what_en}: trust chain not evaluated, no anchor declared; {trust.HINT_EN}")
 
 
-@pytest.mark.requirement("DUI.DMP.01.03.01")
+@engine.marker("vihf", "patient_ids", "authorship")
 def test_vihf_signed_and_complete(dmp_submissions: list[DmpSubmission], segur: Recorder) -> None:
     _each(segur, dmp_submissions, lambda r, c: checks.check_vihf(r, c) + checks.check_patient_ids(r, c)
           + checks.check_authorship(r))
     _trust_evaluated(segur, "certificat du VIHF", "VIHF certificate", dmp_submissions)
 
 
-@pytest.mark.requirement("DUI.DMP.01.04.01")
+@engine.marker("metadata", "hash_size", "associations")
 def test_xds_metadata(dmp_submissions: list[DmpSubmission], segur: Recorder) -> None:
     _each(segur, dmp_submissions, lambda r, c: checks.check_metadata(r, c) + checks.check_hash_size(r)
           + checks.check_associations(r))
 
 
-@pytest.mark.requirement("DUI.DMP.01.05.01")
+@engine.marker("against_cda")
 def test_metadata_agree_with_the_cda_header(dmp_submissions: list[DmpSubmission], segur: Recorder) -> None:
     _each(segur, dmp_submissions, lambda r, _c: checks.check_against_cda(r))
 
 
-@pytest.mark.requirement("DUI.DMP.01.06.01")
+@engine.marker("signature")
 def test_xades_signature_document(dmp_submissions: list[DmpSubmission], segur: Recorder) -> None:
     _each(segur, dmp_submissions, lambda r, c: checks.check_signature(r, c))
     _trust_evaluated(segur, "certificat du document de signature XAdES", "XAdES signature document certificate",
                      dmp_submissions)
 
 
-@pytest.mark.requirement(CDA_SENT)
+@engine.marker("cda_format")
 def test_documents_are_sent_as_cda_r2(dmp_submissions: list[DmpSubmission], segur: Recorder) -> None:
-    _each(segur, dmp_submissions, lambda r, _c: checks.check_cda_format(r), requirements=(CDA_SENT,))
+    _each(segur, dmp_submissions, lambda r, _c: checks.check_cda_format(r), requirements=CDA_SENT)
     seen = sum(1 for s in dmp_submissions if s.request is not None and s.request.submission is not None
                for e in s.request.submission.documents if s.request.documents.get(e.id) is not None)
     if not seen and not segur.errors:
@@ -175,7 +177,7 @@ def test_documents_are_sent_as_cda_r2(dmp_submissions: list[DmpSubmission], segu
                             "no document content in the submissions: CDA R2 format cannot be checked")
 
 
-@pytest.mark.requirement(REPLACE)
+@pytest.mark.requirement(*REPLACE)
 def test_replacements_in_the_submissions(dmp_submissions: list[DmpSubmission], segur: Recorder) -> None:
     """Any RPLC (or CDA relatedDocument) among the collected submissions is consistent (D9).
 
@@ -187,13 +189,13 @@ def test_replacements_in_the_submissions(dmp_submissions: list[DmpSubmission], s
                       or any(checks.related_document(s.request, e.id) for e in s.request.submission.documents))]
     if not replacing:
         pytest.skip("aucune soumission de remplacement (RPLC) parmi les soumissions collectées")
-    _each(segur, replacing, lambda r, c: checks.check_replacement(r, c), requirements=(REPLACE,))
+    _each(segur, replacing, lambda r, c: checks.check_replacement(r, c), requirements=REPLACE)
 
 
 # ---------------------------------------------------------------------------------------------
 # sandbox only: what the candidate does around the ITI-41
 # ---------------------------------------------------------------------------------------------
-@pytest.mark.requirement(TD02)
+@engine.marker("td02")
 def test_dmp_existence_checked_before_feeding(candidate: Candidate, dmp_submissions: list[DmpSubmission],
                                               dmp_simulator: DmpSimulator, segur: Recorder) -> None:
     candidate.require_sandbox()
@@ -209,9 +211,9 @@ def test_dmp_existence_checked_before_feeding(candidate: Candidate, dmp_submissi
             segur.evidence(f"td02-{td02.seq}", td02.as_http(), kind="Log",
                            description="appel TD0.2 (existence du DMP) précédant l'ITI-41")
             segur.record(info("appel TD0.2 avant l'alimentation", "TD0.2 call before feeding", rule="DMP.TD02.ok",
-                              artefact=sub.name, requirements=(TD02,)))
+                              artefact=sub.name, requirements=TD02))
             segur.record(checks.check_td02(td02.body, td02.headers.get("content-type", ""), sub.received.patient_id,
-                                           artefact=f"dmp/{td02.seq:04d}-td02.http", requirements=(TD02,)))
+                                           artefact=f"dmp/{td02.seq:04d}-td02.http", requirements=TD02))
         else:
             # SC.DMP/CONF.01 [Vd] itself requires the TD0.2 call before feeding; only its message format is
             # not public (the simulator's stand-in is <url>/td02, docs/sandbox-api.yaml)
@@ -220,7 +222,7 @@ def test_dmp_existence_checked_before_feeding(candidate: Candidate, dmp_submissi
                 "le simulateur l'attend sur <url>/td02)",
                 "no DMP existence call (TD0.2) received before the ITI-41 request (required by SC.DMP/CONF.01; "
                 "the simulator expects it at <url>/td02)", rule="DMP.TD02.missing", artefact=sub.name,
-                requirements=(TD02,), expected="TD0.2 puis ITI-41", found="ITI-41 seul"))
+                requirements=TD02, expected="TD0.2 puis ITI-41", found="ITI-41 seul"))
 
 
 @pytest.mark.requirement(NO_TD03)
@@ -370,7 +372,7 @@ def test_refuses_to_feed_without_a_qualified_ins(candidate: Candidate, dmp_simul
                   requirements=(UNQUALIFIED,), found=str(result.get("status")))
 
 
-@pytest.mark.requirement(REPLACE)
+@pytest.mark.requirement(*REPLACE)
 def test_replacement_targets_the_current_entry(candidate: Candidate, dmp_simulator: DmpSimulator,
                                                own_qualified_resident: dict[str, Any], dmp_document_type: str,
                                                segur: Recorder) -> None:
@@ -390,7 +392,7 @@ def test_replacement_targets_the_current_entry(candidate: Candidate, dmp_simulat
     _evidence(segur, second)
     _log(segur, "replacement-answer", {"first": first.result, "second": second.result,
                                        "dmp": second.received.outcome if second.received else None})
-    where = {"artefact": second.name, "requirements": (REPLACE,)}
+    where = {"artefact": second.name, "requirements": REPLACE}
     if second.request is None or second.received is None:
         segur.record(error("aucune requête ITI-41 de remplacement reçue", "no replacement ITI-41 received",
                            rule="DMP.RPLC.not_sent", **where))
