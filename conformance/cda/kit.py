@@ -75,7 +75,6 @@ def write_cache_text(path: Path, text: str) -> None:
         log.debug("cannot write cache file %s: %s", path, exc)
 
 
-
 @dataclass(frozen=True, eq=False)
 class Kit:
     """An opened kit: ``path`` (absolute), ``version`` (source commit or "inconnue"), ``sha256``."""
