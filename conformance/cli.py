@@ -121,6 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--lang", choices=("fr", "en"), default="fr", help="message language (default fr)")
     val.add_argument("--dmp-trust", type=Path, help="PEM file or folder: test trust anchors for the VIHF and XAdES "
                                                     "signatures of .http captures [env SEGUR_DMP_TRUST]")
+    val.add_argument("--warm", action="store_true", help="CDA schematrons through a warm local worker that keeps "
+                     "the compiled stylesheets between commands (started on demand, stops when idle) [env SEGUR_CDA_WARM=1]")
     val.set_defaults(func=cmd_validate)
 
     ver = sub.add_parser("verify", help="check a report bundle against its signed manifest")
@@ -488,6 +490,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         raise UsageProblem(f"--cisis-kit : {args.cisis_kit} n'est pas un dossier")
     from conformance.validate_artefacts import validate_artefacts
 
+    if args.warm:
+        os.environ["SEGUR_CDA_WARM"] = "1"
     trust = args.dmp_trust or (Path(os.environ["SEGUR_DMP_TRUST"]) if os.environ.get("SEGUR_DMP_TRUST") else None)
     if trust is not None and not trust.exists():
         raise UsageProblem(f"--dmp-trust : {trust} introuvable")

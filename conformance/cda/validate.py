@@ -95,6 +95,14 @@ def schematron_runner(kit: Any) -> Any:
         return _runner_cache[key]
 
 
+def warm_runner(kit: Any) -> Any:
+    """The schematron layer through the warm worker (``validate --warm``, ``SEGUR_CDA_WARM=1``): a local
+    process keeps the compiled stylesheets between commands; in-process when it cannot start or answer."""
+    from conformance.cda.sch_worker import WarmRunner
+
+    return WarmRunner(kit)
+
+
 def _not_evaluated(layer: str, exc: BaseException, artefact: str) -> Finding:
     reason = getattr(exc, "reason", None) or str(exc)
     reason_en = getattr(exc, "reason_en", None) or reason
@@ -344,7 +352,7 @@ def validate_files(paths: Iterable[Path | str], kit_path: Path | str | None, lan
             handled = other(path, data) if other is not None else None
             if handled is None and kit is not None and runner is None:
                 try:
-                    runner = schematron_runner(kit)
+                    runner = warm_runner(kit) if os.environ.get("SEGUR_CDA_WARM") == "1" else schematron_runner(kit)
                 except NotEvaluated:
                     runner = None
             result = handled if handled is not None else validate_document(data, str(path), kit, runner)
