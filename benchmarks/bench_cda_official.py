@@ -16,6 +16,11 @@ Run: ``python benchmarks/bench_cda_official.py [--kit DIR] [--docs 100] [--reps 
   and given as the median of ``--reps`` repetitions, because the machine is shared and loaded.
 * ``--patterns``: where the time goes per pattern of each profile (the unmodified XSLT, each pattern's
   traversal run alone; the pattern's own time is that run minus a run with no pattern).
+* ``--startup``: start-up and memory of one ``segur-conformance validate --cisis-kit`` command on one
+  VSM example (wall time to the verdict, peak RSS by GNU ``time``), in-process and with ``--warm``
+  (the warm schematron worker, ``conformance/cda/sch_worker.py``: cold start, then warm), the worker's
+  own peak RSS, and the per-document time through the worker against in-process. The worker runs in a
+  temporary folder sharing the user's warm compile cache, and is stopped at the end.
 * ``--equivalence``: byte identity of the fast and official SVRL on every example of the kit and
   ``examples-extra/`` plus the mutation set (``tests/test_cda_mutations.py``); the CI test
   ``tests/test_cda_equivalence.py`` runs a fixed subset.
@@ -369,6 +374,104 @@ def equivalence(kit_dir: Path) -> dict:
 # ----------------------------------------------------------------------------------------------
 
 
+# ----------------------------------------------------------------------------------------------
+# Start-up and memory: one validate command, in-process and through the warm worker
+# ----------------------------------------------------------------------------------------------
+
+
+def child_perdoc(kit_dir: str, docs: list[str], rounds: int, warm: bool) -> dict:
+    """Per-document time of the production validate() call, in-process or through the worker."""
+    from conformance.cda.kit import Kit
+    from conformance.cda.sch_worker import WarmRunner
+    from conformance.cda.schematron import SchematronRunner
+    from conformance.safexml import parse_file
+
+    kit = Kit.open(kit_dir)
+    runner = WarmRunner(kit) if warm else SchematronRunner(kit)
+    per_round = []
+    for _ in range(rounds):
+        times = []
+        for d in docs:
+            t = time.perf_counter()
+            runner.validate(parse_file(d), Path(d).name)
+            times.append((time.perf_counter() - t) * 1000)
+        per_round.append(times)
+    return {"per_round_ms": per_round, "worker_docs": getattr(runner, "used_worker", 0)}
+
+
+def _timed_cli(cmd: list[str], env: dict) -> tuple[float, float, str]:
+    """(wall s, peak RSS MB, stdout) of one command, measured by GNU time in a fresh process."""
+    gnu_time = shutil.which("time") or "/usr/bin/time"
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
+        t = time.perf_counter()
+        proc = subprocess.run([gnu_time, "-f", "%M", "-o", tf.name, *cmd], capture_output=True, text=True, env=env)
+        wall = time.perf_counter() - t
+        rss_kb = float(Path(tf.name).read_text().split()[-1])
+    return wall, rss_kb / 1024.0, proc.stdout
+
+
+def startup(kit: Path, docs: list[Path], runs: int, rounds: int) -> dict:
+    from conformance.cda.kit import Kit, default_cache_root
+    from conformance.cda.sch_worker import ping, socket_path
+
+    work = Path(tempfile.mkdtemp(prefix="bwarm-", dir="/tmp"))  # short: Unix socket paths are bounded
+    (work / "schematron").symlink_to(default_cache_root() / "schematron")  # the user's warm compile cache
+    env = dict(os.environ, SEGUR_CONFORMANCE_CACHE=str(work), SEGUR_CDA_WORKER_IDLE="300")
+    env.pop("SEGUR_CDA_WARM", None)
+    exe = Path(sys.executable).with_name("segur-conformance")
+    cli = [str(exe)] if exe.exists() else [sys.executable, "-c", "import sys; from conformance.cli import main; "
+                                                                   "sys.exit(main())"]
+    cmd = [*cli, "validate", "--cisis-kit", str(kit), str(docs[0])]
+    out: dict = {"load_before": load_avg()}
+    _timed_cli(cmd, env)  # the compile cache warm (not measured)
+    out["in_process"] = [_timed_cli(cmd, env)[:2] for _ in range(runs)]
+    out["warm_cold"] = _timed_cli([*cmd, "--warm"], env)[:2]
+    out["warm"] = [_timed_cli([*cmd, "--warm"], env)[:2] for _ in range(runs)]
+    outs = {_timed_cli(c, env)[2] for c in (cmd, [*cmd, "--warm"])}
+    out["same_output"] = len(outs) == 1
+    sock = socket_path(Kit.open(kit), "fast", work)
+    pid = ping(sock) if sock else None
+    job = work / "job.json"
+    per = {}
+    for warm in (False, True):
+        job.write_text(json.dumps({"kit": str(kit), "docs": [str(d) for d in docs], "rounds": rounds, "warm": warm}))
+        proc = subprocess.run([sys.executable, __file__, "--child-perdoc", str(job)], capture_output=True, text=True,
+                              env=env)
+        if proc.returncode != 0:
+            raise RuntimeError(proc.stderr[-3000:])
+        res = json.loads(proc.stdout.strip().splitlines()[-1])
+        per["warm" if warm else "in_process"] = steady(res["per_round_ms"])
+        if warm:
+            out["worker_docs"] = res["worker_docs"]
+    out["per_doc_ms"] = per
+    if pid is not None:
+        status = Path(f"/proc/{pid}/status").read_text()
+        kb = {k: int(v.split()[0]) for k, v in (line.split(":", 1) for line in status.splitlines()) if k in ("VmHWM", "VmRSS")}
+        out["worker_rss_mb"] = {"peak": kb["VmHWM"] / 1024.0, "now": kb["VmRSS"] / 1024.0}
+        ping(sock, "stop")
+    out["load_after"] = load_avg()
+    shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+def report_startup(s: dict) -> None:
+    def rows(vals: list) -> str:
+        return f"{statistics.median(v[0] for v in vals):.2f} s ({', '.join(f'{v[0]:.2f}' for v in vals)})"
+
+    print("\n| one `validate --cisis-kit` command, one VSM example | to the verdict | peak RSS |")
+    print("|---|---|---|")
+    print(f"| in-process (warm compile cache) | {rows(s['in_process'])} | {max(v[1] for v in s['in_process']):.0f} MB |")
+    print(f"| `--warm`, worker cold (starts it, compiles) | {s['warm_cold'][0]:.2f} s | {s['warm_cold'][1]:.0f} MB (client) |")
+    print(f"| `--warm`, worker warm | {rows(s['warm'])} | {max(v[1] for v in s['warm']):.0f} MB (client) |")
+    if "worker_rss_mb" in s:
+        w = s["worker_rss_mb"]
+        print(f"| the worker process itself | – | {w['peak']:.0f} MB peak, {w['now']:.0f} MB at rest |")
+    p = s["per_doc_ms"]
+    print(f"\nper document (steady median): in-process {p['in_process']:.1f} ms, through the worker {p['warm']:.1f} ms "
+          f"({s.get('worker_docs', 0)} answered by the worker); same output: {s['same_output']}; "
+          f"load {s['load_before']} / {s['load_after']}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--kit", type=Path, default=default_kit())
@@ -381,8 +484,15 @@ def main() -> int:
     ap.add_argument("--official-docs", type=int, default=20,
                     help="documents for the (slow, informational) SaxonC official-engine row")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--startup", action="store_true", help="only the start-up / memory rows (--warm worker)")
+    ap.add_argument("--startup-runs", type=int, default=3)
     ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--child-perdoc", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child_perdoc:
+        job = json.loads(Path(args.child_perdoc).read_text())
+        print(json.dumps(child_perdoc(job["kit"], job["docs"], job["rounds"], job["warm"])))
+        return 0
     if args.child:
         job = json.loads(Path(args.child).read_text())
         print(json.dumps(child(job["kit"], job["docs"], job["rounds"])))
@@ -392,6 +502,12 @@ def main() -> int:
         return 2
     ex = args.kit / "ExemplesCDA"
     docs = [ex / DOCS[i % 2] for i in range(args.docs)]
+    if args.startup:
+        s = startup(args.kit, docs, args.startup_runs, args.rounds)
+        report_startup(s)
+        if args.json:
+            args.json.write_text(json.dumps(s, indent=1))
+        return 0
     result: dict = {"load_before": load_avg(), "docs": args.docs, "rounds": args.rounds}
     reason = java_available()
     work = Path(tempfile.mkdtemp(prefix="bench-cda-official-"))
