@@ -228,17 +228,29 @@ def _fold_proofs(best: dict[str, dict[str, Any]], req: dict[str, Any]) -> None:
                              "reason_en": text(proof.get("reason_en"), 2000)}
 
 
+def _reason_en(req: dict[str, Any]) -> str:
+    return text(req.get("reason_en"), 2000) or text(req.get("reason"), 2000)
+
+
 def _fold(current: dict[str, Any], other: dict[str, Any], findings_seen: set[tuple[str, ...]],
           tests_seen: set[tuple[str, ...]]) -> None:
     """Fold one more run's entry for the same requirement into ``current``."""
     old_v = current["verdict"]
     new_v = verdict_of(other.get("verdict"))
     winner = stronger(old_v, new_v)
+    # the English twin follows the French reason (``--lang en`` exports of a merge); an input written
+    # before reason_en existed lends its French text, as a single run does (results.py)
+    bilingual = "reason_en" in current or "reason_en" in other
+    current_en, other_en = _reason_en(current), _reason_en(other)
     if winner != old_v:
         current["reason"] = other.get("reason", "")
+        if bilingual:
+            current["reason_en"] = other_en
     elif new_v == old_v and other.get("reason") and other.get("reason") != current.get("reason"):
         reasons = [r for r in (current.get("reason"), other.get("reason")) if r]
         current["reason"] = "; ".join(dict.fromkeys(reasons))[:2000]
+        if bilingual:
+            current["reason_en"] = "; ".join(dict.fromkeys(r for r in (current_en, other_en) if r))[:2000]
     current["verdict"] = winner
     for test in as_list(other.get("tests")):
         if isinstance(test, dict) and _test_key(test) not in tests_seen:
