@@ -12,6 +12,7 @@ import pytest
 from conformance.plugin.options import REFERENCE, SegurConfig
 from conformance.plugin.recorder import Recorder
 from conformance.plugin.state import recorder_key, state_key
+from conformance.plugin.verdict import skip
 from conformance.sandbox.client import SandboxError
 
 if TYPE_CHECKING:
@@ -71,8 +72,8 @@ def candidate(pytestconfig: pytest.Config, reference_sandbox: str | None) -> sea
     state.ensure_loaded()
     seg = state.config
     if not reference_sandbox and not seg.artefacts_dir:
-        pytest.skip("ni --sandbox-url ni --artefacts : aucun candidat à tester "
-                    "(no --sandbox-url nor --artefacts given)")
+        skip("ni --sandbox-url ni --artefacts : aucun candidat à tester",
+             "neither --sandbox-url nor --artefacts given: no candidate to test")
     cand = open_candidate(sandbox_url=reference_sandbox, artefacts_dir=seg.artefacts_dir,
                           profile=state.profile)
     try:

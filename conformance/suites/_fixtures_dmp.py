@@ -30,7 +30,7 @@ from conformance.dmp.simulator import DmpSimulator, SimRequest
 from conformance.dmp.trust import TrustConfigError, resolve_anchors
 from conformance.findings import NotEvaluated
 from conformance.ihe.cda_header import read_header
-from conformance.plugin import SegurConfig
+from conformance.plugin import SegurConfig, skip
 from conformance.safexml import XmlRejected, parse_bytes
 from conformance.sandbox.client import SandboxError, SandboxUnsupported
 from conformance.seams import Candidate, ContractClient, CorridorProfile
@@ -80,7 +80,8 @@ def dmp_simulator(candidate: Candidate, segur_config: SegurConfig) -> Iterator[D
             try:
                 client.set_endpoints({"dmp": {**sim.endpoint(), "timeout_s": CANDIDATE_TIMEOUT_S}})
             except SandboxUnsupported:
-                pytest.skip("le candidat ne permet pas de configurer le DMP (PUT /endpoints)")
+                skip("le candidat ne permet pas de configurer le DMP (PUT /endpoints)",
+                     "the candidate does not let the DMP be configured (PUT /endpoints)")
             except SandboxError as exc:
                 raise NotEvaluated(f"configuration du DMP simulé refusée : {exc.message}",
                                    f"DMP simulator configuration refused: {exc.message_en}") from None
@@ -217,11 +218,12 @@ def _collect(candidate: Candidate, request: pytest.FixtureRequest) -> list[DmpSu
                                      context=CheckContext(at_capture_time=True),
                                      raw=art.data))
         if not out:
-            pytest.skip("mode artefacts : aucun fichier dmp/*.http ou dmp/*.xml")
+            skip("mode artefacts : aucun fichier dmp/*.http ou dmp/*.xml", "artefact mode: no dmp/*.http nor dmp/*.xml file")
         return out
     client = candidate.require_sandbox()
     if not candidate.supports("dmp"):
-        pytest.skip("le candidat ne déclare pas l'alimentation du DMP (features.dmp)")
+        skip("le candidat ne déclare pas l'alimentation du DMP (features.dmp)",
+             "the candidate does not declare feeding the DMP (features.dmp)")
     sim: DmpSimulator = request.getfixturevalue("dmp_simulator")
     resident: dict[str, Any] = request.getfixturevalue("qualified_resident")
     documents = request.getfixturevalue("cda_documents")
@@ -264,5 +266,6 @@ def dmp_document_type(candidate: Candidate, segur_profile: CorridorProfile) -> s
             return code
     if declared:
         return declared[0]
-    pytest.skip("le candidat ne déclare aucun type de document (capabilities.document_types)")
+    skip("le candidat ne déclare aucun type de document (capabilities.document_types)",
+         "the candidate declares no document type (capabilities.document_types)")
     raise AssertionError("unreachable")

@@ -17,6 +17,7 @@ import pytest
 from conformance.findings import NotEvaluated
 from conformance.ins.insi import fixtures as insi_fixtures
 from conformance.ins.insi.simulator import InsiSimulator
+from conformance.plugin import skip
 from conformance.sandbox.client import SandboxError, SandboxUnsupported
 from conformance.seams import Candidate
 
@@ -42,7 +43,8 @@ def insi_simulator(candidate: Candidate) -> Iterator[InsiSimulator]:
                         raise
                     client.set_endpoints({"insi": {"url": sim.url}})  # strict schema: url only
             except SandboxUnsupported:
-                pytest.skip("le candidat ne permet pas de configurer le téléservice INSi (PUT /endpoints)")
+                skip("le candidat ne permet pas de configurer le téléservice INSi (PUT /endpoints)",
+                     "the candidate does not let the INSi teleservice be configured (PUT /endpoints)")
             except SandboxError as exc:
                 raise NotEvaluated(f"configuration du simulateur INSi refusée : {exc.message}",
                                    f"INSi simulator configuration refused: {exc.message_en}") from None
@@ -55,13 +57,15 @@ def _qualify(candidate: Candidate, ident: insi_fixtures.InsiIdentity, who_fr: st
     Not supported → skip; refused or not qualified → not evaluated (the dependants' prerequisite failed)."""
     client = candidate.require_sandbox()
     if not candidate.supports("ins"):
-        pytest.skip("le candidat ne déclare pas la fonction INS (features.ins)")
+        skip("le candidat ne déclare pas la fonction INS (features.ins)",
+             "the candidate does not declare the INS function (features.ins)")
     try:
         created = client.create_resident(ident.resident_body(identity_document="passeport"))
         result = client.qualify(str(created["id"]))
         resident = client.get_resident(str(created["id"]))
     except SandboxUnsupported as exc:
-        pytest.skip(f"qualification INS non prise en charge par le candidat : {exc.message}")
+        skip(f"qualification INS non prise en charge par le candidat : {exc.message}",
+             f"INS qualification not supported by the candidate: {exc.message_en}")
     except SandboxError as exc:
         raise NotEvaluated(f"qualification du {who_fr} impossible : {exc.message}",
                            f"could not qualify {who_en}: {exc.message_en}") from None

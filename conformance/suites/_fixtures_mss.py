@@ -22,6 +22,7 @@ import pytest
 from conformance.findings import NotEvaluated
 from conformance.mss.checks import MessageContext
 from conformance.mss.simulator import MssSimulator, ReceivedMessage
+from conformance.plugin import skip
 from conformance.sandbox.client import SandboxError, SandboxUnsupported
 from conformance.seams import Candidate, ContractClient
 
@@ -66,7 +67,8 @@ def mss_simulator(candidate: Candidate) -> Iterator[MssSimulator]:
             try:
                 client.set_endpoints({"mss": endpoint})
             except SandboxUnsupported:
-                pytest.skip("le candidat ne permet pas de configurer l'opérateur MSSanté (PUT /endpoints)")
+                skip("le candidat ne permet pas de configurer l'opérateur MSSanté (PUT /endpoints)",
+                     "the candidate does not let the MSSanté operator be configured (PUT /endpoints)")
             except SandboxError as exc:
                 raise NotEvaluated(f"configuration du simulateur MSSanté refusée : {exc.message}",
                                    f"MSSanté simulator configuration refused: {exc.message_en}") from None
@@ -178,7 +180,8 @@ def mss_messages(request: pytest.FixtureRequest, candidate: Candidate) -> list[M
         return out
     client = candidate.require_sandbox()  # sandbox mode: never skips
     if not candidate.supports("mss"):
-        pytest.skip("le candidat ne déclare pas la fonction MSSanté (features.mss)")
+        skip("le candidat ne déclare pas la fonction MSSanté (features.mss)",
+             "the candidate does not declare the MSSanté function (features.mss)")
     sim: MssSimulator = request.getfixturevalue("mss_simulator")
     sim.set_scenario()
     captures: list[MssCapture] = []

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from conformance.plugin import skip
 from conformance.psc.provider import ClientRegistration, MockPscProvider
 from conformance.psc.scenarios import PscHarness
 from conformance.sandbox.client import SandboxUnsupported
@@ -42,12 +43,14 @@ def psc_harness(candidate: Candidate, psc_provider: MockPscProvider) -> PscHarne
     """The provider registered for the candidate's callback, and the candidate pointed at the provider."""
     client = candidate.require_sandbox()  # behaviour scenarios: skipped (not_run) in artefact mode
     if not candidate.supports("psc"):
-        pytest.skip("le candidat ne déclare pas Pro Santé Connect (features.psc = false)")
+        skip("le candidat ne déclare pas Pro Santé Connect (features.psc = false)",
+             "the candidate does not declare Pro Santé Connect (features.psc = false)")
     redirect_uri = os.environ.get("SEGUR_PSC_REDIRECT_URI") or f"{client.base_url}/psc/callback"
     harness = PscHarness(psc_provider, client.base_url, redirect_uri)
     harness.register()
     try:
         client.set_endpoints({"psc": harness.endpoint_config()})
     except SandboxUnsupported:
-        pytest.skip("le candidat ne prend pas en charge PUT /endpoints pour PSC (501)")
+        skip("le candidat ne prend pas en charge PUT /endpoints pour PSC (501)",
+             "the candidate does not support PUT /endpoints for PSC (501)")
     return harness

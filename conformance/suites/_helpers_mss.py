@@ -13,6 +13,7 @@ from conformance.findings import Finding, NotEvaluated, error, warning
 from conformance.mss import rules as mr
 from conformance.mss.checks import Inspected, inspect
 from conformance.mss.simulator import MssSimulator
+from conformance.plugin import skip
 from conformance.seams import Candidate, ContractClient, Recorder
 from conformance.suites._fixtures_mss import MssCapture, mss_document_types
 
@@ -88,13 +89,14 @@ def _each(segur: Recorder, captures: list[MssCapture], name: str, check: Callabl
 
 def _need_messages(captures: list[MssCapture]) -> None:
     if not captures:
-        pytest.skip("aucun message MSSanté à vérifier (mss/*.eml absent)")
+        skip("aucun message MSSanté à vérifier (mss/*.eml absent)", "no MSSanté message to check (no mss/*.eml)")
 
 
 def _sandbox(candidate: Candidate) -> ContractClient:
     client = candidate.require_sandbox()
     if not candidate.supports("mss"):
-        pytest.skip("le candidat ne déclare pas la fonction MSSanté (features.mss)")
+        skip("le candidat ne déclare pas la fonction MSSanté (features.mss)",
+             "the candidate does not declare the MSSanté function (features.mss)")
     return client
 
 
@@ -103,7 +105,7 @@ def _doc_for(request: pytest.FixtureRequest, candidate: Candidate, client: Contr
     resident = request.getfixturevalue("qualified_resident")
     types = mss_document_types(candidate, [])
     if not types:
-        pytest.skip("le candidat ne déclare aucun type de document")
+        skip("le candidat ne déclare aucun type de document", "the candidate declares no document type")
     doc = client.create_document(str(resident["id"]), types[0])
     return str(doc["id"]), resident
 

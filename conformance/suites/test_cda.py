@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from conformance.findings import Finding, NotEvaluated, Severity, error, info
+from conformance.plugin import skip
 from conformance.seams import Artefact, Candidate, CorridorProfile, Recorder
 
 if TYPE_CHECKING:  # the CDA room is imported when a test runs, not at collection
@@ -26,7 +27,9 @@ CONTENT = ("DOC/AUTO.03",)
 def _usable(segur: Recorder, documents: list[Artefact], requirements: tuple[str, ...]) -> list[Artefact]:
     """The documents a check can read; the others become one ERROR each (production failed)."""
     if not documents:
-        pytest.skip("aucun document CDA collecté (le candidat ne déclare aucun type du couloir, ou dossier cda/ vide)")
+        skip("aucun document CDA collecté (le candidat ne déclare aucun type du couloir, ou dossier cda/ vide)",
+             "no CDA document collected (the candidate declares none of the corridor's types, or the cda/ folder "
+             "is empty)")
     stalled = stalled_productions(documents)
     if stalled:
         segur.not_evaluated(*stalled)
@@ -66,10 +69,10 @@ def _not_evaluated_if(crashed: list[str], requirement: str) -> None:
                            f"{requirement}: model layer did not run on {', '.join(crashed)}")
 
 
-def _kit_or_skip(cda_kit: Kit | None, layer: str) -> Kit:
+def _kit_or_skip(cda_kit: Kit | None, layer: str, layer_en: str) -> Kit:
     if cda_kit is None:
-        pytest.skip(f"--cisis-kit non fourni : la couche {layer} (kit officiel CI-SIS) n'est pas exécutée "
-                    f"(--cisis-kit not given: layer {layer} does not run)")
+        skip(f"--cisis-kit non fourni : la couche {layer} (kit officiel CI-SIS) n'est pas exécutée",
+             f"--cisis-kit not given: the {layer_en} layer (official CI-SIS kit) does not run")
     return cda_kit
 
 
@@ -78,7 +81,7 @@ def test_cda_schema(segur: Recorder, cda_documents: list[Artefact], cda_kit: Kit
     """Layer 1: CDA_extended.xsd of the kit, on every document."""
     from conformance.cda.validate import validate_document
 
-    kit = _kit_or_skip(cda_kit, "XSD")
+    kit = _kit_or_skip(cda_kit, "XSD", "XSD")
     for art in _usable(segur, cda_documents, ("DOC/AUTO.01",)):
         result = validate_document(art.data, art.name, kit, layers=("xsd",))
         segur.record(result.findings)
@@ -90,7 +93,7 @@ def test_cda_official_schematrons(segur: Recorder, cda_documents: list[Artefact]
     from conformance.cda.schematron import VOLET_VERSION
     from conformance.cda.validate import schematron_runner, validate_document
 
-    kit = _kit_or_skip(cda_kit, "schématrons")
+    kit = _kit_or_skip(cda_kit, "schématrons", "schematron")
     runner = schematron_runner(kit)
     gaps: list[str] = []
     for art in _usable(segur, cda_documents, ("DOC/AUTO.02",)):
@@ -183,7 +186,7 @@ def test_corridor_document_types_produced(segur: Recorder, candidate: Candidate,
     inferred = {d.code for d in getattr(segur_profile, "documents", ()) if d.verified == "I"}
     required = list(getattr(segur_profile, "document_types", ()) or ())
     if not required:
-        pytest.skip("le profil de couloir ne liste aucun type de document")
+        skip("le profil de couloir ne liste aucun type de document", "the corridor profile lists no document type")
     if candidate.mode == "sandbox":
         declared = set(candidate.document_types())
         produced = {art.meta.get("type") for art in cda_documents if not art.problem}
@@ -223,14 +226,15 @@ def test_cda_replacement(segur: Recorder, candidate: Candidate, cda_documents: l
     client = candidate.require_sandbox()
     originals = [a for a in cda_documents if not a.problem and a.meta.get("document_id")]
     if not originals:
-        pytest.skip("aucun document produit par le bac à sable à remplacer")
+        skip("aucun document produit par le bac à sable à remplacer", "no document produced by the sandbox to replace")
     original = next((a for a in originals if a.meta.get("type") == "PPA"), originals[0])
     try:
         answer = client.create_document(str(original.meta["resident_id"]), str(original.meta["type"]),
                                         {"replaces": original.meta["document_id"]})
         data = decode_cda(answer)
     except SandboxUnsupported:
-        pytest.skip("le candidat ne produit pas de nouvelle version d'un document (options.replaces)")
+        skip("le candidat ne produit pas de nouvelle version d'un document (options.replaces)",
+             "the candidate does not produce a new version of a document (options.replaces)")
     except (SandboxError, ValueError) as exc:
         raise NotEvaluated(f"nouvelle version du document impossible à obtenir : {exc}",
                            f"could not obtain a new version of the document: {exc}") from None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from conformance.plugin import skip
 from conformance.sandbox.client import CONTRACT_VERSION
 from conformance.seams import Candidate, CorridorProfile
 
@@ -17,7 +18,7 @@ from conformance.seams import Candidate, CorridorProfile
                            "The candidate declares sandbox contract v1")
 def test_sandbox_speaks_contract_v1(candidate: Candidate) -> None:
     if candidate.mode != "sandbox":
-        pytest.skip("mode artefacts : pas de contrat à vérifier (artefact mode: no contract to check)")
+        skip("mode artefacts : pas de contrat à vérifier", "artefact mode: no contract to check")
     caps = candidate.capabilities()
     declared = caps.get("contract")
     assert str(declared) == CONTRACT_VERSION, (
@@ -34,7 +35,7 @@ def test_candidate_declares_the_corridor(candidate: Candidate, segur_profile: Co
     problem = getattr(candidate, "capabilities_problem", "")
     assert not problem, problem
     if candidate.mode != "sandbox" and not caps:
-        pytest.skip("mode artefacts sans capabilities.json (artefact mode without capabilities.json)")
+        skip("mode artefacts sans capabilities.json", "artefact mode without capabilities.json")
     corridors = caps.get("corridors") or []
     assert segur_profile.id in corridors, (
         f"le candidat ne déclare pas le couloir {segur_profile.id} (déclarés : {corridors or 'aucun'}) "

@@ -20,6 +20,7 @@ from conformance.dmp.checks import CheckContext
 from conformance.dmp.iti41 import Iti41Request
 from conformance.dmp.simulator import DmpSimulator
 from conformance.findings import Finding, error, info, warning
+from conformance.plugin import skip
 from conformance.sandbox.client import SandboxError, SandboxUnsupported
 from conformance.seams import Candidate, ContractClient, Recorder
 from conformance.suites._fixtures_dmp import (
@@ -86,7 +87,8 @@ def _each(segur: Recorder, submissions: list[DmpSubmission], check: Callable[[It
 def _client(candidate: Candidate) -> ContractClient:
     client = candidate.require_sandbox()
     if not candidate.supports("dmp"):
-        pytest.skip("le candidat ne déclare pas l'alimentation du DMP (features.dmp)")
+        skip("le candidat ne déclare pas l'alimentation du DMP (features.dmp)",
+             "the candidate does not declare feeding the DMP (features.dmp)")
     return client
 
 
@@ -188,7 +190,8 @@ def test_replacements_in_the_submissions(dmp_submissions: list[DmpSubmission], s
                  and (s.request.submission.associations_of(ns.ASSOC_RPLC)
                       or any(checks.related_document(s.request, e.id) for e in s.request.submission.documents))]
     if not replacing:
-        pytest.skip("aucune soumission de remplacement (RPLC) parmi les soumissions collectées")
+        skip("aucune soumission de remplacement (RPLC) parmi les soumissions collectées",
+             "no replacement submission (RPLC) among the collected submissions")
     _each(segur, replacing, lambda r, c: checks.check_replacement(r, c), requirements=REPLACE)
 
 

@@ -19,6 +19,7 @@ from conformance.ins.identity import HIGH_TRUST_DOCUMENTS, PROV, QUAL, RECUP, VA
 from conformance.ins.insi import fixtures as fx
 from conformance.ins.insi.simulator import InsiSimulator, RecordedRequest
 from conformance.ins.traits import compare_traits, normalise_for_matching
+from conformance.plugin import skip
 from conformance.sandbox.client import SandboxError, SandboxUnsupported, decode_cda
 from conformance.seams import Artefact, Candidate, ContractClient, CorridorProfile, Recorder
 from conformance.suites._fixtures_cda import stalled_productions
@@ -36,7 +37,8 @@ SHARING = ("SC.INS/va1.53", "SC.INS/va1.59")
 def _client(candidate: Candidate) -> ContractClient:
     client = candidate.require_sandbox()
     if not candidate.supports("ins"):
-        pytest.skip("le candidat ne déclare pas la fonction INS (features.ins)")
+        skip("le candidat ne déclare pas la fonction INS (features.ins)",
+             "the candidate does not declare the INS function (features.ins)")
     return client
 
 
@@ -408,7 +410,7 @@ def test_no_ins_in_documents_of_unqualified_identities(segur: Recorder, candidat
     client = _client(candidate)
     types = _document_types(candidate, segur_profile)
     if not types:
-        pytest.skip("le candidat ne déclare aucun type de document")
+        skip("le candidat ne déclare aucun type de document", "the candidate declares no document type")
     prov = Run(segur, client, insi_simulator, fx.identity("corse_2a").resident_body(), "PROV").create()
     prov.resident = client.get_resident(str(prov.created["id"]))
     recup = Run(segur, client, insi_simulator, fx.identity("corse_2b").resident_body(), "RECUP").create().qualify()
@@ -461,7 +463,7 @@ def test_ins_in_every_collected_document(segur: Recorder, request: pytest.Fixtur
     known resident no INS unless qualified, the INS and traits equal to what the candidate stored."""
     documents = _collected_documents(request, candidate, segur_profile)
     if not documents:
-        pytest.skip("aucun document CDA collecté")
+        skip("aucun document CDA collecté", "no CDA document collected")
     stalled = stalled_productions(documents)
     if stalled:
         segur.not_evaluated(*stalled)

@@ -21,6 +21,7 @@ from conformance.mss.checks import Inspected, MessageContext, inspect
 from conformance.mss.mdn import parse_notification
 from conformance.mss.simulator import MssSimulator
 from conformance.mss.xdm import compare_entries_with_cda
+from conformance.plugin import skip
 from conformance.sandbox.client import SandboxError, decode_cda
 from conformance.seams import Candidate, ContractClient, Recorder
 from conformance.suites._fixtures_mss import (
@@ -108,8 +109,8 @@ def test_x_mss_mes_fin_when_no_reply(segur: Recorder, mss_messages: list[MssCapt
                            "no 'no reply' patient send could be made")
     if candidate.mode != "sandbox" and not any(c.raw and inspect(c.raw, c.name).patient_recipients()
                                                for c in mss_messages):
-        pytest.skip("aucun message adressé à @patient.mssante.fr dans mss/ : X-MSS-MES sans objet "
-                    "(no message to a patient: nothing to check)")
+        skip("aucun message adressé à @patient.mssante.fr dans mss/ : X-MSS-MES sans objet",
+             "no message addressed to @patient.mssante.fr in mss/: X-MSS-MES does not apply")
     _each(segur, mss_messages, "x_mss_mes")
 
 
@@ -145,8 +146,10 @@ def test_reply_headers(segur: Recorder, request: pytest.FixtureRequest, candidat
     if candidate.mode == "sandbox":
         client = _sandbox(candidate)
         if not candidate.supports("mss_reply"):
-            pytest.skip("le candidat ne déclare pas features.mss_reply (réponse à un message reçu) : preuve manuelle "
-                        "DUI.MSS.08.01.02 attendue")
+            skip("le candidat ne déclare pas features.mss_reply (réponse à un message reçu) : preuve manuelle "
+                 "DUI.MSS.08.01.02 attendue",
+                 "the candidate does not declare features.mss_reply (reply to a received message): manual "
+                 "proof DUI.MSS.08.01.02 expected")
         from email.utils import make_msgid
 
         sim: MssSimulator = request.getfixturevalue("mss_simulator")
@@ -166,7 +169,8 @@ def test_reply_headers(segur: Recorder, request: pytest.FixtureRequest, candidat
         return
     replies = [c for c in mss_messages if c.raw and mc.is_reply(inspect(c.raw, c.name))]
     if not replies:
-        pytest.skip("aucune réponse parmi les messages de mss/ : preuve manuelle DUI.MSS.08.01.02 attendue")
+        skip("aucune réponse parmi les messages de mss/ : preuve manuelle DUI.MSS.08.01.02 attendue",
+             "no reply among the messages of mss/: manual proof DUI.MSS.08.01.02 expected")
     _each(segur, replies, "reply")
 
 
@@ -223,7 +227,7 @@ def test_patient_address_from_qualified_ins(segur: Recorder, mss_messages: list[
         return
     patients = [c for c in mss_messages if c.raw and inspect(c.raw, c.name).patient_recipients()]
     if not patients:
-        pytest.skip("aucun message adressé à @patient.mssante.fr dans mss/")
+        skip("aucun message adressé à @patient.mssante.fr dans mss/", "no message addressed to @patient.mssante.fr in mss/")
     _each(segur, patients, "patient_address")
 
 
@@ -323,7 +327,7 @@ def test_imap_starttls(segur: Recorder, request: pytest.FixtureRequest, candidat
     SC.MSS/CONF.06.01.02."""
     client = _sandbox(candidate)
     if mss_simulator.imap is None:
-        pytest.skip("simulateur sans serveur IMAP")
+        skip("simulateur sans serveur IMAP", "simulator without an IMAP server")
     doc_id, _ = _doc_for(request, candidate, client)
     with mss_simulator.use(notify="success"):
         outcome = client.send_mss(doc_id, recipients=[MSS_PRO_RECIPIENT], to_patient=False, read_receipt=True,
@@ -364,9 +368,12 @@ def test_imap_starttls(segur: Recorder, request: pytest.FixtureRequest, candidat
                            "authentification non observable",
                            f"{len(sessions)} IMAP session(s) opened without authenticating: the STARTTLS / "
                            "authentication order cannot be observed")
-    pytest.skip(f"aucune session IMAP vue par le simulateur à la fin de l'attente d'un accusé "
-                f"({MSS_MDN_WAIT_S + 3.0:.0f} s) : le candidat ne relève pas sa BAL (imap_port) ; preuve manuelle "
-                "SC.MSS/CONF.06.01.02 attendue")
+    skip(f"aucune session IMAP vue par le simulateur à la fin de l'attente d'un accusé "
+         f"({MSS_MDN_WAIT_S + 3.0:.0f} s) : le candidat ne relève pas sa BAL (imap_port) ; preuve manuelle "
+         "SC.MSS/CONF.06.01.02 attendue",
+         f"no IMAP session seen by the simulator by the end of the wait for a receipt "
+         f"({MSS_MDN_WAIT_S + 3.0:.0f} s): the candidate does not poll its mailbox (imap_port); manual proof "
+         "SC.MSS/CONF.06.01.02 expected")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -620,7 +627,7 @@ def test_no_patient_send_without_qualified_ins(segur: Recorder, request: pytest.
     request.getfixturevalue("insi_simulator")
     types = mss_document_types(candidate, [])
     if not types:
-        pytest.skip("le candidat ne déclare aucun type de document")
+        skip("le candidat ne déclare aucun type de document", "the candidate declares no document type")
     body = fx.identity("corse_2b" if status == "RECUP" else "ne_etranger").resident_body()
     created = client.create_resident(body)
     if status == "RECUP":
@@ -676,7 +683,7 @@ def test_replacement_is_annule_et_remplace(segur: Recorder, request: pytest.Fixt
     resident = request.getfixturevalue("qualified_resident")
     types = mss_document_types(candidate, [])
     if not types:
-        pytest.skip("le candidat ne déclare aucun type de document")
+        skip("le candidat ne déclare aucun type de document", "the candidate declares no document type")
     first = client.create_document(str(resident["id"]), types[0])
     try:
         second = client.create_document(str(resident["id"]), types[0], {"replaces": str(first["id"])})
@@ -706,5 +713,5 @@ def test_replacement_is_annule_et_remplace(segur: Recorder, request: pytest.Fixt
 def _need_send_context(captures: list[MssCapture], what: str, what_en: str) -> None:
     """Checks that depend on why a message was sent cannot pass on a bare ``.eml``: not run, never passed."""
     if all(c.ctx.options is None for c in captures):
-        pytest.skip(f"mode artefacts : le fichier .eml ne dit pas {what} ({what_en} is unknown)")
+        skip(f"mode artefacts : le fichier .eml ne dit pas {what}", f"artefact mode: the .eml file does not say {what_en}")
 
