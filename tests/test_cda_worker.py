@@ -111,3 +111,24 @@ def test_worker_refuses_a_socket_outside_its_private_folder(root: Path) -> None:
     code = sch_worker.main(["--kit", str(OFFICIAL), "--socket", str(root / "worker" / "x.sock"), "--idle", "1"])
     assert code == 2
     assert not (root / "worker" / "x.sock").exists()
+
+
+def test_validate_warm_prints_what_in_process_prints(root: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from conformance import cli
+    from conformance.cda import validate
+
+    monkeypatch.setenv("SEGUR_CONFORMANCE_CACHE", str(root))  # compile cache and worker folder of this test
+    monkeypatch.setenv("SEGUR_CDA_WORKER_IDLE", str(IDLE))
+    monkeypatch.setenv("SEGUR_CDA_WARM", "0")  # restored at teardown (``--warm`` sets it to 1)
+    monkeypatch.setattr(validate, "_runner_cache", {})
+    doc = str(OFFICIAL / "ExemplesCDA" / EXAMPLE)
+    assert cli.main(["validate", "--cisis-kit", str(OFFICIAL), doc]) == 0
+    in_process = capsys.readouterr().out
+    assert cli.main(["validate", "--warm", "--cisis-kit", str(OFFICIAL), doc]) == 0
+    warm = capsys.readouterr().out
+    runners = [r for r in validate._runner_cache.values() if isinstance(r, WarmRunner)]
+    assert len(runners) == 1 and runners[0].used_worker == 1, "the document went through the worker"
+    assert "CDA.SCH.KIT_FIX" in in_process
+    assert warm == in_process
+    assert runners[0].socket is not None and ping(runners[0].socket, "stop") is not None

@@ -86,21 +86,23 @@ def xsd_validator(kit: Any) -> Any:
 
 
 def schematron_runner(kit: Any) -> Any:
+    """The process's runner of the kit's schematrons: in-process, or through the warm worker when
+    ``SEGUR_CDA_WARM=1`` (``validate --warm``; a campaign may set it too): a local process keeps the
+    compiled stylesheets between commands, and the runner falls back to in-process when it cannot start
+    or answer (``conformance/cda/sch_worker.py``)."""
+    warm = os.environ.get("SEGUR_CDA_WARM") == "1"
     with _lock:
-        key = _kit_key(kit)
+        key = _kit_key(kit) + ("\0warm" if warm else "")
         if key not in _runner_cache:
-            from conformance.cda.schematron import SchematronRunner
+            if warm:
+                from conformance.cda.sch_worker import WarmRunner
 
-            _runner_cache[key] = SchematronRunner(kit)
+                _runner_cache[key] = WarmRunner(kit)
+            else:
+                from conformance.cda.schematron import SchematronRunner
+
+                _runner_cache[key] = SchematronRunner(kit)
         return _runner_cache[key]
-
-
-def warm_runner(kit: Any) -> Any:
-    """The schematron layer through the warm worker (``validate --warm``, ``SEGUR_CDA_WARM=1``): a local
-    process keeps the compiled stylesheets between commands; in-process when it cannot start or answer."""
-    from conformance.cda.sch_worker import WarmRunner
-
-    return WarmRunner(kit)
 
 
 def _not_evaluated(layer: str, exc: BaseException, artefact: str) -> Finding:
@@ -352,7 +354,7 @@ def validate_files(paths: Iterable[Path | str], kit_path: Path | str | None, lan
             handled = other(path, data) if other is not None else None
             if handled is None and kit is not None and runner is None:
                 try:
-                    runner = warm_runner(kit) if os.environ.get("SEGUR_CDA_WARM") == "1" else schematron_runner(kit)
+                    runner = schematron_runner(kit)
                 except NotEvaluated:
                     runner = None
             result = handled if handled is not None else validate_document(data, str(path), kit, runner)
