@@ -23,10 +23,19 @@ example of the kit and on the mutation set:
    original semantics. The linear scans ``doc(X)//name[text() = value]`` become ``key()`` lookups on
    the same document (same general-comparison semantics: string equality of any text child), and
    Saxon keeps a key index with the preloaded document, so it is built once.
+
+Then, per pattern (:func:`_key_dispatch`): rules moved to a mode without the recursion, visiting only a
+superset of the elements they can match — by ``key()`` on templateId roots or on element names
+(``Selection.expression``: a name key is built in one pass, where ``//(a | b | ...)`` costs one child
+scan per name and node) — and, for a pattern of wildcard rules only (StrucMin's closed templates),
+each element tries only the rules of its parent's name, behind a one-test filter of the names they
+all exclude (:func:`_parent_dispatch`, :func:`_group_filter`). Every rewrite keeps the matched node
+set, the rule chosen and the document order of the output.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +43,10 @@ from urllib.parse import unquote, urlparse
 
 from lxml import etree
 
-FAST_VERSION = "4"  # bump when a rewrite changes (part of the cache key of stored plans)
+# Part of the cache key of stored plans: a version, plus this module's own digest, so that a plan
+# stored by another revision of the rewrites (another engineer's checkout sharing the cache) is
+# never reused.
+FAST_VERSION = "6-" + hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:10]
 XSL_NS = "http://www.w3.org/1999/XSL/Transform"
 SC_NS = "urn:segur-conformance:schematron"
 _X = f"{{{XSL_NS}}}"
@@ -312,14 +324,28 @@ class Selection:
     names: set[str] = field(default_factory=set)  # //Q{ns}name: the final step's element name
     parents: set[str] = field(default_factory=set)  # //Q{ns}name/*: a wildcard step's parent name
 
-    def expression(self) -> str:
+    def expression(self, keys: dict[str, str] | None = None) -> str:
+        """The selection as XPath; with ``keys`` (match pattern → key name, filled here), element
+        names are looked up in keys instead of ``//(a | b | ...)``.
+
+        ``key(K, '')`` of ``<xsl:key name="K" match="a | b | ..." use="''"/>`` is the same node
+        set in the same (document) order as ``//(a | b | ...)`` — every element named a, b, ... of
+        the document — but Saxon builds it in one pass matching names by fingerprint, where the
+        path costs about one child scan per name and node (StrucMin's main pattern selects by 146
+        names: ≈ 4 ms per document).
+        """
         parts = []
         if self.roots:
             parts.append("key('sc:tid', (" + ", ".join(f"'{r}'" for r in sorted(self.roots)) + "))")
-        if self.names:
-            parts.append("//(" + " | ".join(sorted(self.names)) + ")")
-        if self.parents:
-            parts.append("//(" + " | ".join(sorted(self.parents)) + ")/*")
+        for names, tail in ((self.names, ""), (self.parents, "/*")):
+            if not names:
+                continue
+            union = " | ".join(sorted(names))
+            if keys is None:
+                parts.append(f"//({union}){tail}")
+            else:
+                kname = keys.setdefault(union, f"sc:names-{len(keys) + 1}")
+                parts.append(f"key('{kname}', ''){tail}")
         return " | ".join(parts)
 
 
@@ -395,6 +421,7 @@ def parent_first(match: str) -> str | None:
     return "/".join(steps)
 
 
+
 # ---------------------------------------------------------------------------------------------
 # The plan: rewritten stylesheet + what to decide per document
 # ---------------------------------------------------------------------------------------------
@@ -412,6 +439,7 @@ class FastPlan:
     doc_calls: int = 0
     parent_first: int = 0
     keyed_patterns: int = 0
+    parent_dispatched: int = 0
 
     def to_json(self) -> dict:
         """Everything but the stylesheet text (stored next to it in the cache folder)."""
@@ -424,6 +452,7 @@ class FastPlan:
             "doc_calls": self.doc_calls,
             "parent_first": self.parent_first,
             "keyed_patterns": self.keyed_patterns,
+            "parent_dispatched": self.parent_dispatched,
         }
 
     @classmethod
@@ -439,6 +468,7 @@ class FastPlan:
             doc_calls=int(data["doc_calls"]),
             parent_first=int(data["parent_first"]),
             keyed_patterns=int(data.get("keyed_patterns", 0)),
+            parent_dispatched=int(data.get("parent_dispatched", 0)),
         )
 
     def active(self, tokens: frozenset[str]) -> str:
@@ -492,6 +522,7 @@ def _key_dispatch(root: etree._Element, main: etree._Element, result: FastPlan) 
         if re.fullmatch(r"[MD]\d+", mode) and t.get("match"):
             by_mode.setdefault(mode, []).append(t)
     new_modes: list[str] = []
+    name_keys: dict[str, str] = {}
     for at in list(main.iter(_X + "apply-templates")):
         mode = (at.get("mode") or "").strip()
         rules = by_mode.get(mode)
@@ -525,10 +556,14 @@ def _key_dispatch(root: etree._Element, main: etree._Element, result: FastPlan) 
         if not ok or not (sel.roots or sel.names or sel.parents):
             continue
         kmode = "K" + mode[1:] if mode.startswith("M") else "KD" + mode[1:]
+        if _parent_dispatch(rules, at, sel, kmode, new_modes, name_keys):
+            result.parent_dispatched += 1
+            result.keyed_patterns += 1
+            continue
         for t in rules:  # moved (not copied): mode Mn is no longer applied anywhere
             t.set("mode", kmode)
             t.remove(t[-1])
-        at.set("select", sel.expression())
+        at.set("select", sel.expression(name_keys))
         at.set("mode", kmode)
         new_modes.append(kmode)
         result.keyed_patterns += 1
@@ -540,12 +575,160 @@ def _key_dispatch(root: etree._Element, main: etree._Element, result: FastPlan) 
         key.set("match", "*")
         key.set("use", f"Q{{{HL7_NS}}}templateId/@root")
         main.addprevious(key)
+    for union, kname in name_keys.items():
+        key = etree.Element(_X + "key")
+        key.set("name", kname)
+        key.set("match", union)
+        key.set("use", "''")
+        main.addprevious(key)
     if new_modes:
         default = etree.Element(_X + "template")
         default.set("match", "node()|@*")
         default.set("priority", "-2")
         default.set("mode", " ".join(new_modes))
         main.addprevious(default)
+
+
+PARENT_DISPATCH_MIN_RULES = 8
+
+
+def _parent_dispatch(
+    rules: list[etree._Element], at: etree._Element, sel: Selection, kmode: str, new_modes: list[str],
+    keys: dict[str, str],
+) -> bool:
+    """A pattern of wildcard rules only (``.../P/*[...]``): each element tries only its parent's rules.
+
+    StrucMin's closed-template pattern has 148 rules ``.../P/*[not(self::a | self::b ...)]``, all
+    ending in ``*``: Saxon cannot index them by name, so every selected element is tested against
+    all 148 patterns in priority order (and, on a conforming document, none matches). An element
+    whose parent is named ``P`` can only match the rules with an alternative ``.../P/*`` (the step
+    before ``*`` is a child step, so it is the parent's name). Here each such group of rules gets a
+    mode of its own (a rule with several parents belongs to several modes, same priority, same
+    declaration order, so the same rule wins among those that match), and the traversal goes, in
+    document order, from each selected element to its parent, which a template matching the
+    parent's name — indexed by name by Saxon — sends back to the element in its group's mode. The
+    element, the rules it can match and their order are those of the plain selection
+    (:func:`_key_dispatch`), so the fired rule and its output are the same.
+    """
+    if sel.roots or sel.names or len(rules) < PARENT_DISPATCH_MIN_RULES:
+        return False
+    per_rule: list[list[str]] = []
+    for t in rules:
+        r = rule_selection(t.get("match") or "", dict(t.nsmap))
+        if r is None or r.roots or r.names or not r.parents:
+            return False
+        per_rule.append(sorted(r.parents))
+    group = {name: f"{kmode}p{i + 1}" for i, name in enumerate(sorted(sel.parents))}
+    dmode = kmode + "P"
+    # parent name -> parent-step predicates -> names no rule of that class can match
+    classes: dict[str, dict[tuple[str, ...], set[str]]] = {}
+    unfiltered: set[str] = set()
+    root_ns = dict(at.getroottree().getroot().nsmap)
+    for t, parents in zip(rules, per_rule, strict=True):
+        t.set("mode", " ".join(group[p] for p in parents))
+        t.remove(t[-1])
+        match = t.get("match") or ""
+        steps = _split_top(match, "/") or []
+        prev = _step_parts(steps[-2]) if len(steps) >= 2 and len(parents) == 1 else None
+        if prev is None or dict(t.nsmap) != root_ns:
+            unfiltered.update(parents)
+            continue
+        # the parent step's own predicates, when they can be re-evaluated on the parent as is
+        preds = tuple(prev[1]) if all(_boolean_predicate(q) and "current()" not in q for q in prev[1]) else ()
+        names = excluded_names(match, dict(t.nsmap))
+        cls = classes.setdefault(parents[0], {})
+        cls[preds] = names if preds not in cls else cls[preds] & names
+    first_rule = rules[0]
+    for name, gmode in group.items():
+        d = etree.Element(_X + "template")
+        d.set("match", name)
+        d.set("mode", dmode)
+        param = etree.SubElement(d, _X + "param")
+        param.set("name", "sc:c")
+        param.set("as", "element()")
+        app = etree.SubElement(d, _X + "apply-templates")
+        cond = None if name in unfiltered else _group_filter(classes.get(name, {}))
+        app.set("select", f"$sc:c[{cond}]" if cond else "$sc:c")
+        app.set("mode", gmode)
+        first_rule.addprevious(d)
+    loop = etree.Element(_X + "for-each")
+    loop.set("select", sel.expression(keys))
+    app = etree.SubElement(loop, _X + "apply-templates")
+    app.set("select", "..")
+    app.set("mode", dmode)
+    wp = etree.SubElement(app, _X + "with-param")
+    wp.set("name", "sc:c")
+    wp.set("select", ".")
+    loop.tail = at.tail
+    at.getparent().replace(at, loop)
+    new_modes.extend([dmode, *group.values()])
+    return True
+
+
+def _group_filter(classes: dict[tuple[str, ...], set[str]]) -> str | None:
+    """A necessary condition for a child to match a rule of a parent group, or None (no filter).
+
+    The rules of a group fall into classes by the predicates of their parent step
+    (``addr[streetAddressLine]`` / ``addr[not(streetAddressLine)]``); a child can match a rule of a
+    class only if its parent satisfies those predicates (boolean and position-free, so the same on a
+    ``parent::`` step) and its name is not one every rule of the class excludes
+    (:func:`excluded_names`). The filter is the disjunction over classes: a child failing it matches
+    no rule of the group, and applying the group's mode to it would only reach the no-op default.
+    """
+    disjuncts = []
+    for preds, names in sorted(classes.items()):
+        parts = []
+        if names:
+            qnames = ", ".join(
+                "QName('{}', '{}')".format(*re.fullmatch(r"Q\{([^}]*)\}(.+)", q).groups()) for q in sorted(names)
+            )
+            parts.append(f"not(node-name(.) = ({qnames}))")
+        if preds:
+            parts.append("parent::*" + "".join(f"[{q}]" for q in preds))
+        if not parts:
+            return None
+        disjuncts.append(" and ".join(parts))
+    if not disjuncts:
+        return None
+    return " or ".join(f"({d})" for d in disjuncts)
+
+
+def excluded_names(match: str, nsmap: dict[str | None, str]) -> set[str]:
+    """Element names (``Q{ns}local``) a single-alternative ``.../*[...]`` rule can never match.
+
+    A predicate ``not(self::a | self::b[q] | self::c)`` of the final step is false for an element
+    named ``a`` or ``c`` (their ``self::`` step selects it whatever else holds), so the rule cannot
+    match it; conditioned entries (``self::b[q]``) exclude nothing. ART-DECOR's closed templates
+    list the allowed children of an element this way.
+    """
+    alts = _split_top(match, "|")
+    if alts is None or len(alts) != 1:
+        return set()
+    steps = _split_top(match, "/")
+    last = _step_parts(steps[-1]) if steps else None
+    if last is None or last[0] != "*":
+        return set()
+    out: set[str] = set()
+    for pred in last[1]:
+        pred = pred.strip()
+        if not (pred.startswith("not(") and pred.endswith(")")):
+            continue
+        inner = pred[4:-1]
+        if _split_top(inner, ",") is None or _split_top(inner, ",") != [inner]:
+            continue  # unbalanced, or "not(...) and (...)" split wrongly
+        entries = _split_top(inner, "|")
+        if entries is None or len(entries) < 2 and not entries[0].strip().startswith("self::"):
+            continue
+        for e in entries:
+            m = re.fullmatch(rf"\s*self::((?:{_NAME}:)?{_NAME})\s*", e)
+            if m is None:
+                continue
+            q = _QNAME_RE.match(m.group(1))
+            prefix, local = q.group(1), q.group(2)
+            if prefix is not None and prefix not in nsmap:
+                continue
+            out.add(f"Q{{{nsmap.get(prefix, '') if prefix is not None else ''}}}{local}")
+    return out
 
 
 def _rewrite_expr(expr: str, keys: dict[str, str]) -> tuple[str, int, int]:

@@ -225,8 +225,15 @@ class Compiler:
         return compiled
 
     def _fast_plan(self, xsl_path: Path, xslt_text: str) -> fastsch.FastPlan:
-        """The fast-path rewrite of a generated XSLT, kept on disk next to it (keyed by its digest)."""
-        digest = hashlib.sha256(xslt_text.encode("utf-8")).hexdigest()[:16]
+        """The fast-path rewrite of a generated XSLT, kept on disk next to it (keyed by its digest).
+
+        The folders the preload is confined to are part of the key: the cache is shared by every
+        path of the same kit, and a plan made for another path would preload nothing (terminologie
+        then re-parses its code systems on every document: 190 ms instead of 3).
+        """
+        confine = (self.kit.path, self.cache_dir)
+        keyed = xslt_text + "\0" + "\0".join(str(Path(r).resolve()) for r in confine)
+        digest = hashlib.sha256(keyed.encode("utf-8")).hexdigest()[:16]
         base = xsl_path.with_name(xsl_path.name[: -len(".xsl")] + f".fast{fastsch.FAST_VERSION}-{digest}")
         fxsl, fjson = base.with_suffix(base.suffix + ".xsl"), base.with_suffix(base.suffix + ".json")
         try:
@@ -235,7 +242,7 @@ class Compiler:
                 return plan
         except (OSError, ValueError, KeyError, TypeError):
             pass
-        plan = fastsch.plan(xslt_text, confine_to=(self.kit.path, self.cache_dir))
+        plan = fastsch.plan(xslt_text, confine_to=confine)
         write_cache_text(fxsl, plan.xslt)
         write_cache_text(fjson, json.dumps(plan.to_json()))
         return plan
