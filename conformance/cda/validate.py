@@ -237,7 +237,7 @@ def n1_form_findings(doc_type: str, corridor: str | None, lib: ModelLibrary, art
         return []
     where = f" (couloir {corridor})" if corridor else ""
     where_en = f" (corridor {corridor})" if corridor else ""
-    base = {"rule": N1_FORM, "artefact": artefact, "xpath": "/ClinicalDocument/component/nonXMLBody",
+    base: dict[str, Any] = {"rule": N1_FORM, "artefact": artefact, "xpath": "/ClinicalDocument/component/nonXMLBody",
             "expected": f"{'N1 ou ' if form.acceptable else ''}{model.title}", "found": "N1 (nonXMLBody)",
             "requirements": ("DOC/AUTO.03",)}
     if form.acceptable:
