@@ -26,7 +26,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from conformance.cda import fastsch
+from conformance.cda import fastsch, sch_factor
 from conformance.cda.kit import SCH, Kit, write_cache_text
 from conformance.cda.sch_kitfix import KitFixes
 from conformance.cda.sch_saxon import saxon, saxon_lock, saxon_message, tool
@@ -232,7 +232,10 @@ class Compiler:
         then re-parses its code systems on every document: 190 ms instead of 3).
         """
         confine = (self.kit.path, self.cache_dir)
+        factored = sch_factor.enabled()
         keyed = xslt_text + "\0" + "\0".join(str(Path(r).resolve()) for r in confine)
+        if factored:  # shared assert bodies (sch_factor): another stylesheet, another cache entry
+            keyed += "\0factor" + sch_factor.FACTOR_VERSION
         digest = hashlib.sha256(keyed.encode("utf-8")).hexdigest()[:16]
         base = xsl_path.with_name(xsl_path.name[: -len(".xsl")] + f".fast{fastsch.FAST_VERSION}-{digest}")
         fxsl, fjson = base.with_suffix(base.suffix + ".xsl"), base.with_suffix(base.suffix + ".json")
@@ -243,6 +246,8 @@ class Compiler:
         except (OSError, ValueError, KeyError, TypeError):
             pass
         plan = fastsch.plan(xslt_text, confine_to=confine)
+        if factored:
+            plan.xslt = sch_factor.factor(plan.xslt)[0]
         write_cache_text(fxsl, plan.xslt)
         write_cache_text(fjson, json.dumps(plan.to_json()))
         return plan

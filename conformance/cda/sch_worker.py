@@ -63,7 +63,7 @@ MAX_REPLY = 256 * 1024 * 1024
 _MAX_SESSIONS = 32
 _FRAME = struct.Struct(">II")
 _LIMITS = Limits(max_bytes=MAX_DOC)
-_CODE_FILES = ("fastsch.py", "sch_compile.py", "sch_kitfix.py", "sch_run.py", "sch_saxon.py", "sch_select.py",
+_CODE_FILES = ("fastsch.py", "sch_compile.py", "sch_factor.py", "sch_kitfix.py", "sch_run.py", "sch_saxon.py", "sch_select.py",
                "schematron.py", "svrl.py", "sch_worker.py", "kit.py")
 
 

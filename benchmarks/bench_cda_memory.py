@@ -1,0 +1,94 @@
+"""Peak RSS of the CDA schematron layer per process, by subset of schematrons (issue 16, ≤ 600 MB).
+
+Each measurement runs in a fresh Python process (``--child``): compile the chosen schematrons (from the
+disk cache when warm), then validate the chosen kit examples; the peak RSS (``ru_maxrss``) is printed
+after compiling and after the documents.
+
+    python benchmarks/bench_cda_memory.py --set strucmin --set others --set all
+    python benchmarks/bench_cda_memory.py --set all --every-example --rounds 1   # every kit example
+    SEGUR_CDA_FACTOR=0 python benchmarks/bench_cda_memory.py --set all          # without sch_factor
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("SEGUR_SHARED") or ROOT.parent / "shared")
+DOCS = ("VSM_1.4_2022.01.xml", "DLU-EHPAD-DLU_2022.01.xml", "DLU-EHPAD-FLUDT_2022.01.xml")
+STRUCMIN = "ASIP-STRUCT-MIN-StrucMin.sch"
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def child(which: str, docs: list[str], rounds: int) -> dict:
+    sys.path.insert(0, str(ROOT))
+    from conformance.cda.kit import Kit
+    from conformance.cda.schematron import SchematronRunner
+    from conformance.safexml import parse_file
+
+    kit = Kit.open(SHARED / "cisis-kit")
+    runner = SchematronRunner(kit)
+    trees = [parse_file(SHARED / "cisis-kit" / "ExemplesCDA" / d) for d in docs]
+
+    def chosen(tree) -> list[Path]:
+        out = []
+        for p in runner.select(tree).all:
+            is_sm = p.name == STRUCMIN
+            if which == "all" or (which == "strucmin") == is_sm:
+                out.append(p)
+        return out
+
+    t0 = time.perf_counter()
+    for tree in trees:
+        for p in chosen(tree):
+            runner.compile(p)
+    t_compile = time.perf_counter() - t0
+    rss_compiled = _rss_mb()
+    times = []
+    n_findings = []
+    for _ in range(rounds):
+        for d, tree in zip(docs, trees, strict=True):
+            t = time.perf_counter()
+            found = runner.validate_with(tree, d, chosen(tree))
+            times.append((time.perf_counter() - t) * 1000)
+            n_findings.append(len(found))
+    return {"set": which, "documents": len(docs), "compile_s": round(t_compile, 2), "rss_after_compile_mb": round(rss_compiled),
+            "rss_peak_mb": round(_rss_mb()), "ms_per_doc_last_round": [round(x, 1) for x in times[-len(docs):]][:6],
+            "findings": n_findings[: len(docs)][:6]}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--set", action="append", choices=("strucmin", "others", "all"))
+    ap.add_argument("--doc", action="append")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--every-example", action="store_true", help="every example of the kit's ExemplesCDA")
+    ap.add_argument("--child", action="store_true")
+    args = ap.parse_args()
+    docs = args.doc or list(DOCS)
+    if args.every_example:
+        docs = sorted(p.name for p in (SHARED / "cisis-kit" / "ExemplesCDA").glob("*.xml"))
+    if args.child:
+        print(json.dumps(child(args.set[0], docs, args.rounds)))
+        return 0
+    for which in args.set or ["strucmin", "others", "all"]:
+        cmd = [sys.executable, __file__, "--child", "--set", which, "--rounds", str(args.rounds)]
+        for d in docs:
+            cmd += ["--doc", d]
+        out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+        print(out.stdout.strip() or out.stderr[-2000:], flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,96 @@
+"""Shared assert bodies (conformance/cda/sch_factor.py, issue 16 memory): same output, less code.
+
+The kit-wide proof (byte-identical SVRL against the unmodified XSLT on the kit's examples and the
+mutations) is tests/test_cda_equivalence.py, which runs the fast engine with this rewrite on.
+"""
+
+from __future__ import annotations
+
+import pytest
+from lxml import etree
+
+from conformance.cda import sch_factor
+
+XSL = "http://www.w3.org/1999/XSL/Transform"
+
+ASSERT = (
+    '<xsl:choose><xsl:when test="@value"/><xsl:otherwise><svrl:failed-assert test="@value" '
+    'location="{{name()}}"><svrl:text>{msg} <xsl:value-of select="{sel}"/></svrl:text>'
+    "</svrl:failed-assert></xsl:otherwise></xsl:choose>"
+)
+
+
+def _stylesheet(extra_rule: str = "") -> str:
+    shared = ASSERT.format(msg="no value", sel="$lang")
+    other = ASSERT.format(msg="still no value", sel="position()")
+    return f"""<xsl:stylesheet xmlns:xsl="{XSL}" xmlns:sc="urn:segur-conformance:schematron" xmlns:svrl="http://purl.oclc.org/dsdl/svrl" version="2.0"
+ exclude-result-prefixes="#all">
+<xsl:param name="lang" select="'global'"/>
+<xsl:template match="/"><svrl:schematron-output><xsl:apply-templates select="//*" mode="M"/>
+</svrl:schematron-output></xsl:template>
+<xsl:template match="a" priority="3" mode="M"><svrl:fired-rule context="a"/>
+<xsl:variable name="lang" select="'from-a'"/>{shared}{other}</xsl:template>
+<xsl:template match="b" priority="2" mode="M"><svrl:fired-rule context="b"/>
+<xsl:variable name="lang" select="concat('from-b-', local-name())"/>{shared}
+<xsl:if test="true()">{other}</xsl:if>{other}</xsl:template>
+<xsl:template match="c" priority="1" mode="M"><svrl:fired-rule context="c"/>{shared}{other}</xsl:template>
+{extra_rule}
+<xsl:template match="text()" mode="M"/>
+</xsl:stylesheet>"""
+
+
+DOC = "<r><a/><b/><c/><a value='1'/><b/></r>"
+
+
+def _run(xslt_text: str, doc: str = DOC) -> str:
+    saxonche = pytest.importorskip("saxonche")
+    proc = saxonche.PySaxonProcessor(license=False)
+    exe = proc.new_xslt30_processor().compile_stylesheet(stylesheet_text=xslt_text)
+    return exe.transform_to_string(xdm_node=proc.parse_xml(xml_text=doc))
+
+
+def test_repeated_blocks_become_calls_with_the_same_output() -> None:
+    text = _stylesheet()
+    out, replaced, named = sch_factor.factor(text)
+    root = etree.fromstring(out.encode())
+    calls = root.findall(f".//{{{XSL}}}call-template")
+    # 'other' 3 times at template level (the copy inside b's xsl:if is part of that unique block);
+    # 'shared' 3 times but with two parameter sets ($lang is a template variable in a and b, the global
+    # parameter in c): the lone copy of c stays inline
+    assert replaced == len(calls) == 5
+    assert named == 2
+    assert {p.get("name") for p in root.findall(f".//{{{XSL}}}with-param")} == {"lang"}
+    before, after = _run(text), _run(out)
+    assert "from-a" in before and "from-b-b" in before and "global" in before
+    assert after == before
+
+
+def test_nothing_repeated_leaves_the_text_unchanged() -> None:
+    text = f'<xsl:stylesheet xmlns:xsl="{XSL}" version="2.0"><xsl:template match="/"><x/></xsl:template></xsl:stylesheet>'
+    assert sch_factor.factor(text) == (text, 0, 0)
+    # repeated blocks but no sc: prefix to name the shared templates with: left as is
+    no_prefix = _stylesheet().replace(' xmlns:sc="urn:segur-conformance:schematron"', "")
+    assert sch_factor.factor(no_prefix) == (no_prefix, 0, 0)
+
+
+def test_blocks_that_apply_templates_and_templates_with_own_context_stay_inline() -> None:
+    applying = '<xsl:if test="true()"><xsl:apply-templates select="*" mode="M"/></xsl:if>'
+    extra = (
+        f'<xsl:template match="d" mode="M">{applying}{applying}</xsl:template>'
+        f'<xsl:template match="e" mode="M" xpath-default-namespace="urn:x">{ASSERT.format(msg="e", sel="1")}'
+        f'{ASSERT.format(msg="e", sel="1")}</xsl:template>'
+    )
+    out, _replaced, _named = sch_factor.factor(_stylesheet(extra))
+    root = etree.fromstring(out.encode())
+    d = root.find(f"{{{XSL}}}template[@match='d']")
+    e = root.find(f"{{{XSL}}}template[@match='e']")
+    assert d is not None and e is not None
+    assert d.find(f"{{{XSL}}}call-template") is None and len(d.findall(f"{{{XSL}}}if")) == 2
+    assert e.find(f"{{{XSL}}}call-template") is None and len(e.findall(f"{{{XSL}}}choose")) == 2
+
+
+def test_switch_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(sch_factor.ENV_FACTOR, "0")
+    assert not sch_factor.enabled()
+    monkeypatch.delenv(sch_factor.ENV_FACTOR)
+    assert sch_factor.enabled()
