@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 
 ENV_WARM = "SEGUR_CDA_WARM"  # "1": validate through the warm worker (``validate --warm``)
 ENV_IDLE = "SEGUR_CDA_WORKER_IDLE"  # seconds without a request before the worker stops (default 900)
+ENV_SHARDS = "SEGUR_CDA_WORKER_SHARDS"  # "2": two workers, the volets in one, the 5 profiles in the other
+PARTS = ("volets", "profiles")  # the shards, in the order their findings are merged
 DEFAULT_IDLE = 900.0
 START_TIMEOUT = 600.0  # a cold worker compiles every profile first (≈ 10–60 s here, more under load)
 REPLY_TIMEOUT = 300.0  # one document, worst case on a loaded machine
@@ -95,11 +97,12 @@ def worker_dir(cache_root: Path | None = None) -> Path | None:
     return d
 
 
-def socket_path(kit: Kit, engine: str, cache_root: Path | None = None) -> Path | None:
+def socket_path(kit: Kit, engine: str, cache_root: Path | None = None, part: str | None = None) -> Path | None:
     d = worker_dir(cache_root)
     if d is None:
         return None
-    path = d / f"cda-{kit.sha256[:16]}-{engine}-{code_digest()}.sock"
+    tail = f"-{part}" if part else ""
+    path = d / f"cda-{kit.sha256[:16]}-{engine}-{code_digest()}{tail}.sock"
     return path if len(os.fsencode(path)) < 100 else None  # sun_path is 108 bytes
 
 
@@ -138,8 +141,13 @@ def _recv(sock: socket.socket, max_header: int, max_body: int) -> tuple[dict[str
 # ---------------------------------------------------------------------------------------------
 
 
-def serve(kit_path: Path, sock_path: Path, cache_dir: Path | None, engine: str, idle: float) -> int:
-    """Compile, listen, answer until ``idle`` seconds pass without a request. Returns an exit code."""
+def serve(kit_path: Path, sock_path: Path, cache_dir: Path | None, engine: str, idle: float,
+          part: str | None = None) -> int:
+    """Compile, listen, answer until ``idle`` seconds pass without a request. Returns an exit code.
+
+    ``part`` ("volets" or "profiles"): this worker is one shard and runs only those schematrons of
+    each document (the "volets" shard also returns the selection notes), so no process holds them all.
+    """
     from conformance.cda.schematron import STANDARD_PROFILES, SchematronRunner
 
     lock_fd = os.open(f"{sock_path}.lock", os.O_CREAT | os.O_RDWR, 0o600)
@@ -150,8 +158,9 @@ def serve(kit_path: Path, sock_path: Path, cache_dir: Path | None, engine: str, 
         return 0  # another worker holds this socket
     kit = Kit.open(kit_path)
     runner = SchematronRunner(kit, cache_dir, engine=engine)
-    for rel in STANDARD_PROFILES:  # warm before listening: a client waits for the socket to appear
-        runner.compile(kit.schematron_dir / rel)
+    if part != "volets":  # warm before listening: a client waits for the socket to appear
+        for rel in STANDARD_PROFILES:
+            runner.compile(kit.schematron_dir / rel)
     with contextlib.suppress(FileNotFoundError):
         sock_path.unlink()  # stale: its worker no longer holds the lock
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -184,7 +193,7 @@ def serve(kit_path: Path, sock_path: Path, cache_dir: Path | None, engine: str, 
                 return 0
             with conn:
                 try:
-                    _answer(conn, session)
+                    _answer(conn, session, part)
                 except _Stop:
                     return 0
     finally:
@@ -199,7 +208,19 @@ class _Stop(BaseException):  # not caught by the per-request handlers
     """A ``stop`` request from the worker's own user."""
 
 
-def _answer(conn: socket.socket, session: Callable[[str], Any]) -> None:
+def _validate_part(runner: Any, tree: etree._ElementTree, artefact: str, part: str | None) -> list[Finding]:
+    """What one worker answers: everything, or its shard (the two shards' answers, volets first, are
+    exactly ``runner.validate``: selection notes, then each schematron's findings in selection order)."""
+    if part is None:
+        return list(runner.validate(tree, artefact))
+    sel = runner.select(tree)
+    if part == "volets":
+        out = [f.with_artefact(artefact) for f in sel.notes]
+        return out + list(runner.validate_with(tree, artefact, sel.volets))
+    return list(runner.validate_with(tree, artefact, sel.profiles))
+
+
+def _answer(conn: socket.socket, session: Callable[[str], Any], part: str | None = None) -> None:
     try:
         pid, uid, _gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
         if uid != os.getuid():
@@ -216,7 +237,7 @@ def _answer(conn: socket.socket, session: Callable[[str], Any]) -> None:
             raise _Stop
         artefact = str(header.get("artefact", ""))[:4096]
         tree = parse_bytes(body, _LIMITS)
-        findings = session(str(header.get("session", ""))[:64]).validate(tree, artefact)
+        findings = _validate_part(session(str(header.get("session", ""))[:64]), tree, artefact, part)
         _send(conn, {"ok": True, "findings": [f.to_dict() for f in findings]})
     except (OSError, ValueError, XmlRejected) as exc:
         with contextlib.suppress(OSError):
@@ -233,11 +254,17 @@ def _answer(conn: socket.socket, session: Callable[[str], Any]) -> None:
 
 
 class WarmRunner:
-    """``validate(tree, artefact)`` through the warm worker, else in-process (same findings)."""
+    """``validate(tree, artefact)`` through the warm worker, else in-process (same findings).
+
+    ``shards=2`` (or ``SEGUR_CDA_WORKER_SHARDS=2``): two workers, one holding the volets and one the 5
+    profiles, asked in parallel and their findings concatenated (volets first): no process holds every
+    compiled stylesheet (issue 16, peak memory per process). Any shard failing sends the whole document
+    in-process.
+    """
 
     def __init__(self, kit: Kit, cache_dir: Path | None = None, *, engine: str | None = None,
                  idle: float | None = None, start: bool = True, start_timeout: float = START_TIMEOUT,
-                 worker_root: Path | None = None) -> None:
+                 worker_root: Path | None = None, shards: int | None = None) -> None:
         from conformance.cda.schematron import default_engine
 
         self.kit = kit
@@ -246,11 +273,18 @@ class WarmRunner:
         self.idle = idle if idle is not None else float(os.environ.get(ENV_IDLE) or DEFAULT_IDLE)
         self.start = start
         self.start_timeout = start_timeout
-        self.socket = socket_path(kit, self.engine, worker_root if worker_root is not None else cache_dir)
+        if shards is None:
+            shards = 2 if (os.environ.get(ENV_SHARDS) or "").strip() == "2" else 1
+        if shards not in (1, 2):
+            raise ValueError(f"shards must be 1 or 2, not {shards}")
+        root = worker_root if worker_root is not None else cache_dir
+        parts: tuple[str | None, ...] = PARTS if shards == 2 else (None,)
+        self.sockets = [(part, socket_path(kit, self.engine, root, part)) for part in parts]
+        self.socket = self.sockets[0][1] if shards == 1 else None  # the one worker's socket (unsharded)
         self.used_worker = 0  # documents the worker answered (tests, benchmark)
         self._session = os.urandom(8).hex()
         self._local: Any = None
-        self._broken = self.socket is None
+        self._broken = any(path is None for _part, path in self.sockets)
         self._lock = threading.Lock()
 
     # the in-process fallback, created only when needed (it compiles everything)
@@ -273,8 +307,32 @@ class WarmRunner:
         data = etree.tostring(tree, encoding="UTF-8", xml_declaration=True)
         if len(data) > MAX_DOC:
             return None
+        if len(self.sockets) == 1:
+            part, path = self.sockets[0]
+            assert path is not None
+            return self._ask(path, part, artefact, data)
+        answers: dict[int, list[Finding] | None] = {}
+
+        def ask(i: int, part: str | None, path: Path) -> None:
+            answers[i] = self._ask(path, part, artefact, data)
+
+        threads = [threading.Thread(target=ask, args=(i, part, path), daemon=True)
+                   for i, (part, path) in enumerate(self.sockets) if path is not None]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        out: list[Finding] = []
+        for i in range(len(self.sockets)):  # volets first, then profiles: the in-process order
+            got = answers.get(i)
+            if got is None:
+                return None
+            out.extend(got)
+        return out
+
+    def _ask(self, path: Path, part: str | None, artefact: str, data: bytes) -> list[Finding] | None:
         try:
-            sock = self._connect()
+            sock = self._connect(path, part)
             if sock is None:
                 self._broken = True
                 return None
@@ -291,43 +349,42 @@ class WarmRunner:
             return None
         return [Finding.from_dict(d) for d in reply.get("findings", [])]
 
-    def _connect(self) -> socket.socket | None:
-        assert self.socket is not None
-        sock = _try_connect(self.socket)
+    def _connect(self, path: Path, part: str | None = None) -> socket.socket | None:
+        sock = _try_connect(path)
         if sock is not None or not self.start:
             return sock
-        proc = self._spawn()
+        proc = self._spawn(path, part)
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
-            sock = _try_connect(self.socket)
+            sock = _try_connect(path)
             if sock is not None:
                 return sock
             if proc.poll() is not None:  # lost the lock race to another worker, or failed
-                sock = _try_connect(self.socket)
+                sock = _try_connect(path)
                 if sock is None and proc.returncode != 0:
                     log.warning("warm worker did not start (exit %s)", proc.returncode)
-                return sock if sock is not None else (self._wait_other(deadline) if proc.returncode == 0 else None)
+                return sock if sock is not None else (self._wait_other(path, deadline) if proc.returncode == 0 else None)
             time.sleep(0.1)
         return None
 
-    def _wait_other(self, deadline: float) -> socket.socket | None:
+    def _wait_other(self, path: Path, deadline: float) -> socket.socket | None:
         while time.monotonic() < deadline:
-            assert self.socket is not None
-            sock = _try_connect(self.socket)
+            sock = _try_connect(path)
             if sock is not None:
                 return sock
-            if not _locked(Path(f"{self.socket}.lock")):
+            if not _locked(Path(f"{path}.lock")):
                 return None
             time.sleep(0.1)
         return None
 
-    def _spawn(self) -> subprocess.Popen[bytes]:
-        assert self.socket is not None
+    def _spawn(self, path: Path, part: str | None = None) -> subprocess.Popen[bytes]:
         cmd = [sys.executable, "-m", "conformance.cda.sch_worker", "--kit", str(self.kit.path), "--socket",
-               str(self.socket), "--engine", self.engine, "--idle", str(self.idle)]
+               str(path), "--engine", self.engine, "--idle", str(self.idle)]
+        if part is not None:
+            cmd += ["--part", part]
         if self.cache_dir is not None:
             cmd += ["--cache", str(self.cache_dir)]
-        log_path = Path(f"{self.socket}.log")
+        log_path = Path(f"{path}.log")
         with contextlib.suppress(OSError):
             if log_path.stat().st_size > 1024 * 1024:
                 log_path.unlink()  # bounded: a few lines per start and per command
@@ -393,12 +450,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", type=Path, help="the runner's cache folder (default: the user cache)")
     ap.add_argument("--engine", choices=("fast", "official"), default="fast")
     ap.add_argument("--idle", type=float, default=DEFAULT_IDLE)
+    ap.add_argument("--part", choices=PARTS, help="serve one shard only (WarmRunner(shards=2))")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if worker_dir(args.socket.parent.parent) != args.socket.parent:
         log.error("refusing to serve outside a private worker folder: %s", args.socket)
         return 2
-    return serve(args.kit, args.socket, args.cache, args.engine, max(1.0, min(args.idle, 86400.0)))
+    return serve(args.kit, args.socket, args.cache, args.engine, max(1.0, min(args.idle, 86400.0)), args.part)
 
 
 if __name__ == "__main__":
