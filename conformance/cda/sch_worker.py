@@ -44,6 +44,7 @@ from typing import Any
 
 from lxml import etree
 
+from conformance.cda import sch_factor
 from conformance.cda import svrl as svrl_mod
 from conformance.cda.kit import Kit, default_cache_root
 from conformance.findings import Finding
@@ -102,6 +103,8 @@ def socket_path(kit: Kit, engine: str, cache_root: Path | None = None, part: str
     if d is None:
         return None
     tail = f"-{part}" if part else ""
+    if not sch_factor.enabled():  # another stylesheet set (SEGUR_CDA_FACTOR=0): another worker
+        tail += "-nofactor"
     path = d / f"cda-{kit.sha256[:16]}-{engine}-{code_digest()}{tail}.sock"
     return path if len(os.fsencode(path)) < 100 else None  # sun_path is 108 bytes
 
