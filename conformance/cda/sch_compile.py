@@ -191,7 +191,7 @@ class Compiler:
         if report is None:
             try:
                 report, xslt_text = self._generate(sch, rel)
-            except (OSError, ImportError) as exc:
+            except OSError as exc:
                 report, xslt_text = CompileReport(schematron=rel, error=f"compilation impossible : {exc}"), None
             report.seconds_compile = time.perf_counter() - t0
             if xslt_text is not None:
