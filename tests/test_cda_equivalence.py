@@ -109,6 +109,21 @@ def test_template_id_roots(match: str, expected: set[str] | None) -> None:
     assert fastsch.template_id_roots(match, {**NS, "x": "urn:other"}) == expected
 
 
+def test_plan_cache_key_covers_every_fast_path_module() -> None:
+    """The fast path is split into fastsch_*.py modules: a stored plan must be keyed by all their code."""
+    import hashlib
+    import sys
+
+    loaded = {Path(m.__file__).resolve() for name, m in sys.modules.items()
+              if name.startswith("conformance.cda.fastsch") and getattr(m, "__file__", None)}
+    covered = {p.resolve() for p in fastsch.FASTSCH_MODULES}
+    assert len(loaded) >= 5 and loaded <= covered
+    h = hashlib.sha256()
+    for p in fastsch.FASTSCH_MODULES:
+        h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
+    assert fastsch.FAST_VERSION.endswith("-" + h.hexdigest()[:10])
+
+
 _TINY = """<xsl:stylesheet xmlns:xsl="http://www.w3.org/1999/XSL/Transform" xmlns:cda="urn:hl7-org:v3"
  xmlns:svrl="http://purl.oclc.org/dsdl/svrl" xmlns:xs="http://www.w3.org/2001/XMLSchema" version="2.0" exclude-result-prefixes="#all"
  xml:base="file:///nonexistent/x.sch">

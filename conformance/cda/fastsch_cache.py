@@ -1,0 +1,74 @@
+"""The fast plan of a schematron XSLT: the rewritten stylesheet plus what to decide per document,
+and its cache identity (issue 16 fast path, :mod:`conformance.cda.fastsch`).
+
+A plan is stored on disk next to the generated XSLT (``sch_compile``), keyed by :data:`FAST_VERSION`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Part of the cache key of stored plans: a version, plus the digest of the code of every fast-path
+# module (fastsch.py and the fastsch_*.py it is split into), so that a plan stored by another
+# revision of the rewrites (another engineer's checkout sharing the cache) is never reused.
+FASTSCH_MODULES = tuple(sorted(Path(__file__).parent.glob("fastsch*.py")))
+_h = hashlib.sha256()
+for _p in FASTSCH_MODULES:
+    _h.update(_p.name.encode() + b"\0" + _p.read_bytes() + b"\0")
+FAST_VERSION = "7-" + _h.hexdigest()[:10]
+del _h, _p
+
+
+@dataclass
+class FastPlan:
+    xslt: str
+    # pattern mode name ("M3", "D1") -> alternatives; a pattern runs when one alternative's tokens
+    # are all in the document. Patterns not listed always run.
+    guards: dict[str, list[frozenset[str]]] = field(default_factory=dict)
+    modes: list[str] = field(default_factory=list)
+    preload: list[Path] = field(default_factory=list)
+    keyed_lookups: int = 0
+    doc_calls: int = 0
+    parent_first: int = 0
+    keyed_patterns: int = 0
+    parent_dispatched: int = 0
+
+    def to_json(self) -> dict:
+        """Everything but the stylesheet text (stored next to it in the cache folder)."""
+        return {
+            "version": FAST_VERSION,
+            "guards": {m: [sorted(alt) for alt in alts] for m, alts in self.guards.items()},
+            "modes": self.modes,
+            "preload": [str(p) for p in self.preload],
+            "keyed_lookups": self.keyed_lookups,
+            "doc_calls": self.doc_calls,
+            "parent_first": self.parent_first,
+            "keyed_patterns": self.keyed_patterns,
+            "parent_dispatched": self.parent_dispatched,
+        }
+
+    @classmethod
+    def from_json(cls, xslt: str, data: dict) -> FastPlan:
+        if data.get("version") != FAST_VERSION:
+            raise ValueError("fast plan from another version")
+        return cls(
+            xslt=xslt,
+            guards={m: [frozenset(alt) for alt in alts] for m, alts in data["guards"].items()},
+            modes=list(data["modes"]),
+            preload=[Path(p) for p in data["preload"]],
+            keyed_lookups=int(data["keyed_lookups"]),
+            doc_calls=int(data["doc_calls"]),
+            parent_first=int(data["parent_first"]),
+            keyed_patterns=int(data.get("keyed_patterns", 0)),
+            parent_dispatched=int(data.get("parent_dispatched", 0)),
+        )
+
+    def active(self, tokens: frozenset[str]) -> str:
+        """The ``sc:run`` parameter: " M1 M7 ... " (the patterns that may fire on this document)."""
+        run = [m for m in self.modes if m not in self.guards or any(alt <= tokens for alt in self.guards[m])]
+        return " " + " ".join(run) + " "
+
+    def skipped(self, tokens: frozenset[str]) -> list[str]:
+        return [m for m in self.modes if m in self.guards and not any(alt <= tokens for alt in self.guards[m])]

@@ -1,0 +1,133 @@
+"""Preloaded code systems and value sets for the fast path (issue 16, :mod:`conformance.cda.fastsch`):
+``doc()``/``doc-available()`` through ``sc:doc``/``sc:doc-available`` (answered from documents parsed
+once per process), linear scans ``doc(X)//name[text() = value]`` turned into ``key()`` lookups, and
+the bounded list of files to preload.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from lxml import etree
+
+from conformance.cda.fastsch_xpath import _NAME, _X
+
+# Bounds on what is preloaded (the kit is trusted data, but keep memory predictable).
+MAX_PRELOAD_FILES = 200
+MAX_PRELOAD_BYTES = 96 * 1024 * 1024
+_PRELOAD_SUFFIXES = (".rdf", ".xml")
+
+_DOC_CALL_RE = re.compile(r"(?<![\w:.$\-])(doc-available|doc)\s*\(")
+_KEYABLE_RE = re.compile(
+    rf"sc:doc\((?P<arg>[^()]*(?:\([^()]*\)[^()]*)*)\)\s*//\s*(?P<name>(?:{_NAME}:)?{_NAME})"
+    rf"\[\s*text\(\)\s*=\s*(?P<val>string\(\s*\$[\w\-]+\s*\))\s*\]"
+)
+_XPATH_ATTRS = {
+    "when": ("test",), "if": ("test",), "variable": ("select",), "param": ("select",),
+    "value-of": ("select",), "sequence": ("select",), "for-each": ("select",),
+    "apply-templates": ("select",), "copy-of": ("select",), "with-param": ("select",),
+}
+
+
+def _rewrite_expr(expr: str, keys: dict[str, str]) -> tuple[str, int, int]:
+    """doc()/doc-available() → sc:doc()/sc:doc-available(), then doc(X)//n[text() = v] → key()."""
+    if "doc" not in expr:
+        return expr, 0, 0
+    # Leave string literals alone.
+    pieces = re.split(r"('[^']*'|\"[^\"]*\")", expr)
+    calls = 0
+    for i in range(0, len(pieces), 2):
+        pieces[i], n = _DOC_CALL_RE.subn(lambda m: f"sc:{m.group(1)}(", pieces[i])
+        calls += n
+    out = "".join(pieces)
+    keyed = 0
+
+    def to_key(m: re.Match[str]) -> str:
+        nonlocal keyed
+        name = m.group("name")
+        kname = keys.setdefault(name, f"sc:text-key-{len(keys) + 1}")
+        keyed += 1
+        return f"(for $sc_d in sc:doc({m.group('arg')}) return key('{kname}', {m.group('val')}, $sc_d))"
+
+    out = _KEYABLE_RE.sub(to_key, out)
+    return out, calls, keyed
+
+
+def _doc_literals(root: etree._Element) -> list[str]:
+    """String literals of the stylesheet that look like paths to XML/RDF resources or folders."""
+    lits: list[str] = []
+    for el in root.iter():
+        if not isinstance(el.tag, str) or not el.tag.startswith(_X):
+            continue
+        for attr in ("select", "test"):
+            v = el.get(attr)
+            if not v:
+                continue
+            for m in re.finditer(r"'([^'\s]+)'|\"([^\"\s]+)\"", v):
+                lit = m.group(1) or m.group(2)
+                if lit.endswith(("/",) + _PRELOAD_SUFFIXES) and "{" not in lit:
+                    lits.append(lit)
+    return lits
+
+
+def _preload_targets(base_uri: str, literals: list[str], roots: tuple[Path, ...]) -> list[Path]:
+    """Files the stylesheet may open: literal files, and every XML/RDF file of a literal folder."""
+    parsed = urlparse(base_uri)
+    if parsed.scheme != "file":
+        return []
+    base_dir = Path(unquote(parsed.path)).parent
+    found: list[Path] = []
+    seen: set[Path] = set()
+    total = 0
+    for lit in dict.fromkeys(literals):
+        if "://" in lit or lit.startswith("file:"):
+            p = Path(unquote(urlparse(lit).path))
+        else:
+            p = (base_dir / lit).resolve()
+        cands = (
+            sorted(q for q in p.iterdir() if q.suffix.lower() in _PRELOAD_SUFFIXES)
+            if lit.endswith("/") and p.is_dir() else [p]
+        )
+        for q in cands:
+            q = q.resolve()
+            if q in seen or not q.is_file():
+                continue
+            if roots and not any(q.is_relative_to(r) for r in roots):
+                continue  # never preload anything outside the kit and the cache folder
+            size = q.stat().st_size
+            if len(found) >= MAX_PRELOAD_FILES or total + size > MAX_PRELOAD_BYTES:
+                return found
+            seen.add(q)
+            found.append(q)
+            total += size
+    return found
+
+
+_SUPPORT = """<xsl:stylesheet xmlns:xsl="http://www.w3.org/1999/XSL/Transform"
+ xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:map="http://www.w3.org/2005/xpath-functions/map"
+ xmlns:sc="urn:segur-conformance:schematron">
+<xsl:param name="sc:run" as="xs:string" select="'*'"/>
+<xsl:param name="sc:docs" as="map(xs:string, document-node())" select="map{}"/>
+<xsl:function name="sc:uri-key" as="xs:string?">
+  <xsl:param name="uri" as="xs:string?"/>
+  <xsl:sequence select="if (exists($uri) and matches($uri, '^[A-Za-z0-9._/\\-]+$'))
+      then replace(string(resolve-uri($uri, static-base-uri())), '^file:/+', 'file:/') else ()"/>
+</xsl:function>
+<xsl:function name="sc:doc" as="document-node()?">
+  <xsl:param name="uri" as="xs:string?"/>
+  <xsl:variable name="k" select="sc:uri-key($uri)"/>
+  <xsl:sequence select="if (exists($k) and exists($sc:docs($k))) then $sc:docs($k) else doc($uri)"/>
+</xsl:function>
+<xsl:function name="sc:doc-available" as="xs:boolean">
+  <xsl:param name="uri" as="xs:string?"/>
+  <xsl:variable name="k" select="sc:uri-key($uri)"/>
+  <xsl:sequence select="if (exists($k) and exists($sc:docs($k))) then true() else doc-available($uri)"/>
+</xsl:function>
+</xsl:stylesheet>"""
+
+
+def uri_key(path: Path) -> str:
+    """The map key of a preloaded file (the form ``sc:uri-key`` computes in the stylesheet)."""
+    return "file:/" + path.resolve().as_posix().lstrip("/")
