@@ -65,6 +65,37 @@ def test_repeated_blocks_become_calls_with_the_same_output() -> None:
     assert after == before
 
 
+def test_a_repeated_run_of_adjacent_blocks_is_one_call() -> None:
+    shared = ASSERT.format(msg="no value", sel="$lang")
+    other = ASSERT.format(msg="still no value", sel="position()")
+    # d repeats a's whole run (shared, other) with its own $lang; text between blocks breaks a run (f)
+    extra = (
+        f'<xsl:template match="d" priority="0.5" mode="M"><svrl:fired-rule context="d"/>'
+        f"<xsl:variable name=\"lang\" select=\"'from-d'\"/>\n  {shared}\n  {other}</xsl:template>"
+        f'<xsl:template match="f" priority="0.4" mode="M"><xsl:variable name="lang" select="1"/>'
+        f"{shared}<svrl:text>between</svrl:text>{other}</xsl:template>"
+    )
+    text = _stylesheet(extra)
+    doc = "<r><a/><b/><c/><d/><f/><d value='1'/><a/></r>"
+    out, replaced, named = sch_factor.factor(text)
+    root = etree.fromstring(out.encode())
+    run_calls = [c for t in root.findall(f"{{{XSL}}}template[@match]") if t.get("match") in ("a", "d")
+                 for c in t.findall(f"{{{XSL}}}call-template")]
+    assert len(run_calls) == 2 and run_calls[0].get("name") == run_calls[1].get("name")
+    run = root.find(f"{{{XSL}}}template[@name='{run_calls[0].get('name')}']")
+    assert run is not None and [p.get("name") for p in run.findall(f"{{{XSL}}}param")] == ["lang"]
+    assert len(run.findall(f"{{{XSL}}}choose")) == 2
+    f = root.find(f"{{{XSL}}}template[@match='f']")
+    assert f is not None and len(f.findall(f"{{{XSL}}}call-template")) == 2
+    # a, d: 2 blocks each in one call; b: shared and other; c: other (c's shared has no $lang: unique); f: 2
+    assert replaced == 9 and len(root.findall(f".//{{{XSL}}}call-template")) == 7 and named == 3
+    single, replaced_single, _ = sch_factor.factor(text, runs=False)
+    assert replaced_single == replaced == single.count("<xsl:call-template ")
+    before = _run(text, doc)
+    assert "from-a" in before and "from-d" in before and "between" in before
+    assert _run(out, doc) == before == _run(single, doc)
+
+
 def test_nothing_repeated_leaves_the_text_unchanged() -> None:
     text = f'<xsl:stylesheet xmlns:xsl="{XSL}" version="2.0"><xsl:template match="/"><x/></xsl:template></xsl:stylesheet>'
     assert sch_factor.factor(text) == (text, 0, 0)
