@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 MAX_BODY = 64 * 1024
+_DRAIN_MAX = 4 * 1024 * 1024  # an oversized body up to this is read and dropped before the 413 (bounded by the socket timeout)
 
 
 @dataclass
@@ -98,6 +99,10 @@ def handler_for(handle: Callable[[str, str, dict[str, str], dict[str, str], byte
             except ValueError:
                 length = -1
             if length < 0 or length > MAX_BODY:
+                if length <= _DRAIN_MAX:
+                    # read and drop a moderately large body first: closing with unread data makes the kernel
+                    # reset the connection, and a client still sending would see the reset, not the 413
+                    self._discard(length)
                 self._send(HttpAnswer(413, {"error": "invalid_request", "error_description": "corps trop volumineux"}))
                 self.close_connection = True
                 return
@@ -109,6 +114,14 @@ def handler_for(handle: Callable[[str, str, dict[str, str], dict[str, str], byte
                 return
             headers = {k.lower(): v for k, v in self.headers.items()}
             self._send(handle(self.command, split.path, query, headers, body))
+
+        def _discard(self, length: int) -> None:
+            left = length
+            while left > 0:
+                chunk = self.rfile.read(min(left, 65_536))
+                if not chunk:
+                    return
+                left -= len(chunk)
 
         def _send(self, answer: HttpAnswer) -> None:
             data = answer.encoded()
