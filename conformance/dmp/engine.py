@@ -22,9 +22,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec
 
-import pytest
-import yaml
-
+from conformance.check_table import CheckTable
 from conformance.findings import Finding, error, info, warning
 
 #: what a check reads: the HTTP/MIME packaging, the SOAP envelope, the VIHF assertion, an INS identifier,
@@ -133,40 +131,18 @@ def default_path() -> Path:
     return Path(str(resources.files("segur_profiles") / "dmp" / "checks.yaml"))
 
 
-def load_specs(path: Path | None = None) -> dict[str, CheckSpec]:
-    data = yaml.safe_load((path or default_path()).read_text(encoding="utf-8")) or {}
-    out: dict[str, CheckSpec] = {}
-    for row in data.get("checks") or []:
-        spec = _spec(row, data.get("defaults") or {})
-        if spec.id in out:
-            raise RuleError(f"duplicate check id {spec.id}")
-        out[spec.id] = spec
-    for spec in out.values():
-        if set(spec.calls) - set(out):
-            raise RuleError(f"{spec.id}: calls undeclared checks {sorted(set(spec.calls) - set(out))}")
-    return out
+def _calls_declared(specs: Mapping[str, CheckSpec]) -> None:
+    for spec in specs.values():
+        if set(spec.calls) - set(specs):
+            raise RuleError(f"{spec.id}: calls undeclared checks {sorted(set(spec.calls) - set(specs))}")
 
 
-@functools.cache
-def specs() -> dict[str, CheckSpec]:
-    return load_specs()
-
-
-def spec(name: str) -> CheckSpec:
-    try:
-        return specs()[name]
-    except KeyError:
-        raise RuleError(f"check {name!r} is not declared in profiles/dmp/checks.yaml") from None
-
-
-def requirements(name: str) -> tuple[str, ...]:
-    return spec(name).requirements
-
-
-def marker(*names: str) -> pytest.MarkDecorator:
-    """The suite test's ``@pytest.mark.requirement`` for the checks ``names``: their proofs, from the data."""
-    proofs = dict.fromkeys(p for n in names for p in spec(n).proofs)
-    return pytest.mark.requirement(*proofs)
+TABLE = CheckTable(default_path, _spec, error=RuleError, validate=_calls_declared)
+load_specs = TABLE.load
+specs = TABLE.specs
+spec = TABLE.spec
+requirements = TABLE.requirements
+marker = TABLE.marker
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,9 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pytest
-import yaml
-
+from conformance.check_table import CheckTable
 from conformance.findings import Finding, error, info
 
 if TYPE_CHECKING:
@@ -121,36 +119,12 @@ def default_path() -> Path:
     return Path(str(resources.files("segur_profiles") / "mss" / "rules.yaml"))
 
 
-def load_specs(path: Path | None = None) -> dict[str, CheckSpec]:
-    data = yaml.safe_load((path or default_path()).read_text(encoding="utf-8")) or {}
-    out: dict[str, CheckSpec] = {}
-    for row in data.get("checks") or []:
-        spec = _spec(row, data.get("defaults") or {})
-        if spec.id in out:
-            raise RuleError(f"duplicate check id {spec.id}")
-        out[spec.id] = spec
-    return out
-
-
-@functools.cache
-def specs() -> dict[str, CheckSpec]:
-    return load_specs()
-
-
-def spec(name: str) -> CheckSpec:
-    try:
-        return specs()[name]
-    except KeyError:
-        raise RuleError(f"check {name!r} is not declared in profiles/mss/rules.yaml") from None
-
-
-def requirements(name: str) -> tuple[str, ...]:
-    return spec(name).requirements
-
-
-def marker(name: str) -> pytest.MarkDecorator:
-    """The suite test's ``@pytest.mark.requirement`` for the check ``name``: its proofs, from the data."""
-    return pytest.mark.requirement(*spec(name).proofs)
+TABLE = CheckTable(default_path, _spec, error=RuleError)
+load_specs = TABLE.load
+specs = TABLE.specs
+spec = TABLE.spec
+requirements = TABLE.requirements
+marker = TABLE.marker
 
 
 # ---------------------------------------------------------------------------------------------
