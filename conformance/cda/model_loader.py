@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
@@ -161,6 +161,17 @@ def _read_n1_form(data: Any, where: str, errors: list[str]) -> dict[str, N1Form]
     return out
 
 
+def _yaml_files(folder: Path, errors: list[str]) -> Iterator[tuple[Path, Any]]:
+    """Each ``*.yaml`` of ``folder`` in name order, parsed; an unreadable one is an error and is skipped."""
+    for path in sorted(folder.glob("*.yaml")):
+        try:
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)  # noqa: S506 - safe loader
+        except (OSError, yaml.YAMLError) as exc:
+            errors.append(f"{path.name}: unreadable YAML: {exc}")
+            continue
+        yield path, data
+
+
 def load_models(directory: Path | str | None = None, *, strict: bool | None = None) -> list[Model]:
     """Read every ``*.yaml`` model file; raise ModelError listing all problems at once.
 
@@ -171,12 +182,7 @@ def load_models(directory: Path | str | None = None, *, strict: bool | None = No
     seen_rules: dict[str, str] = {}
     seen_models: dict[str, str] = {}
     models: list[Model] = []
-    for path in sorted(folder.glob("*.yaml")):
-        try:
-            data = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)  # noqa: S506 - safe loader
-        except (OSError, yaml.YAMLError) as exc:
-            errors.append(f"{path.name}: unreadable YAML: {exc}")
-            continue
+    for path, data in _yaml_files(folder, errors):
         if not isinstance(data, dict):
             errors.append(f"{path.name}: a model file must be a mapping")
             continue
@@ -218,12 +224,7 @@ def load_builtin_valuesets(directory: Path | str | None = None) -> dict[str, Val
     folder = Path(directory) if directory else _data_dir("valuesets")
     errors: list[str] = []
     out: dict[str, ValueSet] = {}
-    for path in sorted(folder.glob("*.yaml")):
-        try:
-            data = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)  # noqa: S506 - safe loader
-        except (OSError, yaml.YAMLError) as exc:
-            errors.append(f"{path.name}: unreadable YAML: {exc}")
-            continue
+    for path, data in _yaml_files(folder, errors):
         if not isinstance(data, dict) or not data.get("id"):
             errors.append(f"{path.name}: a value set needs at least 'id'")
             continue
