@@ -11,11 +11,25 @@ room's row parser and error type.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
 import pytest
 import yaml
+
+#: when a check's ``ok`` INFO is recorded: nothing at all was found, or only warnings
+OK_WHEN = ("no_findings", "no_error")
+
+
+@dataclass(frozen=True)
+class Ok:
+    """The INFO a check records when it held (its ``ok`` entry)."""
+
+    when: str
+    rule: str
+    message: str
+    message_en: str
 
 
 class Declared(Protocol):

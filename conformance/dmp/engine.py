@@ -22,7 +22,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec
 
-from conformance.check_table import CheckTable
+from conformance.check_table import OK_WHEN, CheckTable, Ok
 from conformance.findings import Finding, error, info, warning
 
 #: what a check reads: the HTTP/MIME packaging, the SOAP envelope, the VIHF assertion, an INS identifier,
@@ -31,7 +31,6 @@ OBJECTS = ("http", "envelope", "assertion", "identifier", "submission", "signatu
 #: ``registry``: an error when the registry state is fully known (sandbox), a warning otherwise (artefact
 #: mode: the target may exist in a registry the capture does not show)
 SEVERITIES = ("error", "warning", "info", "registry")
-OK_WHEN = ("no_findings", "no_error")
 _KEYS = {"id", "object", "rules", "calls", "external", "table", "requirements", "proofs", "source", "scope", "ok"}
 
 
@@ -51,16 +50,6 @@ class RuleSpec:
     @property
     def rule(self) -> str:
         return self.id.split("/", 1)[0]
-
-
-@dataclass(frozen=True)
-class Ok:
-    """The INFO a check records when it held."""
-
-    when: str
-    rule: str
-    message: str
-    message_en: str
 
 
 @dataclass(frozen=True)

@@ -17,29 +17,18 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from conformance.check_table import CheckTable
+from conformance.check_table import OK_WHEN, CheckTable, Ok
 from conformance.findings import Finding, error, info
 
 if TYPE_CHECKING:
     from conformance.mss.checks import Inspected
 
 OBJECTS = ("message", "headers", "xdm", "body", "session")
-OK_WHEN = ("no_findings", "no_error")
 PLACES = ("check", "message")
 
 
 class RuleError(ValueError):
     """A malformed profiles/mss/rules.yaml."""
-
-
-@dataclass(frozen=True)
-class Ok:
-    """The INFO a check records when it held."""
-
-    when: str
-    rule: str
-    message: str
-    message_en: str
 
 
 @dataclass(frozen=True)
