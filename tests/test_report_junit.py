@@ -104,3 +104,15 @@ def test_suites_per_section_in_ans_order_with_counts_and_properties() -> None:
     case = {p.get("name"): p.get("value") for p in ins.find("testcase[@name='DUI.INS.01']/properties")}
     assert case["verdict"] == "passed" and case["mandatory"] == "true"
     assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("5", "1", "1")
+
+
+def test_suites_name_the_catalogue_the_verdicts_were_judged_on() -> None:
+    """Issue 18: the JUnit file says which requirement catalogue (version, SHA-256, origin) it was judged on."""
+    catalogue = {"version": "2026.12.1", "sha256": "cd" * 32, "origin": "Catalogue du banc (exports Squash TM)"}
+    root = parse_bytes(junit_bytes(syn.results(_results()["requirements"], catalogue=catalogue))).getroot()
+    for suite in root.findall("testsuite"):
+        props = {p.get("name"): p.get("value") for p in suite.find("properties")}
+        assert (props["catalogue.version"], props["catalogue.sha256"], props["catalogue.origin"]) == (
+            "2026.12.1", "cd" * 32, "Catalogue du banc (exports Squash TM)")
+    without = parse_bytes(junit_bytes(_results())).getroot()
+    assert not [p for p in without.iter("property") if p.get("name", "").startswith("catalogue.")]

@@ -6,7 +6,8 @@ testcase ``name`` (stable when the official REM texts replace our paraphrases) a
 
 Where things are, for a CI screen:
 
-- each section's ``<testsuite>`` carries the run's properties (profile, harness, candidate, kit);
+- each section's ``<testsuite>`` carries the run's properties (profile, harness, candidate, kit, and the
+  requirement catalogue's version, SHA-256 and origin);
 - each ``<testcase>`` carries its requirement's metadata as its own ``<properties>`` (verdict, title,
   nature, mandatory, criticality, wave, corridors, text reliability, public source, per-proof verdicts),
   the form pytest's ``record_property`` writes and Jenkins, GitLab and Azure show per test;
@@ -207,6 +208,10 @@ def build_junit(results: dict[str, Any], lang: str = "fr") -> etree._Element:
         if kit:
             _prop(props, "cisis_kit.version", kit.get("version"))
             _prop(props, "cisis_kit.sha256", kit.get("sha256"))
+        catalogue = as_dict(run.get("catalogue"))
+        for key in ("version", "sha256", "origin"):  # which requirement catalogue the verdicts were judged on
+            if catalogue.get(key):
+                _prop(props, f"catalogue.{key}", catalogue.get(key))
         _prop(props, "skipped_means", "segur.manual: manual evidence to supply and review; "
                                       "segur.not_run: not tested in this run")
         counts = {"failed": 0, "error": 0, "skipped": 0}
