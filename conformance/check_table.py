@@ -32,6 +32,19 @@ class Ok:
     message_en: str
 
 
+def open_row(row: Mapping[str, Any], defaults: Mapping[str, Any], *, keys: set[str], objects: tuple[str, ...],
+             error: type[ValueError]) -> tuple[dict[str, Any], str]:
+    """One entry with the file's defaults applied, and its id; refuses unknown keys and an unknown ``object``
+    (what every room's entry starts with; the room then checks its own fields)."""
+    merged = {**defaults, **row}
+    name = str(merged.get("id", "?"))
+    if set(merged) - keys:
+        raise error(f"{name}: unknown keys {sorted(set(merged) - keys)}")
+    if merged.get("object") not in objects:
+        raise error(f"{name}: object must be one of {objects}")
+    return merged, name
+
+
 class Declared(Protocol):
     """What the table needs of a room's check declaration."""
 

@@ -22,7 +22,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec
 
-from conformance.check_table import OK_WHEN, CheckTable, Ok
+from conformance.check_table import OK_WHEN, CheckTable, Ok, open_row
 from conformance.findings import Finding, error, info, warning
 
 #: what a check reads: the HTTP/MIME packaging, the SOAP envelope, the VIHF assertion, an INS identifier,
@@ -92,12 +92,7 @@ def _rule(name: str, value: Any, check: str) -> RuleSpec:
 
 
 def _spec(row: Mapping[str, Any], defaults: Mapping[str, Any]) -> CheckSpec:
-    row = {**defaults, **row}
-    name = row.get("id", "?")
-    if set(row) - _KEYS:
-        raise RuleError(f"{name}: unknown keys {sorted(set(row) - _KEYS)}")
-    if row.get("object") not in OBJECTS:
-        raise RuleError(f"{name}: object must be one of {OBJECTS}")
+    row, name = open_row(row, defaults, keys=_KEYS, objects=OBJECTS, error=RuleError)
     for key in ("requirements", "proofs", "source", "scope"):
         if not row.get(key):
             raise RuleError(f"{name}: {key} missing")

@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from conformance.check_table import OK_WHEN, CheckTable, Ok
+from conformance.check_table import OK_WHEN, CheckTable, Ok, open_row
 from conformance.findings import Finding, error, info
 
 if TYPE_CHECKING:
@@ -71,12 +71,7 @@ _KEYS = {"id", "object", "rules", "requirements", "proofs", "source", "scope", "
 
 
 def _spec(row: Mapping[str, Any], defaults: Mapping[str, Any]) -> CheckSpec:
-    row = {**defaults, **row}
-    name = row.get("id", "?")
-    if set(row) - _KEYS:
-        raise RuleError(f"{name}: unknown keys {sorted(set(row) - _KEYS)}")
-    if row.get("object") not in OBJECTS:
-        raise RuleError(f"{name}: object must be one of {OBJECTS}")
+    row, name = open_row(row, defaults, keys=_KEYS, objects=OBJECTS, error=RuleError)
     if row.get("severity") not in ("error", "warning"):
         raise RuleError(f"{name}: severity must be error or warning")
     for key in ("rules", "requirements", "proofs", "source"):
