@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+import requests
 
 
 @pytest.fixture(autouse=True)
@@ -27,3 +30,12 @@ def _preload() -> None:
 
 
 _preload()
+
+
+@pytest.fixture
+def http() -> Iterator[requests.Session]:
+    """A requests session that ignores proxy environment variables (the simulators are on loopback)."""
+    session = requests.Session()
+    session.trust_env = False
+    yield session
+    session.close()

@@ -49,14 +49,6 @@ def idp(request: pytest.FixtureRequest) -> Iterator[MockPscProvider]:
         yield provider
 
 
-@pytest.fixture
-def http() -> Iterator[requests.Session]:
-    session = requests.Session()
-    session.trust_env = False
-    yield session
-    session.close()
-
-
 def _authorize(idp: MockPscProvider, http: requests.Session) -> tuple[dict[str, str], str]:
     verifier = secrets.token_urlsafe(48)
     params = {"client_id": "dui-test", "redirect_uri": CB, "response_type": "code", "scope": "openid scope_all",

@@ -48,14 +48,6 @@ def idp(client_key: RSAKey) -> Iterator[MockPscProvider]:
         yield provider
 
 
-@pytest.fixture
-def http() -> Iterator[requests.Session]:
-    session = requests.Session()
-    session.trust_env = False
-    yield session
-    session.close()
-
-
 @pytest.fixture(autouse=True)
 def nominal(idp: MockPscProvider) -> Iterator[None]:
     idp.configure()
