@@ -157,7 +157,9 @@ def test_plan_guards_rewrites_and_same_output_in_saxon() -> None:
     assert plan.parent_first == 1 and "cda:x/*[parent::cda:x][@code='1']" in plan.xslt
     # every pattern visits a selection instead of the whole document: M1/M2 by key, M3 by parent name
     assert plan.keyed_patterns == 3 and "key('sc:tid', ('A'))" in plan.xslt
-    assert "key('sc:names-1', '')/*" in plan.xslt and 'match="Q{urn:hl7-org:v3}x"' in plan.xslt
+    assert "key('sc:byname', $sc:names-1)/*" in plan.xslt
+    assert '<xsl:key name="sc:byname" match="*" use="node-name(.)"/>' in plan.xslt
+    assert "select=\"(QName('urn:hl7-org:v3', 'x'))\"" in plan.xslt
     assert plan.doc_calls >= 1 and "sc:doc-available('nothing.xml')" in plan.xslt
     proc = saxonche.PySaxonProcessor(license=False)
     xslt = proc.new_xslt30_processor()

@@ -16,10 +16,12 @@ from conformance.cda.fastsch_xpath import (
     _QNAME_RE,
     _X,
     HL7_NS,
+    NAME_KEY,
     Selection,
     _boolean_predicate,
     _split_top,
     _step_parts,
+    qname_sequence,
     rule_selection,
 )
 
@@ -107,12 +109,17 @@ def _key_dispatch(root: etree._Element, main: etree._Element, result: FastPlan) 
         key.set("match", "*")
         key.set("use", f"Q{{{HL7_NS}}}templateId/@root")
         main.addprevious(key)
-    for union, kname in name_keys.items():
+    if name_keys:  # one name index, and the names of each selection as a sequence of QNames
         key = etree.Element(_X + "key")
-        key.set("name", kname)
-        key.set("match", union)
-        key.set("use", "''")
+        key.set("name", NAME_KEY)
+        key.set("match", "*")
+        key.set("use", "node-name(.)")
         main.addprevious(key)
+    for union, vname in name_keys.items():
+        var = etree.Element(_X + "variable")
+        var.set("name", vname)
+        var.set("select", qname_sequence(union))
+        main.addprevious(var)
     if new_modes:
         default = etree.Element(_X + "template")
         default.set("match", "node()|@*")

@@ -62,8 +62,9 @@ class Executor:
             if compiled.plan is not None and tokens is None:
                 tokens = fastsch.document_tokens(tree)
             try:
-                text = transform(compiled, node, tokens)
-                report = svrl_mod.parse_svrl(text or "")
+                text = transform(compiled, node, tokens) or ""
+                quiet = svrl_mod.quiet_report(text)  # nothing reported: no tree to build
+                report = quiet if quiet is not None else svrl_mod.parse_svrl(text)
             except XmlRejected as exc:
                 out.append(not_evaluated(rep, artefact, f"rapport SVRL illisible : {exc.reason}"))
                 continue
