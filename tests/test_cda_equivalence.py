@@ -327,3 +327,39 @@ def test_fast_path_preloads_code_systems_and_uses_keys(engines) -> None:
     strucmin = fast._get(kit.schematron_dir / "profils/structurationMinimale/ASIP-STRUCT-MIN-StrucMin.sch")
     assert strucmin.plan is not None and strucmin.plan.parent_first >= 100
     assert strucmin.plan.parent_dispatched == 1  # the closed-template pattern: rules grouped by parent
+
+
+def test_code_systems_are_handed_over_on_demand_and_a_miss_reads_the_file(engines) -> None:
+    """terminologie.sch opens ``<codeSystem>.rdf`` by a name built from the document: only the files whose
+    OID is one of the document's attribute values are parsed and handed over (start-up no longer parses
+    the 15 MB of RDF); a file not handed over is read by the original ``doc()``, with the same verdicts."""
+    import dataclasses
+
+    from conformance.cda import sch_run
+    from conformance.cda.sch_compile import Compiled, hand_over_docs
+    from conformance.cda.sch_saxon import saxon
+    from conformance.safexml import parse_file
+
+    kit, _official, fast = engines
+    term = fast._get(kit.schematron_dir / "profils/terminologies/schematron/terminologie.sch")
+    plan = term.plan
+    assert plan is not None and len(plan.on_demand) >= 9
+    ucum = "2.16.840.1.113883.6.8.xml"  # also named by a literal (concat($path, '...xml')): always handed over
+    assert ucum not in {p.name for p in plan.on_demand} and ucum in {p.name for p in plan.eager()}
+    tree = parse_file(str(_find("VSM_1.4_2022.01.xml")))
+    wrong = next(e for e in tree.iter(H + "code", H + "value") if e.get("codeSystem") == "2.16.840.1.113883.6.3")
+    wrong.set("code", "ZZZ-NOT-A-CODE")  # a failed lookup: the verdict depends on the file's content
+    tokens = fastsch.document_tokens(tree)
+    wanted = {p.name for p in plan.docs_for(tokens)} - {p.name for p in plan.eager()}
+    assert wanted == {"2.16.840.1.113883.6.3.rdf", "0.4.0.127.0.16.1.1.2.1.rdf", "1.2.250.1.215.300.1.rdf"}
+    node = sch_run.to_xdm(tree)
+    handed = sch_run.transform(term, node, tokens)
+    assert wanted <= {p.name for p in term.docs_loaded}
+    _proc, xslt = saxon()
+    bare = Compiled(report=term.report, executable=xslt.compile_stylesheet(stylesheet_text=plan.xslt),
+                    plan=dataclasses.replace(plan, on_demand=[]))
+    hand_over_docs(bare, plan.eager())  # the literal files only: every .rdf is read by doc()
+    assert not any(p.suffix == ".rdf" for p in bare.docs_loaded)
+    read = sch_run.transform(bare, node, tokens)
+    assert read == handed
+    assert "ZZZ-NOT-A-CODE" in handed and handed.count("<svrl:failed-assert") >= 1

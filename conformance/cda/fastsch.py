@@ -161,6 +161,8 @@ def plan(xslt_text: str, *, confine_to: tuple[Path, ...] = ()) -> FastPlan:
         root.insert(first, k)
     if result.doc_calls:
         base = root.get("{http://www.w3.org/XML/1998/namespace}base") or ""
-        result.preload = _preload_targets(base, _doc_literals(root), tuple(r.resolve() for r in confine_to))
+        result.preload, result.on_demand = _preload_targets(
+            base, _doc_literals(root), tuple(r.resolve() for r in confine_to)
+        )
     result.xslt = etree.tostring(root, encoding="unicode")
     return result

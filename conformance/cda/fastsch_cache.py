@@ -29,6 +29,8 @@ class FastPlan:
     guards: dict[str, list[frozenset[str]]] = field(default_factory=dict)
     modes: list[str] = field(default_factory=list)
     preload: list[Path] = field(default_factory=list)
+    # of those, the files opened by a name built from the document: loaded when it may ask for them
+    on_demand: list[Path] = field(default_factory=list)
     keyed_lookups: int = 0
     doc_calls: int = 0
     parent_first: int = 0
@@ -42,6 +44,7 @@ class FastPlan:
             "guards": {m: [sorted(alt) for alt in alts] for m, alts in self.guards.items()},
             "modes": self.modes,
             "preload": [str(p) for p in self.preload],
+            "on_demand": [str(p) for p in self.on_demand],
             "keyed_lookups": self.keyed_lookups,
             "doc_calls": self.doc_calls,
             "parent_first": self.parent_first,
@@ -58,6 +61,7 @@ class FastPlan:
             guards={m: [frozenset(alt) for alt in alts] for m, alts in data["guards"].items()},
             modes=list(data["modes"]),
             preload=[Path(p) for p in data["preload"]],
+            on_demand=[Path(p) for p in data.get("on_demand", [])],
             keyed_lookups=int(data["keyed_lookups"]),
             doc_calls=int(data["doc_calls"]),
             parent_first=int(data["parent_first"]),
@@ -69,6 +73,24 @@ class FastPlan:
         """The ``sc:run`` parameter: " M1 M7 ... " (the patterns that may fire on this document)."""
         run = [m for m in self.modes if m not in self.guards or any(alt <= tokens for alt in self.guards[m])]
         return " " + " ".join(run) + " "
+
+    def eager(self) -> tuple[Path, ...]:
+        """The files preloaded when the schematron is compiled (named by a literal)."""
+        lazy = set(self.on_demand)
+        return tuple(p for p in self.preload if p not in lazy)
+
+    def docs_for(self, tokens: frozenset[str]) -> tuple[Path, ...]:
+        """The files to hand over for one document: the eager ones, and each on-demand file whose
+        name without extension (a code system OID) is one of the document's attribute values.
+
+        Only a matter of speed, never of verdicts: a file not handed over is read by the original
+        ``doc()`` (``sc:doc`` falls back to it), which gives the same document.
+        """
+        if not self.on_demand:
+            return self.eager()
+        values = {t[t.index("=") + 1:] for t in tokens if t.startswith("a:")}
+        lazy = set(self.on_demand)
+        return tuple(p for p in self.preload if p not in lazy or p.stem in values)
 
     def skipped(self, tokens: frozenset[str]) -> list[str]:
         return [m for m in self.modes if m in self.guards and not any(alt <= tokens for alt in self.guards[m])]

@@ -72,13 +72,25 @@ def _doc_literals(root: etree._Element) -> list[str]:
     return lits
 
 
-def _preload_targets(base_uri: str, literals: list[str], roots: tuple[Path, ...]) -> list[Path]:
-    """Files the stylesheet may open: literal files, and every XML/RDF file of a literal folder."""
+def _preload_targets(
+    base_uri: str, literals: list[str], roots: tuple[Path, ...]
+) -> tuple[list[Path], list[Path]]:
+    """Files the stylesheet may open: literal files, and every XML/RDF file of a literal folder.
+
+    Returns (all of them, those found only through a folder). A file named by a literal (even a
+    bare file name, as in ``concat($path_terminologie, '2.16.840.1.113883.6.8.xml')``) is opened
+    whatever the document; a file found only through its folder is opened by a name built from the
+    document (terminologie.sch: ``concat($path_terminologie, $theCodeSystem, '.rdf')``), so it is
+    preloaded on demand, when its name is among the document's attribute values
+    (:meth:`FastPlan.docs_for`).
+    """
     parsed = urlparse(base_uri)
     if parsed.scheme != "file":
-        return []
+        return [], []
     base_dir = Path(unquote(parsed.path)).parent
+    named = {lit.rsplit("/", 1)[-1] for lit in literals if not lit.endswith("/")}
     found: list[Path] = []
+    in_folder: list[Path] = []
     seen: set[Path] = set()
     total = 0
     for lit in dict.fromkeys(literals):
@@ -86,10 +98,8 @@ def _preload_targets(base_uri: str, literals: list[str], roots: tuple[Path, ...]
             p = Path(unquote(urlparse(lit).path))
         else:
             p = (base_dir / lit).resolve()
-        cands = (
-            sorted(q for q in p.iterdir() if q.suffix.lower() in _PRELOAD_SUFFIXES)
-            if lit.endswith("/") and p.is_dir() else [p]
-        )
+        folder = lit.endswith("/") and p.is_dir()
+        cands = sorted(q for q in p.iterdir() if q.suffix.lower() in _PRELOAD_SUFFIXES) if folder else [p]
         for q in cands:
             q = q.resolve()
             if q in seen or not q.is_file():
@@ -98,11 +108,13 @@ def _preload_targets(base_uri: str, literals: list[str], roots: tuple[Path, ...]
                 continue  # never preload anything outside the kit and the cache folder
             size = q.stat().st_size
             if len(found) >= MAX_PRELOAD_FILES or total + size > MAX_PRELOAD_BYTES:
-                return found
+                return found, [f for f in in_folder if f in seen]
             seen.add(q)
             found.append(q)
+            if folder and q.name not in named:  # a file also named by a literal is always opened
+                in_folder.append(q)
             total += size
-    return found
+    return found, [f for f in in_folder if f in seen]
 
 
 _SUPPORT = """<xsl:stylesheet xmlns:xsl="http://www.w3.org/1999/XSL/Transform"

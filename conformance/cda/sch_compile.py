@@ -82,6 +82,7 @@ class Compiled:
     executable: object | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     plan: fastsch.FastPlan | None = None  # fast path: pattern guards (None: the official XSLT as is)
+    docs_loaded: frozenset[Path] = frozenset()  # the files in the executable's sc:docs map
 
 
 _compiled: dict[tuple[str, ...], Compiled] = {}
@@ -108,6 +109,26 @@ def _preloaded_docs(paths: list[Path]):  # -> PyXdmMap | None
             if node is not None:
                 entries[proc.make_string_value(fastsch.uri_key(p))] = node
         return proc.make_map(entries) if entries else None
+
+
+DOCS_PARAM = "{urn:segur-conformance:schematron}docs"
+
+
+def hand_over_docs(compiled: Compiled, wanted: tuple[Path, ...]) -> None:
+    """Make sure the files ``wanted`` for a document are in the executable's ``sc:docs`` map.
+
+    The map only grows (parsed once per process, like the eager files): a file it holds that a
+    document does not need changes nothing, since ``sc:doc`` gives the document ``doc()`` would.
+    Called with the compiled schematron's lock held.
+    """
+    if compiled.executable is None or compiled.docs_loaded.issuperset(wanted):
+        return
+    loaded = compiled.docs_loaded | frozenset(wanted)
+    docs = _preloaded_docs(sorted(loaded))
+    if docs is not None:
+        with saxon_lock:
+            compiled.executable.set_parameter(DOCS_PARAM, docs)  # type: ignore[attr-defined]
+    compiled.docs_loaded = loaded
 
 
 def default_engine() -> str:
@@ -207,7 +228,8 @@ class Compiler:
                 try:
                     compiled.plan = self._fast_plan(xsl_path, xslt_text)
                     xslt_text = compiled.plan.xslt
-                    docs = _preloaded_docs(compiled.plan.preload)
+                    docs = _preloaded_docs(list(compiled.plan.eager()))
+                    compiled.docs_loaded = frozenset(compiled.plan.eager())
                 except (etree.LxmlError, ValueError, OSError) as exc:  # the official XSLT as is
                     log.warning("fast path unavailable for %s: %s", rel, exc)
                     compiled.plan = None
@@ -216,7 +238,7 @@ class Compiler:
                     _proc, xslt = saxon()
                     exe = xslt.compile_stylesheet(stylesheet_text=xslt_text)
                     if docs is not None:
-                        exe.set_parameter("{urn:segur-conformance:schematron}docs", docs)
+                        exe.set_parameter(DOCS_PARAM, docs)
                     compiled.executable = exe
             except Exception as exc:  # saxonche raises PySaxonApiError (and sometimes bare errors)
                 report.error = f"le XSLT généré ne compile pas : {saxon_message(exc)}"

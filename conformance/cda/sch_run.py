@@ -17,7 +17,7 @@ from lxml import etree
 
 from conformance.cda import fastsch
 from conformance.cda import svrl as svrl_mod
-from conformance.cda.sch_compile import Compiled, Compiler, CompileReport
+from conformance.cda.sch_compile import Compiled, Compiler, CompileReport, hand_over_docs
 from conformance.cda.sch_saxon import saxon, saxon_lock, saxon_message
 from conformance.findings import Finding, NotEvaluated, error, info, warning
 from conformance.safexml import XmlRejected
@@ -161,12 +161,16 @@ def not_evaluated(rep: CompileReport, artefact: str, reason: str = "") -> Findin
 
 
 def transform(compiled: Compiled, node, tokens: frozenset[str] | None) -> str:
-    """Apply one compiled schematron; on the fast path, tell it which patterns may fire."""
+    """Apply one compiled schematron; on the fast path, tell it which patterns may fire (and hand it
+    the code systems this document may look up)."""
     with compiled.lock, saxon_lock:
         exe = compiled.executable
-        if compiled.plan is not None and compiled.plan.guards:
+        plan = compiled.plan
+        if plan is not None and plan.on_demand:
+            hand_over_docs(compiled, plan.docs_for(tokens or frozenset()))
+        if plan is not None and plan.guards:
             proc, _x = saxon()
-            run = compiled.plan.active(tokens or frozenset())
+            run = plan.active(tokens or frozenset())
             exe.set_parameter("{urn:segur-conformance:schematron}run", proc.make_string_value(run))  # type: ignore[attr-defined]
         return exe.transform_to_string(xdm_node=node)  # type: ignore[attr-defined]
 
