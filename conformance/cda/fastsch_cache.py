@@ -31,6 +31,8 @@ class FastPlan:
     preload: list[Path] = field(default_factory=list)
     # of those, the files opened by a name built from the document: loaded when it may ask for them
     on_demand: list[Path] = field(default_factory=list)
+    # the same stylesheet without its report-writing branches (sch_quick; stored in a file of its own)
+    quick: str = ""
     keyed_lookups: int = 0
     doc_calls: int = 0
     parent_first: int = 0

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from conformance.cda import fastsch, sch_factor
+from conformance.cda import fastsch, sch_factor, sch_quick
 from conformance.cda.kit import SCH, Kit, write_cache_text
 from conformance.cda.sch_kitfix import KitFixes
 from conformance.cda.sch_saxon import saxon, saxon_lock, saxon_message, tool
@@ -82,7 +82,9 @@ class Compiled:
     executable: object | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     plan: fastsch.FastPlan | None = None  # fast path: pattern guards (None: the official XSLT as is)
-    docs_loaded: frozenset[Path] = frozenset()  # the files in the executable's sc:docs map
+    docs_loaded: frozenset[Path] = frozenset()  # the files in the executables' sc:docs map
+    full_text: str | None = None  # with a quick executable (sch_quick): the full stylesheet, compiled on need
+    full: object | None = None  # that full stylesheet, once compiled
 
 
 _compiled: dict[tuple[str, ...], Compiled] = {}
@@ -127,8 +129,26 @@ def hand_over_docs(compiled: Compiled, wanted: tuple[Path, ...]) -> None:
     docs = _preloaded_docs(sorted(loaded))
     if docs is not None:
         with saxon_lock:
-            compiled.executable.set_parameter(DOCS_PARAM, docs)  # type: ignore[attr-defined]
+            for exe in (compiled.executable, compiled.full):
+                if exe is not None:
+                    exe.set_parameter(DOCS_PARAM, docs)  # type: ignore[attr-defined]
     compiled.docs_loaded = loaded
+
+
+def full_executable(compiled: Compiled) -> object:
+    """The full stylesheet of a schematron run through its quick variant, compiled the first time a
+    document needs it (called with the compiled schematron's lock held)."""
+    if compiled.full is None:
+        if compiled.full_text is None:
+            raise ValueError("no full stylesheet behind this executable")
+        with saxon_lock:
+            _proc, xslt = saxon()
+            full = xslt.compile_stylesheet(stylesheet_text=compiled.full_text)
+            docs = _preloaded_docs(sorted(compiled.docs_loaded))
+            if docs is not None:
+                full.set_parameter(DOCS_PARAM, docs)
+        compiled.full = full
+    return compiled.full
 
 
 def default_engine() -> str:
@@ -233,6 +253,8 @@ class Compiler:
                 except (etree.LxmlError, ValueError, OSError) as exc:  # the official XSLT as is
                     log.warning("fast path unavailable for %s: %s", rel, exc)
                     compiled.plan = None
+            if compiled.plan is not None and compiled.plan.quick:
+                compiled.full_text, xslt_text = xslt_text, compiled.plan.quick
             try:
                 with saxon_lock:
                     _proc, xslt = saxon()
@@ -261,17 +283,27 @@ class Compiler:
         digest = hashlib.sha256(keyed.encode("utf-8")).hexdigest()[:16]
         base = xsl_path.with_name(xsl_path.name[: -len(".xsl")] + f".fast{fastsch.FAST_VERSION}-{digest}")
         fxsl, fjson = base.with_suffix(base.suffix + ".xsl"), base.with_suffix(base.suffix + ".json")
+        fquick = base.with_suffix(base.suffix + f".quick{sch_quick.QUICK_VERSION}.xsl")
+        plan: fastsch.FastPlan | None = None
         try:
             plan = fastsch.FastPlan.from_json(fxsl.read_text(encoding="utf-8"), json.loads(fjson.read_text(encoding="utf-8")))
-            if all(p.is_file() for p in plan.preload):
-                return plan
+            if not all(p.is_file() for p in plan.preload):
+                plan = None
         except (OSError, ValueError, KeyError, TypeError):
-            pass
-        plan = fastsch.plan(xslt_text, confine_to=confine)
-        if factored:
-            plan.xslt = sch_factor.factor(plan.xslt)[0]
-        write_cache_text(fxsl, plan.xslt)
-        write_cache_text(fjson, json.dumps(plan.to_json()))
+            plan = None
+        if plan is None:
+            plan = fastsch.plan(xslt_text, confine_to=confine)
+            if factored:
+                plan.xslt = sch_factor.factor(plan.xslt)[0]
+            write_cache_text(fxsl, plan.xslt)
+            write_cache_text(fjson, json.dumps(plan.to_json()))
+        if sch_quick.enabled():
+            try:
+                plan.quick = fquick.read_text(encoding="utf-8")
+            except OSError:
+                q = sch_quick.quick(plan.xslt)
+                plan.quick = q.xslt if q.branches else ""
+                write_cache_text(fquick, plan.quick)
         return plan
 
     def _generate(self, sch: Path, rel: str) -> tuple[CompileReport, str | None]:

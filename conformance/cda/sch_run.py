@@ -15,9 +15,9 @@ from pathlib import Path
 
 from lxml import etree
 
-from conformance.cda import fastsch
+from conformance.cda import fastsch, sch_quick
 from conformance.cda import svrl as svrl_mod
-from conformance.cda.sch_compile import Compiled, Compiler, CompileReport, hand_over_docs
+from conformance.cda.sch_compile import Compiled, Compiler, CompileReport, full_executable, hand_over_docs
 from conformance.cda.sch_saxon import saxon, saxon_lock, saxon_message
 from conformance.findings import Finding, NotEvaluated, error, info, warning
 from conformance.safexml import XmlRejected
@@ -28,6 +28,7 @@ NOT_EVALUATED = "CDA.SCH.NOT_EVALUATED"
 KIT_FIX = "CDA.SCH.KIT_FIX"
 EVALUATED = "CDA.SCH.EVALUATED"
 DEAD_RULE_PREFIX = svrl_mod.DEAD_RULE
+RUN_PARAM = "{urn:segur-conformance:schematron}run"
 
 
 class Executor:
@@ -168,11 +169,19 @@ def transform(compiled: Compiled, node, tokens: frozenset[str] | None) -> str:
         plan = compiled.plan
         if plan is not None and plan.on_demand:
             hand_over_docs(compiled, plan.docs_for(tokens or frozenset()))
+        run = None
         if plan is not None and plan.guards:
             proc, _x = saxon()
-            run = plan.active(tokens or frozenset())
-            exe.set_parameter("{urn:segur-conformance:schematron}run", proc.make_string_value(run))  # type: ignore[attr-defined]
-        return exe.transform_to_string(xdm_node=node)  # type: ignore[attr-defined]
+            run = proc.make_string_value(plan.active(tokens or frozenset()))
+            exe.set_parameter(RUN_PARAM, run)  # type: ignore[attr-defined]
+        out = exe.transform_to_string(xdm_node=node)  # type: ignore[attr-defined]
+        if compiled.full_text is not None and sch_quick.needs_full(out or ""):
+            # the quick stylesheet met a failed assert or a report: the full one writes the SVRL
+            full = full_executable(compiled)
+            if run is not None:
+                full.set_parameter(RUN_PARAM, run)  # type: ignore[attr-defined]
+            out = full.transform_to_string(xdm_node=node)  # type: ignore[attr-defined]
+        return out
 
 
 _SHM = Path("/dev/shm")
