@@ -181,6 +181,51 @@ def test_plan_guards_rewrites_and_same_output_in_saxon() -> None:
     assert fast.transform_to_string(xdm_node=node) != official.transform_to_string(xdm_node=node)
 
 
+_WALKS = """<xsl:stylesheet xmlns:xsl="http://www.w3.org/1999/XSL/Transform" xmlns:cda="urn:hl7-org:v3"
+ xmlns:xs="http://www.w3.org/2001/XMLSchema"
+ xmlns:svrl="http://purl.oclc.org/dsdl/svrl" version="2.0" exclude-result-prefixes="#all">
+<xsl:output method="xml"/>
+<xsl:template match="/"><svrl:schematron-output>
+<svrl:active-pattern id="empty"/><xsl:apply-templates select="/" mode="M1"/>
+<svrl:active-pattern id="root-only"/><xsl:apply-templates select="/" mode="M2"/>
+<svrl:active-pattern id="codes"/><xsl:apply-templates select="/" mode="M3"/>
+</svrl:schematron-output></xsl:template>
+<xsl:template match="/" priority="1000" mode="M2"><svrl:fired-rule context="/"/>
+<xsl:if test="not(cda:doc)"><svrl:failed-assert test="cda:doc" location="/"/></xsl:if><xsl:apply-templates select="*" mode="M2"/></xsl:template>
+<xsl:template match="//cda:code" priority="1000" mode="M3"><svrl:fired-rule context="code"/>
+<xsl:if test="not(@code)"><svrl:failed-assert location="{count(preceding::cda:code)}"/></xsl:if><xsl:apply-templates select="*" mode="M3"/></xsl:template>
+<xsl:template match="text()" priority="-1" mode="MODES"/>
+<xsl:template match="@*|node()" priority="-2" mode="MODES"><xsl:apply-templates select="*" mode="#current"/></xsl:template>
+</xsl:stylesheet>"""
+
+
+@pytest.mark.parametrize("modes", ["M1 M2 M3", "M3"])
+def test_walks_that_write_nothing_are_dropped_and_one_pattern_stylesheets_are_keyed(modes: str) -> None:
+    """A pattern without rules and the recursion of a pattern whose rules match "/" only write nothing:
+    dropped. A stylesheet of one pattern (terminologie.sch) declares its no-op templates with that mode
+    alone: they are not rules, so the pattern is still visited by selection."""
+    saxonche = pytest.importorskip("saxonche")
+    text = _WALKS.replace("MODES", modes)
+    if modes == "M3":  # one pattern only
+        text = text.replace('<svrl:active-pattern id="empty"/><xsl:apply-templates select="/" mode="M1"/>', "")
+        text = text.replace('<svrl:active-pattern id="root-only"/><xsl:apply-templates select="/" mode="M2"/>', "")
+        text = text[: text.index('<xsl:template match="/" priority="1000" mode="M2">')] + text[text.index(
+            '<xsl:template match="//cda:code"'):]
+    plan = fastsch.plan(text)
+    assert plan.dropped_walks == (2 if modes != "M3" else 0)
+    assert plan.keyed_patterns == 1 and "key('sc:byname', $sc:names-1)" in plan.xslt
+    if modes != "M3":
+        assert 'select="/" mode="M1"' not in plan.xslt and plan.xslt.count('select="*" mode="M2"') == 0
+    proc = saxonche.PySaxonProcessor(license=False)
+    xslt = proc.new_xslt30_processor()
+    official = xslt.compile_stylesheet(stylesheet_text=text)
+    fast = xslt.compile_stylesheet(stylesheet_text=plan.xslt)
+    for doc in ('<doc xmlns="urn:hl7-org:v3"><code code="1"><code/></code><x><code/></x></doc>',
+                '<other xmlns="urn:hl7-org:v3"><code code="2"/></other>', '<doc xmlns="urn:hl7-org:v3"/>'):
+        node = proc.parse_xml(xml_text=doc)
+        assert fast.transform_to_string(xdm_node=node) == official.transform_to_string(xdm_node=node), doc
+
+
 _WILD_RULES = [  # (match, priority): closed-template-like rules, all ending in a wildcard step
     ("cda:a/*[@k='1'] | cda:c/*[@k='1']", 11),  # two parents: belongs to both groups
     ("cda:a/*[@k='1']", 10),

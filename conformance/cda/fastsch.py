@@ -44,6 +44,7 @@ from lxml import etree
 from conformance.cda.fastsch_cache import FAST_VERSION, FASTSCH_MODULES, FastPlan
 from conformance.cda.fastsch_dispatch import (
     PARENT_DISPATCH_MIN_RULES,
+    _drop_empty_traversals,
     _key_dispatch,
     _visits_elements_only,
     excluded_names,
@@ -134,6 +135,7 @@ def plan(xslt_text: str, *, confine_to: tuple[Path, ...] = ()) -> FastPlan:
 
     # 1c. patterns whose every rule needs a templateId root: visit only the elements carrying one
     if main is not None and _visits_elements_only(root):
+        _drop_empty_traversals(root, main, result)
         _key_dispatch(root, main, result)
 
     # 2. doc()/doc-available() through the preloaded map, scans through keys

@@ -38,6 +38,7 @@ class FastPlan:
     parent_first: int = 0
     keyed_patterns: int = 0
     parent_dispatched: int = 0
+    dropped_walks: int = 0  # document walks that could write nothing, removed
 
     def to_json(self) -> dict:
         """Everything but the stylesheet text (stored next to it in the cache folder)."""
@@ -52,6 +53,7 @@ class FastPlan:
             "parent_first": self.parent_first,
             "keyed_patterns": self.keyed_patterns,
             "parent_dispatched": self.parent_dispatched,
+            "dropped_walks": self.dropped_walks,
         }
 
     @classmethod
@@ -69,6 +71,7 @@ class FastPlan:
             parent_first=int(data["parent_first"]),
             keyed_patterns=int(data.get("keyed_patterns", 0)),
             parent_dispatched=int(data.get("parent_dispatched", 0)),
+            dropped_walks=int(data.get("dropped_walks", 0)),
         )
 
     def active(self, tokens: frozenset[str]) -> str:

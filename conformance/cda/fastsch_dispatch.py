@@ -35,6 +35,58 @@ def _visits_elements_only(root: etree._Element) -> bool:
     return True
 
 
+def _is_default_template(t: etree._Element) -> bool:
+    """One of the generated no-op templates every pattern mode shares: ``text()`` (empty) or
+    ``@*|node()`` whose only content is ``<xsl:apply-templates select="*" mode="#current"/>``."""
+    match = (t.get("match") or "").replace(" ", "")
+    if (t.text or "").strip():
+        return False
+    if match == "text()":
+        return len(t) == 0
+    if match == "@*|node()" and len(t) == 1:
+        at = t[0]
+        return (at.tag == _X + "apply-templates" and at.get("select") == "*" and at.get("mode") == "#current"
+                and not len(at) and not (at.tail or "").strip() and set(at.attrib) == {"select", "mode"})
+    return False
+
+
+def _drop_empty_traversals(root: etree._Element, main: etree._Element, result: FastPlan) -> None:
+    """Do not walk the document for a pattern whose walk can write nothing.
+
+    Two exact cases, from the generated form (each pattern mode has, besides its rules, only the
+    shared no-op templates of :func:`_is_default_template`): a pattern without any rule — its
+    ``<xsl:apply-templates select="/" mode="Mn"/>`` visits every element and writes nothing, so it
+    is removed (StrucMin's first pattern, ModelesDeContenusCDA's last); and a pattern whose rules all
+    match ``/`` only — the recursion ending its rules visits elements, which no rule of the pattern
+    can match, so it writes nothing and is removed (StrucMin's second pattern). Each walk costs
+    about 0.5 ms on a VSM or DLU.
+    """
+    rules_of: dict[str, list[etree._Element]] = {}
+    for t in root.iterchildren(_X + "template"):
+        if _is_default_template(t):
+            continue
+        for mode in (t.get("mode") or "").split():
+            rules_of.setdefault(mode, []).append(t)
+    for at in list(main.iter(_X + "apply-templates")):
+        mode = (at.get("mode") or "").strip()
+        if at.get("select") != "/" or not re.fullmatch(r"[MD]\d+", mode) or len(at):
+            continue
+        rules = rules_of.get(mode, [])
+        if not rules:
+            parent = at.getparent()
+            if parent is None or (at.tail or "").strip():
+                continue
+            parent.remove(at)  # its tail is whitespace, which a stylesheet ignores
+            result.dropped_walks += 1
+        elif all((t.get("match") or "").strip() == "/" and t.get("mode") == mode for t in rules):
+            for t in rules:
+                last = t[-1] if len(t) else None
+                if (last is not None and last.tag == _X + "apply-templates" and last.get("select") == "*"
+                        and last.get("mode") == mode and not len(last) and not (last.tail or "").strip()):
+                    t.remove(last)
+                    result.dropped_walks += 1
+
+
 def _key_dispatch(root: etree._Element, main: etree._Element, result: FastPlan) -> None:
     """Replace the full traversal of a pattern by a selection of the elements it can fire on.
 
@@ -53,7 +105,8 @@ def _key_dispatch(root: etree._Element, main: etree._Element, result: FastPlan) 
     by_mode: dict[str, list[etree._Element]] = {}
     for t in root.iterchildren(_X + "template"):
         mode = (t.get("mode") or "").strip()
-        if re.fullmatch(r"[MD]\d+", mode) and t.get("match"):
+        # a stylesheet of one pattern gives its no-op templates that pattern's mode alone (terminologie)
+        if re.fullmatch(r"[MD]\d+", mode) and t.get("match") and not _is_default_template(t):
             by_mode.setdefault(mode, []).append(t)
     new_modes: list[str] = []
     name_keys: dict[str, str] = {}
