@@ -104,3 +104,60 @@ def test_on_the_kit_the_full_stylesheet_is_compiled_only_for_a_failing_document(
     assert compiled.full is not None  # compiled now, once
     assert sch_quick.MARKER not in bad and "<svrl:failed-assert" in bad
     assert bad == official.svrl_text(tree, strucmin)
+
+
+def _fake_kit(root: Path, sch: str) -> Path:
+    (root / "infrastructure/cda").mkdir(parents=True)
+    (root / "infrastructure/cda/CDA_extended.xsd").write_text(
+        '<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema"/>', encoding="utf-8")
+    (root / "schematrons").mkdir()
+    (root / "schematrons/y.sch").write_text(sch, encoding="utf-8")
+    return root
+
+
+def _verdicts(kit_root: Path, cache: Path, doc: str) -> dict[str, list[tuple[str, str]]]:
+    from conformance.cda.kit import Kit
+    from conformance.cda.schematron import SchematronRunner
+
+    kit = Kit.open(kit_root)
+    tree = etree.ElementTree(etree.fromstring(doc))
+    out = {}
+    for engine in ("official", "fast"):
+        runner = SchematronRunner(kit, cache, engine=engine)
+        found = runner.executor.validate_with(tree, "d.xml", [kit.schematron_dir / "y.sch"])
+        out[engine] = [(f.rule, f.message_en) for f in found]
+    return out
+
+
+_SCH_HEAD = ('<schema xmlns="http://purl.oclc.org/dsdl/schematron" queryBinding="xslt2">'
+             '<ns prefix="cda" uri="urn:hl7-org:v3"/><ns prefix="xs" uri="http://www.w3.org/2001/XMLSchema"/>')
+
+
+def test_a_static_error_in_a_message_is_not_evaluated_as_officially(tmp_path: Path) -> None:
+    """The official engine cannot compile a stylesheet whose assert message names an undeclared
+    variable; the quick variant (message dropped) could. It must not: no quick variant is kept, and a
+    conforming document is "not evaluated", not "evaluated, 0 errors" (independent review, finding 1)."""
+    pytest.importorskip("saxonche")
+    kit = _fake_kit(tmp_path / "kit", _SCH_HEAD + '<pattern id="p"><rule context="cda:ClinicalDocument">'
+                    '<assert test="cda:realmCode/@code = \'FR\'">FR attendu, trouvé <value-of select="$undeclared"/>'
+                    "</assert></rule></pattern></schema>")
+    good = '<ClinicalDocument xmlns="urn:hl7-org:v3"><realmCode code="FR"/></ClinicalDocument>'
+    verdicts = _verdicts(kit, tmp_path / "cache", good)
+    assert [r for r, _m in verdicts["official"]] == ["CDA.SCH.NOT_EVALUATED"]
+    assert [r for r, _m in verdicts["fast"]] == ["CDA.SCH.NOT_EVALUATED"]
+
+
+def test_an_error_raised_in_a_branch_is_the_official_error(tmp_path: Path) -> None:
+    """A dynamic error in a message, then another in a later test: the official engine stops at the
+    first; so does the fast engine (the quick run's failure sends the document to the full stylesheet)."""
+    pytest.importorskip("saxonche")
+    kit = _fake_kit(tmp_path / "kit", _SCH_HEAD +
+                    '<pattern id="p1"><rule context="cda:realmCode"><assert test="@code = \'FR\'">code '
+                    '<value-of select="xs:integer(@code)"/></assert></rule></pattern>'
+                    '<pattern id="p2"><rule context="cda:value"><assert test="xs:integer(@v) gt 0">v positif'
+                    "</assert></rule></pattern></schema>")
+    doc = '<ClinicalDocument xmlns="urn:hl7-org:v3"><realmCode code="US"/><value v="abc"/></ClinicalDocument>'
+    verdicts = _verdicts(kit, tmp_path / "cache", doc)
+    assert verdicts["fast"] == verdicts["official"]
+    assert [r for r, _m in verdicts["fast"]] == ["CDA.SCH.NOT_EVALUATED"]
+    assert '"US"' in verdicts["fast"][0][1]

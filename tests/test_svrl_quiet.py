@@ -1,7 +1,7 @@
 """``svrl.quiet_report``: an SVRL that reports nothing is counted without a tree (issue 16).
 
 The shortcut must return exactly what ``parse_svrl`` returns, or None. Proven here on hand-written
-SVRL (each way the shortcut could be wrong: a result, a dead pattern, nesting, a comment, a rebound or
+SVRL in Saxon's writing, plus two character-reference spellings Saxon never writes (each way the shortcut could be wrong: a result, a dead pattern, nesting, a comment, a rebound or
 default namespace, an oversized text), on the SVRL that lxml's own ISO Schematron implementation (the
 skeleton XSLT by Rick Jelliffe, not ours) writes, and on our engine's SVRL for two of the kit's
 examples.
@@ -16,7 +16,7 @@ import pytest
 from lxml import etree, isoschematron
 
 from conformance.cda.svrl import parse_svrl, quiet_report
-from conformance.safexml import Limits
+from conformance.safexml import Limits, XmlRejected
 
 DECL = '<?xml version="1.0" encoding="UTF-8"?>'
 NS = 'xmlns:svrl="http://purl.oclc.org/dsdl/svrl"'
@@ -45,6 +45,9 @@ def test_a_quiet_report_is_counted_as_the_full_parse_counts_it() -> None:
     # no XML declaration, whitespace between elements: still certain, still the same
     bare = QUIET[len(DECL):].replace("/><", "/>\n  <")
     assert quiet_report(bare) == parse_svrl(bare) == quiet
+    # Saxon writes quotes and line ends in attribute values as character references: still certain
+    refs = QUIET.replace("cda:section[cda:code/@code=\'X\']", "cda:section[@a=&#34;X&#34;]&#xA;&#9;")
+    assert quiet_report(refs) == parse_svrl(refs) == quiet
 
 
 @pytest.mark.parametrize(
@@ -73,6 +76,12 @@ def test_a_quiet_report_is_counted_as_the_full_parse_counts_it() -> None:
             '<svrl:fired-rule context="/"/>',
             '<fired-rule xmlns="http://purl.oclc.org/dsdl/svrl" context="/"/>')),
         ("an empty root", f'{DECL}<svrl:schematron-output {NS} title="t"/>'),
+        ("a character reference spelling dead-rule (not Saxon's writing)", QUIET.replace(
+            "<svrl:active-pattern/>",
+            '<svrl:active-pattern xmlns:sc="urn:segur-conformance:schematron" sc:shadow="dead&#45;rule"/>')),
+        ("the SVRL namespace spelt with a character reference", QUIET.replace(
+            '<svrl:fired-rule context="/"/>',
+            '<s:fired-rule xmlns:s="http://purl.oclc.org/dsdl/sv&#114;l" context="/"/>')),
         ("another root element", QUIET.replace("svrl:schematron-output", "svrl:schematron-outputs")),
         ("text before the root", "x" + QUIET[len(DECL):]),
     ],
@@ -87,6 +96,12 @@ def test_the_same_bounds_as_the_full_parse() -> None:
     many = "<svrl:fired-rule/>" * (limits.node_budget(10**9) + 1)
     huge = QUIET.replace("</svrl:schematron-output>", many + "</svrl:schematron-output>")
     assert quiet_report(huge) is None  # parse_svrl refuses it, with its reason
+    # dense within its size (attributes count as nodes too): what the compiled schematrons write
+    dense = QUIET.replace("</svrl:schematron-output>", '<svrl:fired-rule context="cda:id" id="r" role="error"/>'
+                          * 20000 + "</svrl:schematron-output>")
+    with pytest.raises(XmlRejected):
+        parse_svrl(dense)
+    assert quiet_report(dense) is None
 
 
 def test_the_svrl_of_lxml_iso_schematron_not_ours() -> None:

@@ -257,6 +257,12 @@ def _parent_dispatch(
     return True
 
 
+def _clark(q: str) -> tuple[str, str]:
+    """(namespace, local name) of a ``Q{ns}local`` name."""
+    ns, _sep, local = q[2:].partition("}")
+    return ns, local
+
+
 def _group_filter(classes: dict[tuple[str, ...], set[str]]) -> str | None:
     """A necessary condition for a child to match a rule of a parent group, or None (no filter).
 
@@ -271,9 +277,7 @@ def _group_filter(classes: dict[tuple[str, ...], set[str]]) -> str | None:
     for preds, names in sorted(classes.items()):
         parts = []
         if names:
-            qnames = ", ".join(
-                "QName('{}', '{}')".format(*re.fullmatch(r"Q\{([^}]*)\}(.+)", q).groups()) for q in sorted(names)
-            )
+            qnames = ", ".join("QName('{}', '{}')".format(*_clark(q)) for q in sorted(names))
             parts.append(f"not(node-name(.) = ({qnames}))")
         if preds:
             parts.append("parent::*" + "".join(f"[{q}]" for q in preds))
@@ -316,6 +320,8 @@ def excluded_names(match: str, nsmap: dict[str | None, str]) -> set[str]:
             if m is None:
                 continue
             q = _QNAME_RE.match(m.group(1))
+            if q is None:
+                continue
             prefix, local = q.group(1), q.group(2)
             if prefix is not None and prefix not in nsmap:
                 continue

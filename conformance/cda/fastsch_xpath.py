@@ -167,7 +167,8 @@ def _predicate_requirements(pred: str, nsmap: dict[str | None, str]) -> set[str]
         c = c.strip()
         while c.startswith("(") and c.endswith(")") and _split_top(c[1:-1], "|") is not None:
             inner = c[1:-1].strip()
-            if _split_top(inner, "or") != [inner] and _split_top(inner, "or") is not None and len(_split_top(inner, "or")) > 1:
+            alternatives = _split_top(inner, "or")
+            if alternatives is not None and len(alternatives) > 1:
                 break
             c = inner
         m = _ATTR_EQ_RE.match(c) or _ATTR_EQ_REV_RE.match(c)

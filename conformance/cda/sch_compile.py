@@ -14,7 +14,9 @@ kit's cache folder, so the next process skips straight to loading them into Saxo
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.metadata
 import json
 import logging
 import os
@@ -114,6 +116,25 @@ def _preloaded_docs(paths: list[Path]):  # -> PyXdmMap | None
 
 
 DOCS_PARAM = "{urn:segur-conformance:schematron}docs"
+
+
+@functools.cache
+def _saxon_version() -> str:
+    """Part of the quick stylesheet's cache key: whether the full one compiles is the engine's say."""
+    try:
+        return importlib.metadata.version("saxonche")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _compiles(xslt_text: str) -> bool:
+    try:
+        with saxon_lock:
+            _proc, xslt = saxon()
+            xslt.compile_stylesheet(stylesheet_text=xslt_text)
+        return True
+    except Exception:  # saxonche raises PySaxonApiError (and sometimes bare errors)
+        return False
 
 
 def hand_over_docs(compiled: Compiled, wanted: tuple[Path, ...]) -> None:
@@ -283,7 +304,7 @@ class Compiler:
         digest = hashlib.sha256(keyed.encode("utf-8")).hexdigest()[:16]
         base = xsl_path.with_name(xsl_path.name[: -len(".xsl")] + f".fast{fastsch.FAST_VERSION}-{digest}")
         fxsl, fjson = base.with_suffix(base.suffix + ".xsl"), base.with_suffix(base.suffix + ".json")
-        fquick = base.with_suffix(base.suffix + f".quick{sch_quick.QUICK_VERSION}.xsl")
+        fquick = base.with_suffix(base.suffix + f".quick{sch_quick.QUICK_VERSION}-{_saxon_version()}.xsl")
         plan: fastsch.FastPlan | None = None
         try:
             plan = fastsch.FastPlan.from_json(fxsl.read_text(encoding="utf-8"), json.loads(fjson.read_text(encoding="utf-8")))
@@ -303,6 +324,11 @@ class Compiler:
             except OSError:
                 q = sch_quick.quick(plan.xslt)
                 plan.quick = q.xslt if q.branches else ""
+                if plan.quick and not _compiles(plan.xslt):
+                    # a static error in a report branch (say, an undeclared variable in a message): the
+                    # official engine cannot compile the stylesheet, nor may we — no quick variant, so
+                    # start-up compiles the full one and every document is "not evaluated", as officially
+                    plan.quick = ""
                 write_cache_text(fquick, plan.quick)
         return plan
 

@@ -174,7 +174,12 @@ def transform(compiled: Compiled, node, tokens: frozenset[str] | None) -> str:
             proc, _x = saxon()
             run = proc.make_string_value(plan.active(tokens or frozenset()))
             exe.set_parameter(RUN_PARAM, run)  # type: ignore[attr-defined]
-        out = exe.transform_to_string(xdm_node=node)  # type: ignore[attr-defined]
+        try:
+            out = exe.transform_to_string(xdm_node=node)  # type: ignore[attr-defined]
+        except Exception:
+            if compiled.full_text is None:
+                raise
+            out = sch_quick.MARKER  # the full stylesheet says which error (the official engine's first one)
         if compiled.full_text is not None and sch_quick.needs_full(out or ""):
             # the quick stylesheet met a failed assert or a report: the full one writes the SVRL
             full = full_executable(compiled)

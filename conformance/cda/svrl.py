@@ -118,6 +118,22 @@ _QUIET_ROOT = "<svrl:schematron-output"
 _QUIET_DECL = f'xmlns:svrl="{SVRL_NS}"'
 _QUIET_ACTIVE = re.compile(r"<svrl:active-pattern[\s/>]")
 _QUIET_FIRED = re.compile(r"<svrl:fired-rule[\s/>]")
+_QUIET_CHARREF = re.compile(r"&#(x[0-9A-Fa-f]{1,8}|[0-9]{1,10});")
+# characters a reference may stand for in a text read without a tree: none can be part of a name, of
+# "dead-rule" or of the namespace URI (Saxon writes them for line ends, tabs and quotes in values)
+_QUIET_HARMLESS = frozenset('\t\n\r "\'<>&')
+
+
+def _harmless_refs(text: str) -> bool:
+    if "&#" not in text:
+        return True
+    if text.count("&#") != len(refs := _QUIET_CHARREF.findall(text)):
+        return False  # a malformed reference: the parser says what it is
+    for ref in refs:
+        code = int(ref[1:], 16) if ref[0] == "x" else int(ref)
+        if code > 0x10FFFF or chr(code) not in _QUIET_HARMLESS:
+            return False
+    return True
 
 
 def quiet_report(text: str) -> SvrlReport | None:
@@ -126,7 +142,9 @@ def quiet_report(text: str) -> SvrlReport | None:
     Most documents fire hundreds of rules and fail none; :func:`parse_svrl` then builds a tree only
     to count them (≈ 1.6 ms per document for the six schematrons of a VSM or DLU, against ≈ 0.1 ms
     here). Returns the very report :func:`parse_svrl` would return, or None when that is not
-    certain, and the caller parses. Certain means, in a well-formed text (Saxon's serialiser):
+    certain, and the caller parses. Certain means, in a well-formed text as Saxon serialises it
+    (a character reference only for white space, a quote, ``<``, ``>`` or ``&``, which cannot be
+    part of a name; a text with any other is parsed):
     no ``failed-assert``/``successful-report``/``dead-rule`` anywhere, so no result and no dead
     pattern; no comment, CDATA, DOCTYPE or processing instruction besides the declaration, so
     every ``<`` opens a tag (text and attribute values escape it); the SVRL namespace named once,
@@ -136,14 +154,17 @@ def quiet_report(text: str) -> SvrlReport | None:
     parsed on its own.
     """
     limits = Limits()
-    if len(text) > limits.max_bytes or text.count("<") > limits.node_budget(len(text)):
-        return None  # the full parse refuses it, with its reason
+    size = len(text) if text.isascii() else len(text.encode("utf-8"))
+    if size > limits.max_bytes or 2 * text.count("<") + 2 * text.count("=") + 1 > limits.node_budget(size):
+        return None  # the full parse might refuse it (safexml's own upper bound): let it say so
     declared = text.startswith("<?xml")
     if (
         "failed-assert" in text
         or "successful-report" in text
         or "dead-rule" in text
         or "<!" in text
+        # a character reference could spell a name or "dead-rule"
+        or not _harmless_refs(text)
         or text.count("<?") != (1 if declared else 0)
         or text.count("</") != 1
         or text.count(SVRL_NS) != 1
