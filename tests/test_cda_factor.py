@@ -29,7 +29,7 @@ def _stylesheet(extra_rule: str = "") -> str:
 <xsl:template match="/"><svrl:schematron-output><xsl:apply-templates select="//*" mode="M"/>
 </svrl:schematron-output></xsl:template>
 <xsl:template match="a" priority="3" mode="M"><svrl:fired-rule context="a"/>
-<xsl:variable name="lang" select="'from-a'"/>{shared}{other}</xsl:template>
+<xsl:variable name="lang" select="concat('from-', local-name())"/>{shared}{other}</xsl:template>
 <xsl:template match="b" priority="2" mode="M"><svrl:fired-rule context="b"/>
 <xsl:variable name="lang" select="concat('from-b-', local-name())"/>{shared}
 <xsl:if test="true()">{other}</xsl:if>{other}</xsl:template>
@@ -71,7 +71,7 @@ def test_a_repeated_run_of_adjacent_blocks_is_one_call() -> None:
     # d repeats a's whole run (shared, other) with its own $lang; text between blocks breaks a run (f)
     extra = (
         f'<xsl:template match="d" priority="0.5" mode="M"><svrl:fired-rule context="d"/>'
-        f"<xsl:variable name=\"lang\" select=\"'from-d'\"/>\n  {shared}\n  {other}</xsl:template>"
+        f"<xsl:variable name=\"lang\" select=\"concat('from-', local-name())\"/>\n  {shared}\n  {other}</xsl:template>"
         f'<xsl:template match="f" priority="0.4" mode="M"><xsl:variable name="lang" select="1"/>'
         f"{shared}<svrl:text>between</svrl:text>{other}</xsl:template>"
     )
@@ -94,6 +94,40 @@ def test_a_repeated_run_of_adjacent_blocks_is_one_call() -> None:
     before = _run(text, doc)
     assert "from-a" in before and "from-d" in before and "between" in before
     assert _run(out, doc) == before == _run(single, doc)
+
+
+def test_a_variable_bound_to_a_string_literal_is_declared_again_not_passed() -> None:
+    """A literal stays a constant in the shared template (Saxon compiles a literal regex once); blocks
+    that saw different literals, or a computed value, do not share a template."""
+    check = ('<xsl:choose><xsl:when test="matches(local-name(), $pattern)"/><xsl:otherwise>'
+             '<svrl:failed-assert test="matches(local-name(), $pattern)"><svrl:text>'
+             '<xsl:value-of select="$pattern"/></svrl:text></svrl:failed-assert></xsl:otherwise></xsl:choose>')
+    lit = "<xsl:variable name=\"pattern\" select=\"'^[ab]$'\"/>"
+    rules = "".join(
+        f'<xsl:template match="{name}" priority="{prio}" mode="M"><svrl:fired-rule context="{name}"/>{var}{check}</xsl:template>'
+        for name, prio, var in [
+            ("a", 9, lit), ("b", 8, lit), ("c", 7, lit),
+            ("d", 6, "<xsl:variable name=\"pattern\" select=\"'^[xy]$'\"/>"),
+            ("e", 5, "<xsl:variable name=\"pattern\" select=\"concat('^', 'e', '$')\"/>"),
+            ("f", 4, "<xsl:variable name=\"pattern\" select=\"concat('^', 'e', '$')\"/>"),
+        ])
+    text = _stylesheet(rules)
+    out, _replaced, _named = sch_factor.factor(text)
+    root = etree.fromstring(out.encode())
+    calls = {t.get("match"): t.find(f"{{{XSL}}}call-template") for t in root.findall(f"{{{XSL}}}template[@match]")}
+    assert calls["a"] is not None and calls["b"] is not None and calls["c"] is not None
+    assert calls["a"].get("name") == calls["b"].get("name") == calls["c"].get("name")
+    assert calls["a"].find(f"{{{XSL}}}with-param") is None  # nothing passed: declared in the template
+    shared = root.find(f"{{{XSL}}}template[@name='{calls['a'].get('name')}']")
+    assert shared is not None and shared.find(f"{{{XSL}}}param") is None
+    assert [(v.get("name"), v.get("select")) for v in shared.findall(f"{{{XSL}}}variable")] == [("pattern", "'^[ab]$'")]
+    assert calls["d"] is None  # its own literal: alone, inline
+    assert calls["e"] is not None and calls["e"].get("name") == calls["f"].get("name")
+    assert [p.get("name") for p in calls["e"].findall(f"{{{XSL}}}with-param")] == ["pattern"]
+    doc = "<r><a/><b/><c/><d/><e/><f/><a value='x'/></r>"
+    before = _run(text, doc)
+    assert before.count("failed-assert") > 3 and "^[xy]$" in before and "^e$" in before
+    assert _run(out, doc) == before
 
 
 def test_nothing_repeated_leaves_the_text_unchanged() -> None:

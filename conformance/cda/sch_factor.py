@@ -17,7 +17,11 @@ did. ``xsl:call-template`` keeps the context item, position and size, so ``.``, 
 is the template's own variables and parameters declared before it: each one the block names (``$x``
 anywhere in its attributes or text, an over-approximation) is passed as a parameter of the same name
 and value (no ``as``: the value is passed untouched; a name the block binds itself is shadowed inside
-the block exactly as before). Global variables and parameters stay visible. Blocks are shared only when
+the block exactly as before) — except a variable bound to a string literal (``select="'^[a-z]{2,3}$'"``,
+no ``as``, no content), which is declared again, with the same literal, at the top of the named
+template: same value, and Saxon still sees a constant (a literal regular expression is compiled once,
+not at each call: StrucMin's ``matches(@language, $RFC3066)`` and ``$UUIDpattern`` asserts). The
+literal is part of the sharing key, so only blocks that saw the same value share a template. Global variables and parameters stay visible. Blocks are shared only when
 their serialisation (with those parameters) is identical. A run is blocks that are adjacent siblings with
 only whitespace between them (no variable declared in between, so they see the same scope; whitespace
 text in a template body is not output), shared only when the whole sequence is identical; its template
@@ -48,6 +52,7 @@ _NO_MOVE = {XSL + n for n in ("apply-templates", "call-template", "next-match", 
                               "for-each-group", "analyze-string", "merge", "iterate", "fallback")}
 _TEMPLATE_ATTRS = {"match", "mode", "priority", "name", "as"}
 _VAR = re.compile(r"\$([\w.\-]+(?::[\w.\-]+)?)")
+_STRING_LITERAL = re.compile(r"\s*(?:'[^']*'|\"[^\"]*\")\s*")
 _SC_NS = "urn:segur-conformance:schematron"
 _MAX_INPUT = 64 * 1024 * 1024
 ENV_FACTOR = "SEGUR_CDA_FACTOR"  # "0": the fast engine keeps every assert block inline (measurements)
@@ -100,14 +105,16 @@ def factor(xslt_text: str, *, min_copies: int = 2, runs: bool = True) -> tuple[s
         return xslt_text, 0, 0
     root_ns = dict(root.nsmap)
     # pass 1: candidate blocks, keyed by their text and the template variables they name
-    sites: list[tuple[etree._Element, tuple[bytes, tuple[str, ...]], list[str]]] = []
-    counts: dict[tuple[bytes, tuple[str, ...]], int] = {}
+    Key = tuple[bytes, tuple[str, ...], tuple[tuple[str, str], ...]]
+    sites: list[tuple[etree._Element, Key, list[str], list[tuple[str, str]]]] = []
+    counts: dict[Key, int] = {}
     for tpl in root:
         if not isinstance(tpl.tag, str) or tpl.tag != XSL + "template":
             continue
         if set(tpl.attrib) - _TEMPLATE_ATTRS or dict(tpl.nsmap) != root_ns:
             continue
         scope: list[str] = []
+        literal: dict[str, str] = {}  # name -> select, for the variables bound to a string literal
         for ch in tpl:
             if not isinstance(ch.tag, str):
                 continue
@@ -115,21 +122,28 @@ def factor(xslt_text: str, *, min_copies: int = 2, runs: bool = True) -> tuple[s
                 name = ch.get("name")
                 if name:
                     scope.append(name)
+                    literal.pop(name, None)
+                    select = ch.get("select")
+                    if (ch.tag == XSL + "variable" and select is not None and _STRING_LITERAL.fullmatch(select)
+                            and set(ch.attrib) == {"name", "select"} and len(ch) == 0 and not (ch.text or "").strip()):
+                        literal[name] = select
                 continue
             if ch.tag not in _BLOCKS or not _movable(ch):
                 continue
             refs = _refs(ch)
-            passed = tuple(n for n in dict.fromkeys(scope) if n in refs)
+            named_refs = [n for n in dict.fromkeys(scope) if n in refs]
+            passed = tuple(n for n in named_refs if n not in literal)
+            lits = tuple((n, literal[n]) for n in named_refs if n in literal)
             tail, ch.tail = ch.tail, None
-            key = (etree.tostring(ch), passed)
+            key = (etree.tostring(ch), passed, lits)
             ch.tail = tail
             counts[key] = counts.get(key, 0) + 1
-            sites.append((ch, key, list(passed)))
+            sites.append((ch, key, list(passed), list(lits)))
     # pass 2: runs of adjacent blocks (siblings, only whitespace between, no variable in between) that
     # repeat as a whole become one named template each; the other repeated blocks one template each
     groups: list[list[int]] = []
     runs = runs and root.get("{http://www.w3.org/XML/1998/namespace}space") is None  # else whitespace counts
-    for i, (ch, _key, _p) in enumerate(sites):
+    for i, (ch, _key, _p, _c) in enumerate(sites):
         if groups and runs:
             prev = sites[groups[-1][-1]][0]
             if prev.getnext() is ch and not (prev.tail or "").strip():
@@ -144,7 +158,8 @@ def factor(xslt_text: str, *, min_copies: int = 2, runs: bool = True) -> tuple[s
     named: dict[object, str] = {}
     replaced = 0
 
-    def call_for(key: object, blocks: list[etree._Element], params: list[str]) -> etree._Element:
+    def call_for(key: object, blocks: list[etree._Element], params: list[str],
+                 consts: list[tuple[str, str]]) -> etree._Element:
         name = named.get(key)
         if name is None:
             name = f"{stem}{len(named) + 1}"
@@ -152,6 +167,8 @@ def factor(xslt_text: str, *, min_copies: int = 2, runs: bool = True) -> tuple[s
             nt = etree.SubElement(root, XSL + "template", name=name)
             for p in params:
                 etree.SubElement(nt, XSL + "param", name=p)
+            for n, select in consts:
+                etree.SubElement(nt, XSL + "variable", name=n, select=select)
             for b in blocks:
                 body = copy.deepcopy(b)
                 body.tail = None
@@ -166,7 +183,8 @@ def factor(xslt_text: str, *, min_copies: int = 2, runs: bool = True) -> tuple[s
         if len(g) > 1 and run_counts[rk] >= min_copies:
             blocks = [sites[i][0] for i in g]
             params = sorted({p for i in g for p in sites[i][2]})
-            call = call_for(("run", rk), blocks, params)
+            run_lits = sorted({c for i in g for c in sites[i][3]})
+            call = call_for(("run", rk), blocks, params, run_lits)
             call.tail = blocks[-1].tail
             parent = blocks[0].getparent()
             assert parent is not None
@@ -176,10 +194,10 @@ def factor(xslt_text: str, *, min_copies: int = 2, runs: bool = True) -> tuple[s
             replaced += len(g)
             continue
         for i in g:
-            ch, key, params = sites[i]
+            ch, key, params, block_lits = sites[i]
             if counts[key] < min_copies:
                 continue
-            call = call_for(key, [ch], params)
+            call = call_for(key, [ch], params, block_lits)
             call.tail = ch.tail
             parent = ch.getparent()
             assert parent is not None
