@@ -408,3 +408,31 @@ def test_code_systems_are_handed_over_on_demand_and_a_miss_reads_the_file(engine
     read = sch_run.transform(bare, node, tokens)
     assert read == handed
     assert "ZZZ-NOT-A-CODE" in handed and handed.count("<svrl:failed-assert") >= 1
+
+
+def test_a_value_set_named_by_an_absolute_file_uri_is_answered_from_the_handed_over_map(tmp_path: Path) -> None:
+    """The kit fix writes a synthesised value set's absolute ``file:///`` URI into StrucMin; ``sc:doc``
+    answers it from the documents parsed once per process, like a relative name, instead of parsing
+    it again in each transformation. Proven by changing the file on disk after it was handed over:
+    the map's copy answers; a name the map cannot take (percent-encoded) still reads the file."""
+    pytest.importorskip("saxonche")
+    from conformance.cda.sch_compile import Compiled, CompileReport, hand_over_docs
+    from conformance.cda.sch_saxon import saxon
+
+    vs = tmp_path / "voc-1.2.3-DYNAMIC.xml"
+    vs.write_text('<valueSet code="before"/>', encoding="utf-8")
+    uri = vs.resolve().as_uri()
+    escaped = uri.replace("-DYNAMIC", "%2DDYNAMIC")  # the same file, by a name sc:uri-key does not take
+    xslt = f"""<xsl:stylesheet xmlns:xsl="http://www.w3.org/1999/XSL/Transform" version="2.0"
+ xmlns:xs="http://www.w3.org/2001/XMLSchema" xml:base="{(tmp_path / 'x.sch').resolve().as_uri()}">
+<xsl:template match="/"><out><xsl:value-of select="doc('{uri}')/*/@code, doc('{escaped}')/*/@code"/></out></xsl:template>
+</xsl:stylesheet>"""
+    plan = fastsch.plan(xslt, confine_to=(tmp_path,))
+    assert plan.preload == [vs.resolve()]
+    proc, xslt_proc = saxon()  # the processor the handed-over documents were parsed with
+    exe = xslt_proc.compile_stylesheet(stylesheet_text=plan.xslt)
+    compiled = Compiled(report=CompileReport(schematron="x.sch"), executable=exe, plan=plan)
+    hand_over_docs(compiled, plan.eager())
+    vs.write_text('<valueSet code="after"/>', encoding="utf-8")
+    out = exe.transform_to_string(xdm_node=proc.parse_xml(xml_text="<r/>"))
+    assert out.endswith(">before after</out>")

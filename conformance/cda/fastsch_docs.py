@@ -124,7 +124,7 @@ _SUPPORT = """<xsl:stylesheet xmlns:xsl="http://www.w3.org/1999/XSL/Transform"
 <xsl:param name="sc:docs" as="map(xs:string, document-node())" select="map{}"/>
 <xsl:function name="sc:uri-key" as="xs:string?">
   <xsl:param name="uri" as="xs:string?"/>
-  <xsl:sequence select="if (exists($uri) and matches($uri, '^[A-Za-z0-9._/\\-]+$'))
+  <xsl:sequence select="if (exists($uri) and matches($uri, '^(file:)?[A-Za-z0-9._/\\-]+$'))
       then replace(string(resolve-uri($uri, static-base-uri())), '^file:/+', 'file:/') else ()"/>
 </xsl:function>
 <xsl:function name="sc:doc" as="document-node()?">
