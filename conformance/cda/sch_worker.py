@@ -211,16 +211,17 @@ class _Stop(BaseException):  # not caught by the per-request handlers
     """A ``stop`` request from the worker's own user."""
 
 
-def _validate_part(runner: Any, tree: etree._ElementTree, artefact: str, part: str | None) -> list[Finding]:
+def _validate_part(runner: Any, tree: etree._ElementTree, artefact: str, part: str | None,
+                   source: bytes | None = None) -> list[Finding]:
     """What one worker answers: everything, or its shard (the two shards' answers, volets first, are
     exactly ``runner.validate``: selection notes, then each schematron's findings in selection order)."""
     if part is None:
-        return list(runner.validate(tree, artefact))
+        return list(runner.validate(tree, artefact, source))
     sel = runner.select(tree)
     if part == "volets":
         out = [f.with_artefact(artefact) for f in sel.notes]
-        return out + list(runner.validate_with(tree, artefact, sel.volets))
-    return list(runner.validate_with(tree, artefact, sel.profiles))
+        return out + list(runner.validate_with(tree, artefact, sel.volets, source))
+    return list(runner.validate_with(tree, artefact, sel.profiles, source))
 
 
 def _answer(conn: socket.socket, session: Callable[[str], Any], part: str | None = None) -> None:
@@ -240,7 +241,7 @@ def _answer(conn: socket.socket, session: Callable[[str], Any], part: str | None
             raise _Stop
         artefact = str(header.get("artefact", ""))[:4096]
         tree = parse_bytes(body, _LIMITS)
-        findings = _validate_part(session(str(header.get("session", ""))[:64]), tree, artefact, part)
+        findings = _validate_part(session(str(header.get("session", ""))[:64]), tree, artefact, part, body)
         _send(conn, {"ok": True, "findings": [f.to_dict() for f in findings]})
     except (OSError, ValueError, XmlRejected) as exc:
         with contextlib.suppress(OSError):
@@ -298,16 +299,16 @@ class WarmRunner:
             self._local = SchematronRunner(self.kit, self.cache_dir, engine=self.engine)
         return self._local
 
-    def validate(self, tree: etree._ElementTree, artefact: str) -> list[Finding]:
+    def validate(self, tree: etree._ElementTree, artefact: str, source: bytes | None = None) -> list[Finding]:
         with self._lock:
-            found = None if self._broken else self._remote(tree, artefact)
+            found = None if self._broken else self._remote(tree, artefact, source)
         if found is None:
-            return self.local().validate(tree, artefact)
+            return self.local().validate(tree, artefact, source)
         self.used_worker += 1
         return [replace(f, line=svrl_mod.resolve_line(tree, f.xpath)) if f.line is not None else f for f in found]
 
-    def _remote(self, tree: etree._ElementTree, artefact: str) -> list[Finding] | None:
-        data = etree.tostring(tree, encoding="UTF-8", xml_declaration=True)
+    def _remote(self, tree: etree._ElementTree, artefact: str, source: bytes | None = None) -> list[Finding] | None:
+        data = source if source is not None else etree.tostring(tree, encoding="UTF-8", xml_declaration=True)
         if len(data) > MAX_DOC:
             return None
         if len(self.sockets) == 1:

@@ -144,18 +144,21 @@ class SchematronRunner:
 
     # -- validation (sch_run) --------------------------------------------------------------------
 
-    def validate(self, tree: etree._ElementTree, artefact: str) -> list[Finding]:
-        """Run the schematrons selected for ``tree``; findings for every one (never a traceback)."""
+    def validate(self, tree: etree._ElementTree, artefact: str, source: bytes | None = None) -> list[Finding]:
+        """Run the schematrons selected for ``tree``; findings for every one (never a traceback).
+
+        ``source``: the bytes ``tree`` was parsed from by :mod:`conformance.safexml`, unchanged since
+        (optional; saves serialising the tree for Saxon, see :func:`sch_run.to_xdm`)."""
         sel = self.select(tree)
         out = [f.with_artefact(artefact) for f in sel.notes]
-        out.extend(self.validate_with(tree, artefact, sel.all))
+        out.extend(self.validate_with(tree, artefact, sel.all, source))
         return out
 
     def validate_with(
-        self, tree: etree._ElementTree, artefact: str, schematrons: Iterable[Path]
+        self, tree: etree._ElementTree, artefact: str, schematrons: Iterable[Path], source: bytes | None = None
     ) -> list[Finding]:
         """Run an explicit list of schematrons (tests and benchmarks choose their own set)."""
-        return self.executor.validate_with(tree, artefact, schematrons)
+        return self.executor.validate_with(tree, artefact, schematrons, source)
 
     def svrl(self, tree: etree._ElementTree, schematron: Path) -> svrl_mod.SvrlReport:
         """The raw SVRL report of one schematron on one document (``NotEvaluated`` when it cannot run)."""

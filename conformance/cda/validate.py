@@ -149,6 +149,8 @@ def validate_document(data: bytes, artefact: str, kit: Any = None, runner: Any =
     ``dui_severity`` apply it); ``resident`` (contract v1 JSON) enables the Règle 28 comparison.
     ``corridor`` (a corridor id) picks the N1-form judgement of a type that has a structured model.
     """
+    # the bytes the tree was parsed from, when we parsed them (Saxon reads them instead of a new serialisation)
+    source = data if tree is None else None
     if tree is None:
         tree, findings = load(data, artefact)
         if tree is None:
@@ -171,7 +173,7 @@ def validate_document(data: bytes, artefact: str, kit: Any = None, runner: Any =
             findings.append(_not_evaluated("xsd", exc, artefact))
     if kit_obj is not None and "schematron" in layers:
         try:
-            findings.extend((runner or schematron_runner(kit_obj)).validate(tree, artefact))
+            findings.extend((runner or schematron_runner(kit_obj)).validate(tree, artefact, source))
             run.append("schematron")
         except Exception as exc:
             findings.append(_not_evaluated("schematron", exc, artefact))
