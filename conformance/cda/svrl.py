@@ -116,8 +116,23 @@ def parse_svrl(data: str | bytes) -> SvrlReport:
 
 _QUIET_ROOT = "<svrl:schematron-output"
 _QUIET_DECL = f'xmlns:svrl="{SVRL_NS}"'
-_QUIET_ACTIVE = re.compile(r"<svrl:active-pattern[\s/>]")
-_QUIET_FIRED = re.compile(r"<svrl:fired-rule[\s/>]")
+_QUIET_ACTIVE = "<svrl:active-pattern"
+_QUIET_FIRED = "<svrl:fired-rule"
+_QUIET_NAME_ENDS = (" ", "\t", "\n", "\r", "/", ">")
+
+
+def _count_elements(text: str, start: str) -> int:
+    """Occurrences of the start tag ``start`` followed by the end of the name — str.count, not a regular
+    expression (≈ 6× faster on the 60 KB SVRL of StrucMin). Saxon writes ``<svrl:fired-rule `` or
+    ``<svrl:fired-rule/>``: when those two account for every occurrence of ``start``, that is the
+    count; otherwise each end of the name is counted."""
+    every = text.count(start)
+    spaced = text.count(start + " ")
+    if spaced == every:
+        return every
+    if spaced + text.count(start + "/") == every:
+        return every
+    return sum(text.count(start + end) for end in _QUIET_NAME_ENDS)
 _QUIET_CHARREF = re.compile(r"&#(x[0-9A-Fa-f]{1,8}|[0-9]{1,10});")
 # characters a reference may stand for in a text read without a tree: none can be part of a name, of
 # "dead-rule" or of the namespace URI (Saxon writes them for line ends, tabs and quotes in values)
@@ -125,7 +140,7 @@ _QUIET_HARMLESS = frozenset('\t\n\r "\'<>&')
 
 
 def _harmless_refs(text: str) -> bool:
-    if "&#" not in text:
+    if "&" not in text or "&#" not in text:  # a one-character search is ≈ 3× faster: first
         return True
     if text.count("&#") != len(refs := _QUIET_CHARREF.findall(text)):
         return False  # a malformed reference: the parser says what it is
@@ -140,21 +155,23 @@ def quiet_report(text: str) -> SvrlReport | None:
     """The report of an SVRL text that reports nothing, read without building a tree (issue 16).
 
     Most documents fire hundreds of rules and fail none; :func:`parse_svrl` then builds a tree only
-    to count them (≈ 1.6 ms per document for the six schematrons of a VSM or DLU, against ≈ 0.1 ms
-    here). Returns the very report :func:`parse_svrl` would return, or None when that is not
+    to count them (≈ 1.6 ms per call on StrucMin's 57 KB SVRL of the kit's DLU, against ≈ 0.27 ms
+    here: a dozen ``str.count``/``in`` passes, no regular expression, no tree). Returns the very report :func:`parse_svrl` would return, or None when that is not
     certain, and the caller parses. Certain means, in a well-formed text as Saxon serialises it
     (a character reference only for white space, a quote, ``<``, ``>`` or ``&``, which cannot be
     part of a name; a text with any other is parsed):
     no ``failed-assert``/``successful-report``/``dead-rule`` anywhere, so no result and no dead
-    pattern; no comment, CDATA, DOCTYPE or processing instruction besides the declaration, so
-    every ``<`` opens a tag (text and attribute values escape it); the SVRL namespace named once,
+    pattern; every ``<`` but the declaration's and the final root end tag's starts ``<svrl:``, so
+    no comment, CDATA, DOCTYPE or other processing instruction, and every ``<`` opens a tag (text
+    and attribute values escape it); the SVRL namespace named once,
     as the root's ``svrl`` prefix, so every SVRL element is ``svrl:…`` and every ``svrl:…`` is
     SVRL; one end tag (the root's), so every other element is empty and a child of the root —
     the only elements ``parse_svrl`` counts. Title and phase come from the root start tag,
     parsed on its own.
     """
     limits = Limits()
-    size = len(text) if text.isascii() else len(text.encode("utf-8"))
+    # the UTF-8 size: at least len(text) (a smaller node budget: conservative), at most 4 × len(text)
+    size = len(text) if text.isascii() or 4 * len(text) <= limits.max_bytes else len(text.encode("utf-8"))
     if size > limits.max_bytes or 2 * text.count("<") + 2 * text.count("=") + 1 > limits.node_budget(size):
         return None  # the full parse might refuse it (safexml's own upper bound): let it say so
     declared = text.startswith("<?xml")
@@ -162,11 +179,12 @@ def quiet_report(text: str) -> SvrlReport | None:
         "failed-assert" in text
         or "successful-report" in text
         or "dead-rule" in text
-        or "<!" in text
+        # every "<" but the declaration's and the root's end tag opens an svrl: element — so no
+        # comment, CDATA, DOCTYPE, other processing instruction or end tag (one count, not three)
+        or text.count("<") != text.count("<svrl:") + (2 if declared else 1)
+        or not text.rstrip().endswith("</svrl:schematron-output>")
         # a character reference could spell a name or "dead-rule"
         or not _harmless_refs(text)
-        or text.count("<?") != (1 if declared else 0)
-        or text.count("</") != 1
         or text.count(SVRL_NS) != 1
         or text.count("xmlns:svrl=") != 1
     ):
@@ -185,8 +203,8 @@ def quiet_report(text: str) -> SvrlReport | None:
     return SvrlReport(
         title=root.get("title", ""),
         phase=root.get("phase", ""),
-        active_patterns=len(_QUIET_ACTIVE.findall(text)),
-        fired_rules=len(_QUIET_FIRED.findall(text)),
+        active_patterns=_count_elements(text, _QUIET_ACTIVE),
+        fired_rules=_count_elements(text, _QUIET_FIRED),
     )
 
 
