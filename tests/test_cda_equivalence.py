@@ -125,16 +125,17 @@ def test_plan_cache_key_covers_every_fast_path_module() -> None:
     assert fastsch.FAST_VERSION.endswith("-" + h.hexdigest()[:10])
 
 
-_TINY = """<xsl:stylesheet xmlns:xsl="http://www.w3.org/1999/XSL/Transform" xmlns:cda="urn:hl7-org:v3"
- xmlns:svrl="http://purl.oclc.org/dsdl/svrl" xmlns:xs="http://www.w3.org/2001/XMLSchema" version="2.0" exclude-result-prefixes="#all"
- xml:base="file:///nonexistent/x.sch">
-<xsl:output method="xml"/>
-<xsl:template match="/"><svrl:schematron-output>
-<svrl:active-pattern id="p1"/><xsl:apply-templates select="/" mode="M1"/>
-<svrl:active-pattern id="p2"/><xsl:apply-templates select="/" mode="M2"/>
-<svrl:active-pattern id="p3"/><xsl:apply-templates select="/" mode="M3"/>
-</svrl:schematron-output></xsl:template>
-<xsl:template match="*[cda:templateId/@root='A']" priority="1000" mode="M1"><svrl:fired-rule context="A"/><svrl:failed-assert location="{local-name()}"/><xsl:apply-templates select="*" mode="M1"/></xsl:template>
+def _skeleton(patterns: list[str], base: str = "") -> str:
+    """The head of a generated schematron XSLT: one active pattern and one walk per mode M1, M2..."""
+    walks = "".join(f'<svrl:active-pattern id="{p}"/><xsl:apply-templates select="/" mode="M{i}"/>\n'
+                    for i, p in enumerate(patterns, 1))
+    return ('<xsl:stylesheet xmlns:xsl="http://www.w3.org/1999/XSL/Transform" xmlns:cda="urn:hl7-org:v3"\n'
+            ' xmlns:svrl="http://purl.oclc.org/dsdl/svrl" xmlns:xs="http://www.w3.org/2001/XMLSchema" version="2.0"'
+            f' exclude-result-prefixes="#all"{base}>\n<xsl:output method="xml"/>\n'
+            f"<xsl:template match=\"/\"><svrl:schematron-output>\n{walks}</svrl:schematron-output></xsl:template>\n")
+
+
+_TINY = _skeleton(["p1", "p2", "p3"], ' xml:base="file:///nonexistent/x.sch"') + """<xsl:template match="*[cda:templateId/@root='A']" priority="1000" mode="M1"><svrl:fired-rule context="A"/><svrl:failed-assert location="{local-name()}"/><xsl:apply-templates select="*" mode="M1"/></xsl:template>
 <xsl:template match="*[cda:templateId/@root='B']" priority="1000" mode="M2"><svrl:fired-rule context="B"/><xsl:apply-templates select="*" mode="M2"/></xsl:template>
 <xsl:template match="cda:x/*[@code='1']" priority="1000" mode="M3"><svrl:fired-rule context="code"/><xsl:if test="doc-available('nothing.xml')"><svrl:failed-assert/></xsl:if><xsl:apply-templates select="*" mode="M3"/></xsl:template>
 <xsl:template match="text()" priority="-1" mode="M1 M2 M3"/>
@@ -182,16 +183,7 @@ def test_plan_guards_rewrites_and_same_output_in_saxon() -> None:
     assert fast.transform_to_string(xdm_node=node) != official.transform_to_string(xdm_node=node)
 
 
-_WALKS = """<xsl:stylesheet xmlns:xsl="http://www.w3.org/1999/XSL/Transform" xmlns:cda="urn:hl7-org:v3"
- xmlns:xs="http://www.w3.org/2001/XMLSchema"
- xmlns:svrl="http://purl.oclc.org/dsdl/svrl" version="2.0" exclude-result-prefixes="#all">
-<xsl:output method="xml"/>
-<xsl:template match="/"><svrl:schematron-output>
-<svrl:active-pattern id="empty"/><xsl:apply-templates select="/" mode="M1"/>
-<svrl:active-pattern id="root-only"/><xsl:apply-templates select="/" mode="M2"/>
-<svrl:active-pattern id="codes"/><xsl:apply-templates select="/" mode="M3"/>
-</svrl:schematron-output></xsl:template>
-<xsl:template match="/" priority="1000" mode="M2"><svrl:fired-rule context="/"/>
+_WALKS = _skeleton(["empty", "root-only", "codes"]) + """<xsl:template match="/" priority="1000" mode="M2"><svrl:fired-rule context="/"/>
 <xsl:if test="not(cda:doc)"><svrl:failed-assert test="cda:doc" location="/"/></xsl:if><xsl:apply-templates select="*" mode="M2"/></xsl:template>
 <xsl:template match="//cda:code" priority="1000" mode="M3"><svrl:fired-rule context="code"/>
 <xsl:if test="not(@code)"><svrl:failed-assert location="{count(preceding::cda:code)}"/></xsl:if><xsl:apply-templates select="*" mode="M3"/></xsl:template>
