@@ -82,6 +82,10 @@ def test_a_quiet_report_is_counted_as_the_full_parse_counts_it() -> None:
         ("the SVRL namespace spelt with a character reference", QUIET.replace(
             '<svrl:fired-rule context="/"/>',
             '<s:fired-rule xmlns:s="http://purl.oclc.org/dsdl/sv&#114;l" context="/"/>')),
+        ("an xml-stylesheet PI first, no declaration (independent review)",
+         '<?xml-stylesheet href="<svrl:fired-rule/>"?>' + QUIET[len(DECL):]),
+        ("another encoding declared, a non-ASCII title (independent review)",
+         QUIET.replace('encoding="UTF-8"', 'encoding="ISO-8859-1"').replace("Volet", "Contrôle")),
         ("another root element", QUIET.replace("svrl:schematron-output", "svrl:schematron-outputs")),
         ("text before the root", "x" + QUIET[len(DECL):]),
     ],

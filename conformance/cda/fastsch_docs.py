@@ -122,9 +122,11 @@ _SUPPORT = """<xsl:stylesheet xmlns:xsl="http://www.w3.org/1999/XSL/Transform"
  xmlns:sc="urn:segur-conformance:schematron">
 <xsl:param name="sc:run" as="xs:string" select="'*'"/>
 <xsl:param name="sc:docs" as="map(xs:string, document-node())" select="map{}"/>
+<!-- the map key of a name doc() would read as a local file: a relative path, /path, file:/path or
+     file:///path; never a host (file://host/path, //host/path), which doc() reads elsewhere -->
 <xsl:function name="sc:uri-key" as="xs:string?">
   <xsl:param name="uri" as="xs:string?"/>
-  <xsl:sequence select="if (exists($uri) and matches($uri, '^(file:)?[A-Za-z0-9._/\\-]+$'))
+  <xsl:sequence select="if (exists($uri) and matches($uri, '^(file:/(//)?|/)?[A-Za-z0-9._\\-][A-Za-z0-9._/\\-]*$'))
       then replace(string(resolve-uri($uri, static-base-uri())), '^file:/+', 'file:/') else ()"/>
 </xsl:function>
 <xsl:function name="sc:doc" as="document-node()?">

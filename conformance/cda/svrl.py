@@ -115,6 +115,8 @@ def parse_svrl(data: str | bytes) -> SvrlReport:
 
 
 _QUIET_ROOT = "<svrl:schematron-output"
+_QUIET_XMLDECL = re.compile(r"<\?xml[ \t\r\n]")
+_QUIET_ENCODING = re.compile(r"""encoding\s*=\s*["']([^"']*)["']""")
 _QUIET_DECL = f'xmlns:svrl="{SVRL_NS}"'
 _QUIET_ACTIVE = "<svrl:active-pattern"
 _QUIET_FIRED = "<svrl:fired-rule"
@@ -174,7 +176,13 @@ def quiet_report(text: str) -> SvrlReport | None:
     size = len(text) if text.isascii() or 4 * len(text) <= limits.max_bytes else len(text.encode("utf-8"))
     if size > limits.max_bytes or 2 * text.count("<") + 2 * text.count("=") + 1 > limits.node_budget(size):
         return None  # the full parse might refuse it (safexml's own upper bound): let it say so
-    declared = text.startswith("<?xml")
+    # an XML declaration ("<?xml-stylesheet" is a processing instruction), and one that names no other
+    # encoding than UTF-8: parse_svrl reads the text by it (independent review)
+    declared = _QUIET_XMLDECL.match(text) is not None
+    if declared:
+        named = _QUIET_ENCODING.search(text, 0, max(text.find("?>"), 0))
+        if named is not None and named.group(1).lower() != "utf-8":
+            return None
     if (
         "failed-assert" in text
         or "successful-report" in text
