@@ -487,3 +487,32 @@ def test_an_xml_1_1_source_is_not_handed_over_raw() -> None:
     # with a byte-order mark, the same tree either way
     bom = b"\xef\xbb\xbf" + b'<?xml version="1.0" encoding="UTF-8"?><r a="b"/>'
     assert probe.transform_to_string(xdm_node=sch_run.to_xdm(parse_bytes(bom), bom)) == "98"
+
+
+def test_a_value_set_read_in_a_match_pattern_is_answered_from_the_handed_over_map(tmp_path: Path) -> None:
+    """StrucMin tests a value set inside some rules' match patterns; ``doc()`` there parsed the file again
+    in each transformation. The pattern reads it through ``sc:doc`` too: proven by changing the file
+    after hand-over (the pattern still sees the handed-over copy)."""
+    pytest.importorskip("saxonche")
+    from conformance.cda.sch_compile import Compiled, CompileReport, hand_over_docs
+    from conformance.cda.sch_saxon import saxon
+
+    (tmp_path / "include").mkdir()
+    vs = tmp_path / "include" / "voc-9.9-DYNAMIC.xml"
+    vs.write_text('<valueSet code="before"/>', encoding="utf-8")
+    xslt = _skeleton(["p1"], f' xml:base="{(tmp_path / "x.sch").resolve().as_uri()}"') + """
+<xsl:template match="cda:r[doc('include/voc-9.9-DYNAMIC.xml')/*/@code = 'before']" priority="1000" mode="M1"><svrl:fired-rule context="r"/></xsl:template>
+<xsl:template match="text()" priority="-1" mode="M1"/>
+<xsl:template match="@*|node()" priority="-2" mode="M1"><xsl:apply-templates select="*" mode="M1"/></xsl:template>
+</xsl:stylesheet>"""
+    plan = fastsch.plan(xslt, confine_to=(tmp_path,))
+    assert "sc:doc('include/voc-9.9-DYNAMIC.xml')" in plan.xslt and plan.preload == [vs.resolve()]
+    proc, xslt_proc = saxon()
+    doc = proc.parse_xml(xml_text='<r xmlns="urn:hl7-org:v3"/>')
+    official = xslt_proc.compile_stylesheet(stylesheet_text=xslt).transform_to_string(xdm_node=doc)
+    exe = xslt_proc.compile_stylesheet(stylesheet_text=plan.xslt)
+    compiled = Compiled(report=CompileReport(schematron="x.sch"), executable=exe, plan=plan)
+    hand_over_docs(compiled, plan.eager())
+    assert exe.transform_to_string(xdm_node=doc) == official and 'context="r"' in official
+    vs.write_text('<valueSet code="after"/>', encoding="utf-8")
+    assert 'context="r"' in exe.transform_to_string(xdm_node=doc)  # the handed-over copy, not the file
