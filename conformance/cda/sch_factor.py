@@ -21,8 +21,9 @@ the block exactly as before) — except a variable bound to a string literal (``
 no ``as``, no content), which is declared again, with the same literal, at the top of the named
 template: same value, and Saxon still sees a constant (a literal regular expression is compiled once,
 not at each call: StrucMin's ``matches(@language, $RFC3066)`` and ``$UUIDpattern`` asserts). The
-literal is part of the sharing key, so only blocks that saw the same value share a template. Global variables and parameters stay visible. Blocks are shared only when
-their serialisation (with those parameters) is identical. A run is blocks that are adjacent siblings with
+literal is part of the sharing key, so only blocks that saw the same value share a template. Global
+variables and parameters stay visible. Blocks are shared only when their serialisation (with those
+parameters) is identical. A run is blocks that are adjacent siblings with
 only whitespace between them (no variable declared in between, so they see the same scope; whitespace
 text in a template body is not output), shared only when the whole sequence is identical; its template
 takes the union of its blocks' parameters and holds the blocks in their order, so the output is the

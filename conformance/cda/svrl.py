@@ -130,11 +130,11 @@ def _count_elements(text: str, start: str) -> int:
     count; otherwise each end of the name is counted."""
     every = text.count(start)
     spaced = text.count(start + " ")
-    if spaced == every:
-        return every
-    if spaced + text.count(start + "/") == every:
+    if spaced == every or spaced + text.count(start + "/") == every:
         return every
     return sum(text.count(start + end) for end in _QUIET_NAME_ENDS)
+
+
 _QUIET_CHARREF = re.compile(r"&#(x[0-9A-Fa-f]{1,8}|[0-9]{1,10});")
 # characters a reference may stand for in a text read without a tree: none can be part of a name, of
 # "dead-rule" or of the namespace URI (Saxon writes them for line ends, tabs and quotes in values)
@@ -158,8 +158,8 @@ def quiet_report(text: str) -> SvrlReport | None:
 
     Most documents fire hundreds of rules and fail none; :func:`parse_svrl` then builds a tree only
     to count them (≈ 1.6 ms per call on StrucMin's 57 KB SVRL of the kit's DLU, against ≈ 0.27 ms
-    here: a dozen ``str.count``/``in`` passes, no regular expression, no tree). Returns the very report :func:`parse_svrl` would return, or None when that is not
-    certain, and the caller parses. Certain means, in a well-formed text as Saxon serialises it
+    here: a dozen ``str.count``/``in`` passes, no regular expression, no tree). Returns the very
+    report :func:`parse_svrl` would return, or None when that is not certain, and the caller parses. Certain means, in a well-formed text as Saxon serialises it
     (a character reference only for white space, a quote, ``<``, ``>`` or ``&``, which cannot be
     part of a name; a text with any other is parsed):
     no ``failed-assert``/``successful-report``/``dead-rule`` anywhere, so no result and no dead
@@ -174,13 +174,15 @@ def quiet_report(text: str) -> SvrlReport | None:
     limits = Limits()
     # the UTF-8 size: at least len(text) (a smaller node budget: conservative), at most 4 × len(text)
     size = len(text) if text.isascii() or 4 * len(text) <= limits.max_bytes else len(text.encode("utf-8"))
-    if size > limits.max_bytes or 2 * text.count("<") + 2 * text.count("=") + 1 > limits.node_budget(size):
+    tags = text.count("<")
+    if size > limits.max_bytes or 2 * tags + 2 * text.count("=") + 1 > limits.node_budget(size):
         return None  # the full parse might refuse it (safexml's own upper bound): let it say so
     # an XML declaration ("<?xml-stylesheet" is a processing instruction), and one that names no other
     # encoding than UTF-8: parse_svrl reads the text by it (independent review)
     declared = _QUIET_XMLDECL.match(text) is not None
+    decl_end = text.find("?>") if declared else -1
     if declared:
-        named = _QUIET_ENCODING.search(text, 0, max(text.find("?>"), 0))
+        named = _QUIET_ENCODING.search(text, 0, max(decl_end, 0))
         if named is not None and named.group(1).lower() != "utf-8":
             return None
     if (
@@ -189,7 +191,7 @@ def quiet_report(text: str) -> SvrlReport | None:
         or "dead-rule" in text
         # every "<" but the declaration's and the root's end tag opens an svrl: element — so no
         # comment, CDATA, DOCTYPE, other processing instruction or end tag (one count, not three)
-        or text.count("<") != text.count("<svrl:") + (2 if declared else 1)
+        or tags != text.count("<svrl:") + (2 if declared else 1)
         or not text.rstrip().endswith("</svrl:schematron-output>")
         # a character reference could spell a name or "dead-rule"
         or not _harmless_refs(text)
@@ -197,7 +199,7 @@ def quiet_report(text: str) -> SvrlReport | None:
         or text.count("xmlns:svrl=") != 1
     ):
         return None
-    body = text[text.find("?>") + 2:] if declared else text
+    body = text[decl_end + 2:] if declared else text
     body = body.lstrip()
     end = body.find(">")
     if not body.startswith(_QUIET_ROOT) or end < 0 or body[end - 1] == "/" or _QUIET_DECL not in body[:end]:
