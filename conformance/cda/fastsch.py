@@ -57,6 +57,7 @@ from conformance.cda.fastsch_docs import (
     _doc_literals,
     _preload_targets,
     _rewrite_expr,
+    listed_entries,
     uri_key,
 )
 from conformance.cda.fastsch_xpath import (
@@ -75,7 +76,7 @@ from conformance.cda.fastsch_xpath import (
 __all__ = [
     "FAST_VERSION", "FASTSCH_MODULES", "FastPlan", "HL7_NS", "MAX_PRELOAD_BYTES", "MAX_PRELOAD_FILES",
     "PARENT_DISPATCH_MIN_RULES", "SC_NS", "XSL_NS", "Selection", "context_requirements", "document_tokens",
-    "excluded_names", "parent_first", "plan", "rule_selection", "template_id_roots", "uri_key",
+    "excluded_names", "listed_entries", "parent_first", "plan", "rule_selection", "template_id_roots", "uri_key",
 ]
 
 

@@ -87,6 +87,7 @@ class Compiled:
     docs_loaded: frozenset[Path] = frozenset()  # the files in the executables' sc:docs map
     full_text: str | None = None  # with a quick executable (sch_quick): the full stylesheet, compiled on need
     full: object | None = None  # that full stylesheet, once compiled
+    listed: object | None = None  # the sc:listed map (fastsch_docs.listed_entries), set on every executable
 
 
 _compiled: dict[tuple[str, ...], Compiled] = {}
@@ -116,6 +117,20 @@ def _preloaded_docs(paths: list[Path]):  # -> PyXdmMap | None
 
 
 DOCS_PARAM = "{urn:segur-conformance:schematron}docs"
+LISTED_PARAM = "{urn:segur-conformance:schematron}listed"
+
+
+def _listed_map(plan: fastsch.FastPlan | None):  # -> PyXdmMap | None
+    """The ``sc:listed`` parameter: the folders of the on-demand files, listed now (once per process)."""
+    if plan is None or not plan.on_demand:
+        return None
+    entries = fastsch.listed_entries(sorted({p.parent for p in plan.on_demand}))
+    if not entries:
+        return None
+    with saxon_lock:
+        proc, _x = saxon()
+        true = proc.make_boolean_value(True)
+        return proc.make_map({proc.make_string_value(k): true for k in entries})
 
 
 @functools.cache
@@ -168,6 +183,8 @@ def full_executable(compiled: Compiled) -> object:
             docs = _preloaded_docs(sorted(compiled.docs_loaded))
             if docs is not None:
                 full.set_parameter(DOCS_PARAM, docs)
+            if compiled.listed is not None:
+                full.set_parameter(LISTED_PARAM, compiled.listed)
         compiled.full = full
     return compiled.full
 
@@ -271,6 +288,7 @@ class Compiler:
                     xslt_text = compiled.plan.xslt
                     docs = _preloaded_docs(list(compiled.plan.eager()))
                     compiled.docs_loaded = frozenset(compiled.plan.eager())
+                    compiled.listed = _listed_map(compiled.plan)
                 except (etree.LxmlError, ValueError, OSError) as exc:  # the official XSLT as is
                     log.warning("fast path unavailable for %s: %s", rel, exc)
                     compiled.plan = None
@@ -282,6 +300,8 @@ class Compiler:
                     exe = xslt.compile_stylesheet(stylesheet_text=xslt_text)
                     if docs is not None:
                         exe.set_parameter(DOCS_PARAM, docs)
+                    if compiled.listed is not None:
+                        exe.set_parameter(LISTED_PARAM, compiled.listed)
                     compiled.executable = exe
             except Exception as exc:  # saxonche raises PySaxonApiError (and sometimes bare errors)
                 report.error = f"le XSLT généré ne compile pas : {saxon_message(exc)}"
