@@ -588,3 +588,52 @@ def test_a_folder_listing_holds_plain_ascii_names_within_bounds(tmp_path: Path, 
     listed = fastsch_docs.listed_entries([plain, odd, big, tmp_path / "missing"])
     key = fastsch_docs.uri_key(plain) + "/"
     assert listed == {key: True, key + "x.rdf": True}
+
+
+def test_a_value_set_read_by_document_is_answered_from_the_handed_over_map(tmp_path: Path) -> None:
+    """The volets and ModelesDeContenusCDA read their value sets by XSLT's ``document($jdv_...)``, which
+    parsed each file again in every transformation (strace: 12 opens of each JDV file for 12
+    documents). A single string goes through ``sc:document``, answered from the documents handed over
+    (proven by changing the file after hand-over); a node (resolved against its own base URI: here
+    another file of the same name), two arguments (the same, by the second's base URI) or several
+    names reach document() itself, with the official output; and a stylesheet where some element has
+    its own ``xml:base`` keeps document() as it is."""
+    pytest.importorskip("saxonche")
+    from conformance.cda.sch_compile import Compiled, CompileReport, hand_over_docs
+    from conformance.cda.sch_saxon import saxon
+
+    for d in ("jdv", "sch", "src/jdv", "src/deep"):
+        (tmp_path / d).mkdir(parents=True)
+    jdv = tmp_path / "jdv" / "JDV_X.xml"  # ../jdv/JDV_X.xml from the stylesheet
+    jdv.write_text('<ValueSet code="before"/>', encoding="utf-8")
+    # ../jdv/JDV_X.xml from the source document: another file, never handed over
+    (tmp_path / "src" / "jdv" / "JDV_X.xml").write_text('<ValueSet code="node"/>', encoding="utf-8")
+    source = tmp_path / "src" / "deep" / "r.xml"
+    source.write_text('<r href="../jdv/JDV_X.xml"/>', encoding="utf-8")
+    base = (tmp_path / "sch" / "x.sch").resolve().as_uri()
+
+    def stylesheet(inner_base: str = "") -> str:
+        return f"""<xsl:stylesheet xmlns:xsl="http://www.w3.org/1999/XSL/Transform" version="2.0"
+ xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:sc="urn:segur-conformance:schematron" xml:base="{base}">
+<xsl:variable name="jdv_x" select="'../jdv/JDV_X.xml'"/>
+<xsl:template match="/"><out{inner_base}><xsl:value-of select="document($jdv_x)/*/@code, document(/r/@href)/*/@code,
+ document($jdv_x, /r)/*/@code, count(document(($jdv_x, $jdv_x)))"/></out></xsl:template>
+</xsl:stylesheet>"""
+
+    plan = fastsch.plan(stylesheet(), confine_to=(tmp_path,))
+    assert plan.xslt.count("sc:document(") == 4 and plan.doc_calls == 4
+    assert plan.preload == [jdv.resolve()]
+    proc, xslt_proc = saxon()
+    src = proc.parse_xml(xml_file_name=str(source))
+    official = xslt_proc.compile_stylesheet(stylesheet_text=stylesheet())
+    exe = xslt_proc.compile_stylesheet(stylesheet_text=plan.xslt)
+    compiled = Compiled(report=CompileReport(schematron="x.sch"), executable=exe, plan=plan)
+    hand_over_docs(compiled, plan.eager())
+    before = official.transform_to_string(xdm_node=src)
+    assert ">before node node 1</out>" in before
+    assert exe.transform_to_string(xdm_node=src) == before
+    jdv.write_text('<ValueSet code="after"/>', encoding="utf-8")
+    assert ">after node node 1</out>" in official.transform_to_string(xdm_node=src)
+    assert ">before node node 1</out>" in exe.transform_to_string(xdm_node=src)  # the handed-over copy
+    kept = fastsch.plan(stylesheet(' xml:base="file:///elsewhere/"'), confine_to=(tmp_path,))
+    assert "sc:document(" not in kept.xslt

@@ -22,7 +22,10 @@ example of the kit and on the mutation set:
    from absolute URI to document); a URI not preloaded falls back to the original function, with the
    original semantics. The linear scans ``doc(X)//name[text() = value]`` become ``key()`` lookups on
    the same document (same general-comparison semantics: string equality of any text child), and
-   Saxon keeps a key index with the preloaded document, so it is built once.
+   Saxon keeps a key index with the preloaded document, so it is built once. XSLT's ``document()``
+   of a single string (the volets' and ModelesDeContenusCDA's ``document($jdv_...)``) goes through
+   ``sc:document`` the same way; a ``doc-available()`` of a file the listed folder does not hold is
+   answered ``false`` without asking the file system (``sc:listed``, :func:`listed_entries`).
 
 Then, per pattern (:func:`_key_dispatch`): rules moved to a mode without the recursion, visiting only a
 superset of the elements they can match — by ``key()`` on templateId roots or on element names
@@ -139,15 +142,18 @@ def plan(xslt_text: str, *, confine_to: tuple[Path, ...] = ()) -> FastPlan:
         _drop_empty_traversals(root, main, result)
         _key_dispatch(root, main, result)
 
-    # 2. doc()/doc-available() through the preloaded map, scans through keys
+    # 2. doc()/doc-available() (and document(), when the only static base is the root's) through the
+    # preloaded map, scans through keys
     keys: dict[str, str] = {}
+    xml_base = "{http://www.w3.org/XML/1998/namespace}base"
+    document = all(el is root or el.get(xml_base) is None for el in root.iter() if isinstance(el.tag, str))
     for el in root.iter():
         if not isinstance(el.tag, str) or not el.tag.startswith(_X):
             continue
         for attr in _XPATH_ATTRS.get(el.tag[len(_X):], ()):
             v = el.get(attr)
             if v and "doc" in v:
-                new, calls, keyed = _rewrite_expr(v, keys)
+                new, calls, keyed = _rewrite_expr(v, keys, document)
                 if new != v:
                     el.set(attr, new)
                 result.doc_calls += calls

@@ -21,6 +21,9 @@ MAX_PRELOAD_BYTES = 96 * 1024 * 1024
 _PRELOAD_SUFFIXES = (".rdf", ".xml")
 
 _DOC_CALL_RE = re.compile(r"(?<![\w:.$\-])(doc-available|doc)\s*\(")
+# XSLT's document(): the volets and ModelesDeContenusCDA read their value sets by document($jdv_...), which
+# parsed each JDV file again in every transformation (strace: 12 opens of each for 12 documents)
+_DOCUMENT_CALL_RE = re.compile(r"(?<![\w:.$\-])document\s*\(")
 _KEYABLE_RE = re.compile(
     rf"sc:doc\((?P<arg>[^()]*(?:\([^()]*\)[^()]*)*)\)\s*//\s*(?P<name>(?:{_NAME}:)?{_NAME})"
     rf"\[\s*text\(\)\s*=\s*(?P<val>string\(\s*\$[\w\-]+\s*\))\s*\]"
@@ -36,8 +39,9 @@ _XPATH_ATTRS = {
 }
 
 
-def _rewrite_expr(expr: str, keys: dict[str, str]) -> tuple[str, int, int]:
-    """doc()/doc-available() → sc:doc()/sc:doc-available(), then doc(X)//n[text() = v] → key()."""
+def _rewrite_expr(expr: str, keys: dict[str, str], document: bool = False) -> tuple[str, int, int]:
+    """doc()/doc-available() → sc:doc()/sc:doc-available() (and, with ``document``, XSLT's document() →
+    sc:document()), then doc(X)//n[text() = v] → key()."""
     if "doc" not in expr:
         return expr, 0, 0
     # Leave string literals alone.
@@ -46,6 +50,9 @@ def _rewrite_expr(expr: str, keys: dict[str, str]) -> tuple[str, int, int]:
     for i in range(0, len(pieces), 2):
         pieces[i], n = _DOC_CALL_RE.subn(lambda m: f"sc:{m.group(1)}(", pieces[i])
         calls += n
+        if document:
+            pieces[i], n = _DOCUMENT_CALL_RE.subn("sc:document(", pieces[i])
+            calls += n
     out = "".join(pieces)
     keyed = 0
 
@@ -138,6 +145,20 @@ _SUPPORT = """<xsl:stylesheet xmlns:xsl="http://www.w3.org/1999/XSL/Transform"
   <xsl:param name="uri" as="xs:string?"/>
   <xsl:variable name="k" select="sc:uri-key($uri)"/>
   <xsl:sequence select="if (exists($k) and exists($sc:docs($k))) then $sc:docs($k) else doc($uri)"/>
+</xsl:function>
+<!-- XSLT's document(): a single string is the name doc() would read, resolved against the same static base
+     (this function is in the stylesheet's one module, whose only xml:base is its root's; fastsch.plan
+     checks it); anything else (a node, whose base URI is its own; several names; another type) goes
+     to document() itself, and so does a name not handed over -->
+<xsl:function name="sc:document" as="node()*">
+  <xsl:param name="uri" as="item()*"/>
+  <xsl:variable name="k" select="if ($uri instance of xs:string) then sc:uri-key($uri) else ()"/>
+  <xsl:sequence select="if (exists($k) and exists($sc:docs($k))) then $sc:docs($k) else document($uri)"/>
+</xsl:function>
+<xsl:function name="sc:document" as="node()*">
+  <xsl:param name="uri" as="item()*"/>
+  <xsl:param name="base" as="node()"/>
+  <xsl:sequence select="document($uri, $base)"/>
 </xsl:function>
 <!-- the folders of the files opened by a computed name, listed once per process (listed_entries):
      "<folder key>/" for a folder listed, "<folder key>/<lower-case name>" for each of its entries -->
