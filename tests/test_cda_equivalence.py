@@ -179,8 +179,14 @@ def test_plan_guards_rewrites_and_same_output_in_saxon() -> None:
     # a wrong guard WOULD change the output: running with every pattern skipped drops fired rules
     tree = _tiny_doc(["A", "B"])
     node = proc.parse_xml(xml_text=etree.tostring(tree, encoding="unicode"))
-    fast.set_parameter("{urn:segur-conformance:schematron}run", proc.make_string_value(" "))
+    fast.set_parameter("{urn:segur-conformance:schematron}run", proc.make_string_value("000"))
     assert fast.transform_to_string(xdm_node=node) != official.transform_to_string(xdm_node=node)
+    # and each guard reads its own pattern's character: M2 alone skipped drops only M2's output
+    assert plan.active(fastsch.document_tokens(tree)) == "111"
+    fast.set_parameter("{urn:segur-conformance:schematron}run", proc.make_string_value("101"))
+    alone = fast.transform_to_string(xdm_node=node)
+    full = official.transform_to_string(xdm_node=node)
+    assert alone != full and alone.count("<svrl:fired-rule") < full.count("<svrl:fired-rule")
 
 
 _WALKS = _skeleton(["empty", "root-only", "codes"]) + """<xsl:template match="/" priority="1000" mode="M2"><svrl:fired-rule context="/"/>

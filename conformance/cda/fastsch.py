@@ -128,7 +128,9 @@ def plan(xslt_text: str, *, confine_to: tuple[Path, ...] = ()) -> FastPlan:
             if alts and all(alt for alt in alts):
                 result.guards[mode] = alts
                 guard = etree.Element(_X + "if", nsmap={"xsl": XSL_NS})
-                guard.set("test", f"$sc:run = '*' or contains($sc:run, ' {mode} ')")
+                # one character per pattern, read at its position: contains() on the list of active
+                # modes cost ≈ 2 µs a guard, ×440 guards per VSM/DLU (IHE has 231 patterns)
+                guard.set("test", f"$sc:run = '*' or substring($sc:run, {len(result.modes)}, 1) eq '1'")
                 parent = at.getparent()
                 idx = parent.index(at)
                 guard.tail = at.tail

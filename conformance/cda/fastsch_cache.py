@@ -75,9 +75,12 @@ class FastPlan:
         )
 
     def active(self, tokens: frozenset[str]) -> str:
-        """The ``sc:run`` parameter: " M1 M7 ... " (the patterns that may fire on this document)."""
-        run = [m for m in self.modes if m not in self.guards or any(alt <= tokens for alt in self.guards[m])]
-        return " " + " ".join(run) + " "
+        """The ``sc:run`` parameter: one character per pattern of :attr:`modes`, in order, ``1`` for a
+        pattern that may fire on this document and ``0`` for one that cannot (its guard reads the
+        character at the pattern's position)."""
+        return "".join(
+            "1" if m not in self.guards or any(alt <= tokens for alt in self.guards[m]) else "0" for m in self.modes
+        )
 
     def eager(self) -> tuple[Path, ...]:
         """The files preloaded when the schematron is compiled (named by a literal)."""
