@@ -388,21 +388,26 @@ def test_code_systems_are_handed_over_on_demand_and_a_miss_reads_the_file(engine
     term = fast._get(kit.schematron_dir / "profils/terminologies/schematron/terminologie.sch")
     plan = term.plan
     assert plan is not None and len(plan.on_demand) >= 9
-    ucum = "2.16.840.1.113883.6.8.xml"  # also named by a literal (concat($path, '...xml')): always handed over
-    assert ucum not in {p.name for p in plan.on_demand} and ucum in {p.name for p in plan.eager()}
+    # also named by a literal (concat($path, '...xml')) in the rules of the one pattern: handed over when it runs
+    ucum = "2.16.840.1.113883.6.8.xml"
+    assert ucum not in {p.name for p in plan.on_demand} and not plan.eager()
+    assert [p.name for files in plan.by_pattern.values() for p in files] == [ucum]
     tree = parse_file(str(_find("VSM_1.4_2022.01.xml")))
     wrong = next(e for e in tree.iter(H + "code", H + "value") if e.get("codeSystem") == "2.16.840.1.113883.6.3")
     wrong.set("code", "ZZZ-NOT-A-CODE")  # a failed lookup: the verdict depends on the file's content
     tokens = fastsch.document_tokens(tree)
     wanted = {p.name for p in plan.docs_for(tokens)} - {p.name for p in plan.eager()}
-    assert wanted == {"2.16.840.1.113883.6.3.rdf", "0.4.0.127.0.16.1.1.2.1.rdf", "1.2.250.1.215.300.1.rdf"}
+    assert wanted == {"2.16.840.1.113883.6.3.rdf", "0.4.0.127.0.16.1.1.2.1.rdf", "1.2.250.1.215.300.1.rdf", ucum}
     node = sch_run.to_xdm(tree)
     handed = sch_run.transform(term, node, tokens)
     assert wanted <= {p.name for p in term.docs_loaded}
     _proc, xslt = saxon()
+    # the literal file only: every .rdf is read by doc()
+    bare_plan = dataclasses.replace(plan, on_demand=[], by_pattern={},
+                                    preload=[p for p in plan.preload if p.suffix != ".rdf"])
     bare = Compiled(report=term.report, executable=xslt.compile_stylesheet(stylesheet_text=plan.xslt),
-                    plan=dataclasses.replace(plan, on_demand=[]))
-    hand_over_docs(bare, plan.eager())  # the literal files only: every .rdf is read by doc()
+                    plan=bare_plan)
+    hand_over_docs(bare, bare_plan.eager())
     assert not any(p.suffix == ".rdf" for p in bare.docs_loaded)
     read = sch_run.transform(bare, node, tokens)
     assert read == handed
@@ -518,7 +523,9 @@ def test_a_value_set_read_in_a_match_pattern_is_answered_from_the_handed_over_ma
     official = xslt_proc.compile_stylesheet(stylesheet_text=xslt).transform_to_string(xdm_node=doc)
     exe = xslt_proc.compile_stylesheet(stylesheet_text=plan.xslt)
     compiled = Compiled(report=CompileReport(schematron="x.sch"), executable=exe, plan=plan)
-    hand_over_docs(compiled, plan.eager())
+    assert plan.by_pattern == {"M1": [vs.resolve()]} and not plan.eager()  # read by pattern M1's rules only
+    hand_over_docs(compiled, plan.docs_for(fastsch.document_tokens(etree.ElementTree(etree.fromstring(
+        '<r xmlns="urn:hl7-org:v3"/>')))))
     assert exe.transform_to_string(xdm_node=doc) == official and 'context="r"' in official
     vs.write_text('<valueSet code="after"/>', encoding="utf-8")
     assert 'context="r"' in exe.transform_to_string(xdm_node=doc)  # the handed-over copy, not the file
@@ -643,3 +650,47 @@ def test_a_value_set_read_by_document_is_answered_from_the_handed_over_map(tmp_p
     assert ">before node node 1</out>" in exe.transform_to_string(xdm_node=src)  # the handed-over copy
     kept = fastsch.plan(stylesheet(' xml:base="file:///elsewhere/"'), confine_to=(tmp_path,))
     assert "sc:document(" not in kept.xslt
+
+
+def test_a_value_set_read_by_one_pattern_only_is_handed_over_when_that_pattern_runs(tmp_path: Path) -> None:
+    """ModelesDeContenusCDA names 38 JDV files, each read by the rules of one or a few of its 141 patterns,
+    most of which cannot run on a given document: parsing them all at start-up cost start-up time for
+    nothing. A file only patterns' rules read is handed over for a document on which one of them may
+    run (its guard holds); a file read elsewhere (here a global variable) at start-up, as before; and
+    the output is the official one either way (a file not handed over is read by document())."""
+    pytest.importorskip("saxonche")
+    from conformance.cda import sch_run
+    from conformance.cda.sch_compile import Compiled, CompileReport, hand_over_docs
+    from conformance.cda.sch_saxon import saxon
+
+    (tmp_path / "jdv").mkdir()
+    for name in ("A", "B", "G"):
+        (tmp_path / "jdv" / f"JDV_{name}.xml").write_text(f'<ValueSet code="{name}"/>', encoding="utf-8")
+    xslt = _skeleton(["pa", "pb"], f' xml:base="{(tmp_path / "sch" / "x.sch").resolve().as_uri()}"').replace(
+        '<xsl:template match="/">',
+        """<xsl:variable name="jdv_a" select="'../jdv/JDV_A.xml'"/><xsl:variable name="jdv_b" select="'../jdv/JDV_B.xml'"/>
+<xsl:variable name="everywhere" select="document('../jdv/JDV_G.xml')/*/@code"/>
+<xsl:template match="/">""") + """<xsl:template match="*[cda:templateId/@root='A']" priority="1000" mode="M1"><svrl:fired-rule context="A"/>
+<xsl:if test="document($jdv_a)/*/@code = 'A' and $everywhere = 'G'"><svrl:successful-report test="a"/></xsl:if><xsl:apply-templates select="*" mode="M1"/></xsl:template>
+<xsl:template match="*[cda:templateId/@root='B']" priority="1000" mode="M2"><svrl:fired-rule context="B"/>
+<xsl:if test="document($jdv_b)/*/@code = 'B'"><svrl:successful-report test="b"/></xsl:if><xsl:apply-templates select="*" mode="M2"/></xsl:template>
+<xsl:template match="text()" priority="-1" mode="M1 M2"/>
+<xsl:template match="@*|node()" priority="-2" mode="M1 M2"><xsl:apply-templates select="*" mode="#current"/></xsl:template>
+</xsl:stylesheet>"""
+    plan = fastsch.plan(xslt, confine_to=(tmp_path,))
+    jdv = {n: (tmp_path / "jdv" / f"JDV_{n}.xml").resolve() for n in ("A", "B", "G")}
+    assert plan.by_pattern == {"M1": [jdv["A"]], "M2": [jdv["B"]]} and plan.eager() == (jdv["G"],)
+    proc, xslt_proc = saxon()
+    official = xslt_proc.compile_stylesheet(stylesheet_text=xslt)
+    for roots, expected in ((["A"], {"G", "A"}), (["B"], {"G", "B"}), ([], {"G"}), (["A", "B"], {"G", "A", "B"})):
+        tree = _tiny_doc(roots)
+        tokens = fastsch.document_tokens(tree)
+        assert {p.stem[4:] for p in plan.docs_for(tokens)} == expected
+        exe = xslt_proc.compile_stylesheet(stylesheet_text=plan.xslt)
+        compiled = Compiled(report=CompileReport(schematron="x.sch"), executable=exe, plan=plan)
+        hand_over_docs(compiled, plan.eager())
+        node = proc.parse_xml(xml_text=etree.tostring(tree, encoding="unicode"))
+        out = sch_run.transform(compiled, node, tokens)  # the production path: hand-over, guards, transform
+        assert {p.stem[4:] for p in compiled.docs_loaded} == expected
+        assert out == official.transform_to_string(xdm_node=node)
+        assert out.count("<svrl:successful-report") == 3 * len(roots)  # the three elements of each root

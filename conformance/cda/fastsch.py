@@ -61,6 +61,8 @@ from conformance.cda.fastsch_docs import (
     _preload_targets,
     _rewrite_expr,
     listed_entries,
+    pattern_files,
+    pattern_literals,
     uri_key,
 )
 from conformance.cda.fastsch_xpath import (
@@ -94,6 +96,7 @@ def plan(xslt_text: str, *, confine_to: tuple[Path, ...] = ()) -> FastPlan:
         text = re.sub(r"<((?:\w+:)?stylesheet)\b", rf'<\1 xmlns:sc="{SC_NS}"', xslt_text, count=1)
         root = etree.fromstring(text.encode("utf-8"), parser)
     result = FastPlan(xslt="")
+    by_mode, anywhere = pattern_literals(root)  # before any rewrite: the patterns' own modes
 
     # 1. rule contexts per pattern mode
     contexts: dict[str, list[frozenset[str]]] = {}
@@ -175,5 +178,6 @@ def plan(xslt_text: str, *, confine_to: tuple[Path, ...] = ()) -> FastPlan:
         result.preload, result.on_demand = _preload_targets(
             base, _doc_literals(root), tuple(r.resolve() for r in confine_to)
         )
+        result.by_pattern = pattern_files(base, result.preload, by_mode, anywhere)
     result.xslt = etree.tostring(root, encoding="unicode")
     return result

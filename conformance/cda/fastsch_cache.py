@@ -31,6 +31,9 @@ class FastPlan:
     preload: list[Path] = field(default_factory=list)
     # of those, the files opened by a name built from the document: loaded when it may ask for them
     on_demand: list[Path] = field(default_factory=list)
+    # and the files named by a literal that only one or more patterns' rules read (pattern mode → files):
+    # loaded for a document on which one of those patterns runs
+    by_pattern: dict[str, list[Path]] = field(default_factory=dict)
     # the same stylesheet without its report-writing branches (sch_quick; stored in a file of its own)
     quick: str = ""
     keyed_lookups: int = 0
@@ -48,6 +51,7 @@ class FastPlan:
             "modes": self.modes,
             "preload": [str(p) for p in self.preload],
             "on_demand": [str(p) for p in self.on_demand],
+            "by_pattern": {m: [str(p) for p in files] for m, files in self.by_pattern.items()},
             "keyed_lookups": self.keyed_lookups,
             "doc_calls": self.doc_calls,
             "parent_first": self.parent_first,
@@ -66,6 +70,7 @@ class FastPlan:
             modes=list(data["modes"]),
             preload=[Path(p) for p in data["preload"]],
             on_demand=[Path(p) for p in data.get("on_demand", [])],
+            by_pattern={m: [Path(p) for p in files] for m, files in data.get("by_pattern", {}).items()},
             keyed_lookups=int(data["keyed_lookups"]),
             doc_calls=int(data["doc_calls"]),
             parent_first=int(data["parent_first"]),
@@ -83,22 +88,35 @@ class FastPlan:
         )
 
     def eager(self) -> tuple[Path, ...]:
-        """The files preloaded when the schematron is compiled (named by a literal)."""
-        lazy = set(self.on_demand)
+        """The files preloaded when the schematron is compiled (named by a literal read outside the
+        rules of a pattern, or by several patterns' rules and elsewhere)."""
+        lazy = set(self.on_demand).union(*self.by_pattern.values())
         return tuple(p for p in self.preload if p not in lazy)
 
+    @property
+    def lazy(self) -> bool:
+        """Some files are handed over per document (:meth:`docs_for`)."""
+        return bool(self.on_demand or self.by_pattern)
+
     def docs_for(self, tokens: frozenset[str]) -> tuple[Path, ...]:
-        """The files to hand over for one document: the eager ones, and each on-demand file whose
-        name without extension (a code system OID) is one of the document's attribute values.
+        """The files to hand over for one document: the eager ones; each on-demand file whose name
+        without extension (a code system OID) is one of the document's attribute values; and the files
+        of each pattern that may run on it (its guard holds, as in :meth:`active`).
 
         Only a matter of speed, never of verdicts: a file not handed over is read by the original
-        ``doc()`` (``sc:doc`` falls back to it), which gives the same document.
+        ``doc()``/``document()`` (``sc:doc`` falls back to it), which gives the same document.
         """
-        if not self.on_demand:
+        if not self.lazy:
             return self.eager()
-        values = {t[t.index("=") + 1:] for t in tokens if t.startswith("a:")}
-        lazy = set(self.on_demand)
-        return tuple(p for p in self.preload if p not in lazy or p.stem in values)
+        values = {t[t.index("=") + 1:] for t in tokens if t.startswith("a:")} if self.on_demand else set()
+        wanted: set[Path] = set()
+        for mode, files in self.by_pattern.items():
+            alts = self.guards.get(mode)
+            if mode in self.modes and (alts is None or any(alt <= tokens for alt in alts)):
+                wanted.update(files)
+        on_demand = set(self.on_demand)
+        lazy = on_demand.union(*self.by_pattern.values())
+        return tuple(p for p in self.preload if p not in lazy or p in wanted or (p in on_demand and p.stem in values))
 
     def skipped(self, tokens: frozenset[str]) -> list[str]:
         return [m for m in self.modes if m in self.guards and not any(alt <= tokens for alt in self.guards[m])]

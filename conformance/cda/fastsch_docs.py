@@ -67,6 +67,16 @@ def _rewrite_expr(expr: str, keys: dict[str, str], document: bool = False) -> tu
     return out, calls, keyed
 
 
+_FILE_LITERAL = re.compile(r"'([^'\s]+)'|\"([^\"\s]+)\"")
+_VARIABLE_REF = re.compile(r"\$([\w.\-]+(?::[\w.\-]+)?)")
+
+
+def _file_literals(text: str) -> list[str]:
+    """String literals of an XPath expression that look like paths to XML/RDF resources or folders."""
+    lits = [m.group(1) or m.group(2) for m in _FILE_LITERAL.finditer(text)]
+    return [lit for lit in lits if lit.endswith(("/",) + _PRELOAD_SUFFIXES) and "{" not in lit]
+
+
 def _doc_literals(root: etree._Element) -> list[str]:
     """String literals of the stylesheet that look like paths to XML/RDF resources or folders."""
     lits: list[str] = []
@@ -75,13 +85,87 @@ def _doc_literals(root: etree._Element) -> list[str]:
             continue
         for attr in ("select", "test", "match"):
             v = el.get(attr)
-            if not v:
-                continue
-            for m in re.finditer(r"'([^'\s]+)'|\"([^\"\s]+)\"", v):
-                lit = m.group(1) or m.group(2)
-                if lit.endswith(("/",) + _PRELOAD_SUFFIXES) and "{" not in lit:
-                    lits.append(lit)
+            if v:
+                lits.extend(_file_literals(v))
     return lits
+
+
+def pattern_literals(root: etree._Element) -> tuple[dict[str, set[str]], set[str]]:
+    """Which file literals only the rules of one pattern can read, and which anything else may read.
+
+    A value set named by a literal (``document($jdv_x)`` with ``<xsl:variable name="jdv_x"
+    select="'../../jeuxDeValeurs/X.xml'"/>``, ModelesDeContenusCDA's 38 JDV files) is needed by a
+    document only when a pattern that reads it runs: it is handed over then (:meth:`FastPlan.docs_for`),
+    not parsed at start-up. Returns (pattern mode → literals read by that pattern's rule templates,
+    literals read anywhere else: global variables built from them, functions, named templates, keys,
+    the main template — handed over at start-up, as before). Only a matter of speed: a file not
+    handed over is read by the original function.
+    """
+    gvars: dict[str, str] = {}  # global variables bound to a file literal, and nothing else
+    for v in root.iterchildren(_X + "variable", _X + "param"):
+        select = (v.get("select") or "").strip()
+        lits = _file_literals(select) if _FILE_LITERAL.fullmatch(select) else []
+        if lits and v.get("name"):
+            gvars[v.get("name") or ""] = lits[0]
+
+    def literals_of(el: etree._Element) -> set[str]:
+        found: set[str] = set()
+        for node in el.iter():
+            if not isinstance(node.tag, str) or not node.tag.startswith(_X):
+                continue
+            for attr in ("select", "test", "match", "use", "value"):
+                v = node.get(attr)
+                if v:
+                    found.update(_file_literals(v))
+                    found.update(gvars[n] for n in _VARIABLE_REF.findall(v) if n in gvars)
+        return found
+
+    by_mode: dict[str, set[str]] = {}
+    anywhere: set[str] = set()
+    for child in root:
+        if not isinstance(child.tag, str) or not child.tag.startswith(_X):
+            continue
+        if child.tag in (_X + "variable", _X + "param") and child.get("name") in gvars:
+            continue  # the literal's own definition: it counts where the variable is read
+        read = literals_of(child)
+        if not read:
+            continue
+        modes = (child.get("mode") or "").split()
+        if (child.tag == _X + "template" and modes and child.get("name") is None
+                and all(re.fullmatch(r"[MD]\d+", m) for m in modes)):
+            for m in modes:
+                by_mode.setdefault(m, set()).update(read)
+        else:
+            anywhere |= read
+    return by_mode, anywhere
+
+
+def pattern_files(
+    base_uri: str, preload: list[Path], by_mode: dict[str, set[str]], anywhere: set[str]
+) -> dict[str, list[Path]]:
+    """:func:`pattern_literals` as preloaded files: pattern mode → the files only its rules read (a file
+    also read anywhere else is left out: it is handed over at start-up)."""
+    parsed = urlparse(base_uri)
+    base_dir = Path(unquote(parsed.path)).parent if parsed.scheme == "file" else None
+
+    def paths(lit: str) -> set[Path]:
+        if "://" in lit or lit.startswith("file:"):
+            exact = Path(unquote(urlparse(lit).path)).resolve()
+        elif base_dir is not None:
+            exact = (base_dir / lit).resolve()
+        else:
+            return set()
+        hit = {p for p in preload if p == exact}
+        # a bare name completed by a folder read elsewhere (terminologie: concat($path, '2.16….xml'))
+        return hit or {p for p in preload if p.name == lit.rsplit("/", 1)[-1]}
+
+    shared = set().union(*(paths(lit) for lit in anywhere)) if anywhere else set()
+    out: dict[str, list[Path]] = {}
+    for mode, lits in sorted(by_mode.items()):
+        files = sorted(set().union(*(paths(lit) for lit in lits)) - shared)
+        if files:
+            out[mode] = files
+    return out
 
 
 def _preload_targets(

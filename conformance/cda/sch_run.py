@@ -170,7 +170,7 @@ def transform(compiled: Compiled, node, tokens: frozenset[str] | None) -> str:
     with compiled.lock, saxon_lock:
         exe = compiled.executable
         plan = compiled.plan
-        if plan is not None and plan.on_demand:
+        if plan is not None and plan.lazy:
             hand_over_docs(compiled, plan.docs_for(tokens or frozenset()))
         run = None
         if plan is not None and plan.guards:
