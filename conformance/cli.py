@@ -49,6 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    corridors = _corridor_choices()  # reads every corridor profile: once, for the two help texts
     parser = argparse.ArgumentParser(
         prog="segur-conformance",
         description="Ségur DUI conformance harness (INS, DMP, MSSanté, Pro Santé Connect, CDA). "
@@ -70,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
                          epilog="Without --sandbox-url or --artefacts, runs against the embedded reference "
                                 "sandbox. " + EXIT_CODES_HELP)
     run.add_argument("--profile", type=_profile_name,
-                     help=f"{_corridor_choices()} (profiles/corridors/; default {_default_profile()})")
+                     help=f"{corridors} (profiles/corridors/; default {_default_profile()})")
     target = run.add_mutually_exclusive_group()
     target.add_argument("--sandbox-url", help="candidate sandbox base URL (contract v1)")
     target.add_argument("--artefacts", type=Path, help="artefact folder (cda/, mss/, dmp/)")
@@ -99,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     req = sub.add_parser("requirements", help="list the requirement catalogue of a profile")
-    req.add_argument("--profile", type=_profile_name, help=f"{_corridor_choices()} (default: all)")
+    req.add_argument("--profile", type=_profile_name, help=f"{corridors} (default: all)")
     req.add_argument("--format", choices=("text", "json"), default="text", help="output format (default text)")
     req.add_argument("--diff", type=Path, metavar="OTHER",
                      help="show the requirements OTHER (a catalogue .yaml file or folder) adds, removes or "

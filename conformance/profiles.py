@@ -45,6 +45,8 @@ from conformance.requirements import (
     peek_id,
 )
 
+# libyaml's safe loader when present (5-10x faster: the CLI reads every corridor profile to list them)
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 ENV_DIR = "SEGUR_CORRIDORS_DIR"
 DOCUMENT_TYPES_FILE = "_document_types.yaml"
 
@@ -139,7 +141,7 @@ def _profile_files(directory: Path) -> list[Path]:
 def _peek(path: Path) -> dict[str, Any]:
     """A profile file read leniently (full validation happens in load_profile); {} when unreadable."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return {}
     return data if isinstance(data, dict) else {}

@@ -4,6 +4,7 @@ context) and the kit value-set overlay."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -192,3 +193,49 @@ def test_run_models_reports_one_info_per_clean_model() -> None:
     tree = etree.ElementTree(parse_bytes(DOC).getroot())
     findings, ran = run_models(tree, "doc.xml", "NOTHING", True, library=ModelLibrary([], VALUESETS))
     assert findings == [] and ran == []
+
+
+def _svs(oid: str, codes: list[str]) -> str:
+    concepts = "".join(f'<Concept code="{c}" codeSystem="1.2.3" displayName="label {c}"/>' for c in codes)
+    return (f'<RetrieveValueSetResponse xmlns="urn:ihe:iti:svs:2008"><ValueSet id="{oid}" version="v1">'
+            f"<ConceptList>{concepts}</ConceptList></ValueSet></RetrieveValueSetResponse>")
+
+
+def test_kit_value_sets_are_kept_in_the_cache_and_read_again_when_the_folder_changes(tmp_path, monkeypatch) -> None:
+    """Reading the kit's 524 JDV files was a tenth of a ``validate`` command's start-up (issue 16): the
+    reading is stored as JSON in the cache folder, keyed by every file's name, size and modification
+    time. A stored reading gives the same value sets; a changed file, an added file or a damaged cache
+    file gives the files' own reading."""
+    import os
+
+    from conformance.cda import model_loader
+
+    monkeypatch.setenv("SEGUR_CONFORMANCE_CACHE", str(tmp_path / "cache"))
+    jdv = tmp_path / "jdv"
+    jdv.mkdir()
+    (jdv / "JDV_A.xml").write_text(_svs("1.1", ["a", "b"]), encoding="utf-8")
+    (jdv / "JDV_B.xml").write_text(_svs("1.2", ["c"]), encoding="utf-8")
+
+    def read() -> dict:
+        model_loader._kit_vs_cache.clear()
+        return model_loader.kit_valuesets(jdv)
+
+    first = read()
+    stored = list((tmp_path / "cache" / "valuesets").glob("*.json"))
+    assert len(stored) == 1 and set(first) == {"1.1", "1.2"}
+    # the stored reading answers (proven by editing it: a reading from the files would not say "z")
+    data = json.loads(stored[0].read_text(encoding="utf-8"))
+    assert read() == first
+    data["1.2"]["concepts"] = {"z": ["9"]}
+    stored[0].write_text(json.dumps(data), encoding="utf-8")
+    assert set(read()["1.2"].concepts) == {"z"}
+    # a changed file: another key, the files read again
+    (jdv / "JDV_B.xml").write_text(_svs("1.2", ["c", "d"]), encoding="utf-8")
+    os.utime(jdv / "JDV_B.xml", ns=(1, 1))
+    assert set(read()["1.2"].concepts) == {"c", "d"}
+    (jdv / "JDV_C.xml").write_text(_svs("1.3", ["e"]), encoding="utf-8")
+    assert set(read()) == {"1.1", "1.2", "1.3"}
+    for f in (tmp_path / "cache" / "valuesets").glob("*.json"):
+        f.write_text("{not json", encoding="utf-8")
+    again = read()
+    assert again == model_loader._read_kit_valuesets(sorted(jdv.glob("*.xml"))) and set(again["1.2"].concepts) == {"c", "d"}
