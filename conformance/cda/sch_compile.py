@@ -28,7 +28,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from conformance.cda import fastsch, sch_factor, sch_quick
+from conformance.cda import fastsch, sch_factor, sch_quick, sch_variant
 from conformance.cda.kit import SCH, Kit, write_cache_text
 from conformance.cda.sch_kitfix import KitFixes
 from conformance.cda.sch_saxon import saxon, saxon_lock, saxon_message, tool
@@ -88,6 +88,18 @@ class Compiled:
     full_text: str | None = None  # with a quick executable (sch_quick): the full stylesheet, compiled on need
     full: object | None = None  # that full stylesheet, once compiled
     listed: object | None = None  # the sc:listed map (fastsch_docs.listed_entries), set on every executable
+    # sch_variant: the stylesheet whose per-document variants are compiled instead of it (until
+    # MAX_VARIANTS), the variants by sc:run value, and whether its whole form is still not compiled
+    variant_text: str | None = None
+    variants: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def ready(self) -> bool:
+        """A document can be run: the stylesheet is compiled, or compiles per document (sch_variant)."""
+        return self.executable is not None or self.variant_text is not None
+
+    def executables(self) -> list[object]:
+        return [e for e in (self.executable, self.full, *self.variants.values()) if e is not None]
 
 
 _compiled: dict[tuple[str, ...], Compiled] = {}
@@ -159,16 +171,57 @@ def hand_over_docs(compiled: Compiled, wanted: tuple[Path, ...]) -> None:
     document does not need changes nothing, since ``sc:doc`` gives the document ``doc()`` would.
     Called with the compiled schematron's lock held.
     """
-    if compiled.executable is None or compiled.docs_loaded.issuperset(wanted):
+    if not compiled.ready or compiled.docs_loaded.issuperset(wanted):
         return
     loaded = compiled.docs_loaded | frozenset(wanted)
     docs = _preloaded_docs(sorted(loaded))
     if docs is not None:
         with saxon_lock:
-            for exe in (compiled.executable, compiled.full):
-                if exe is not None:
-                    exe.set_parameter(DOCS_PARAM, docs)  # type: ignore[attr-defined]
+            for exe in compiled.executables():
+                exe.set_parameter(DOCS_PARAM, docs)  # type: ignore[attr-defined]
     compiled.docs_loaded = loaded
+
+
+def _set_shared_parameters(compiled: Compiled, exe: object) -> None:
+    """The code systems handed over so far and the folder listing, on a newly compiled executable."""
+    docs = _preloaded_docs(sorted(compiled.docs_loaded))
+    if docs is not None:
+        exe.set_parameter(DOCS_PARAM, docs)  # type: ignore[attr-defined]
+    if compiled.listed is not None:
+        exe.set_parameter(LISTED_PARAM, compiled.listed)  # type: ignore[attr-defined]
+
+
+def executable_for(compiled: Compiled, run: str | None, *, whole: bool = False) -> object:
+    """The executable that runs a document whose ``sc:run`` value is ``run`` (called with the compiled
+    schematron's lock held). A stylesheet compiled per document (sch_variant) runs the variant made
+    for that value, compiled the first time it is seen, up to ``sch_variant.MAX_VARIANTS`` variants;
+    any other value runs the whole stylesheet, compiled then and kept. ``whole``: the whole
+    stylesheet in any case (the equivalence test proves both)."""
+    text = compiled.variant_text
+    if text is not None and not whole and run is not None:
+        hit = compiled.variants.get(run)
+        if hit is not None:
+            return hit
+        if (compiled.executable is None or sch_variant.every_document_active()) \
+                and len(compiled.variants) < sch_variant.max_variants() \
+                and sch_variant.skipped_guards(run) >= sch_variant.MIN_SKIPPED:
+            cut = sch_variant.variant(text, run, len(compiled.plan.modes) if compiled.plan is not None else -1)
+            if cut is not None:
+                with saxon_lock:
+                    _proc, xslt = saxon()
+                    exe = xslt.compile_stylesheet(stylesheet_text=cut)
+                    _set_shared_parameters(compiled, exe)
+                compiled.variants[run] = exe
+                return exe
+    if compiled.executable is None:
+        if text is None:
+            raise ValueError("no stylesheet behind this executable")
+        with saxon_lock:
+            _proc, xslt = saxon()
+            exe = xslt.compile_stylesheet(stylesheet_text=text)
+            _set_shared_parameters(compiled, exe)
+        compiled.executable = exe
+    return compiled.executable
 
 
 def full_executable(compiled: Compiled) -> object:
@@ -180,11 +233,7 @@ def full_executable(compiled: Compiled) -> object:
         with saxon_lock:
             _proc, xslt = saxon()
             full = xslt.compile_stylesheet(stylesheet_text=compiled.full_text)
-            docs = _preloaded_docs(sorted(compiled.docs_loaded))
-            if docs is not None:
-                full.set_parameter(DOCS_PARAM, docs)
-            if compiled.listed is not None:
-                full.set_parameter(LISTED_PARAM, compiled.listed)
+            _set_shared_parameters(compiled, full)
         compiled.full = full
     return compiled.full
 
@@ -294,6 +343,11 @@ class Compiler:
                     compiled.plan = None
             if compiled.plan is not None and compiled.plan.quick:
                 compiled.full_text, xslt_text = xslt_text, compiled.plan.quick
+                # (a quick stylesheet exists only when the full one compiled, _fast_plan)
+                if sch_variant.enabled() and len(compiled.plan.guards) >= sch_variant.MIN_GUARDED:
+                    compiled.variant_text = xslt_text  # compiled per document, cut to what can run
+                    report.seconds_load = time.perf_counter() - t1
+                    return compiled
             try:
                 with saxon_lock:
                     _proc, xslt = saxon()

@@ -17,7 +17,14 @@ from lxml import etree
 
 from conformance.cda import fastsch, sch_quick
 from conformance.cda import svrl as svrl_mod
-from conformance.cda.sch_compile import Compiled, Compiler, CompileReport, full_executable, hand_over_docs
+from conformance.cda.sch_compile import (
+    Compiled,
+    Compiler,
+    CompileReport,
+    executable_for,
+    full_executable,
+    hand_over_docs,
+)
 from conformance.cda.sch_saxon import saxon, saxon_lock, saxon_message
 from conformance.findings import Finding, NotEvaluated, error, info, warning
 from conformance.safexml import XmlRejected
@@ -54,7 +61,7 @@ class Executor:
             compiled = self.compiler.get(Path(sch))
             rep = compiled.report
             out.extend(self._kit_fix_notes(rep, artefact))
-            if not rep.usable or compiled.executable is None:
+            if not rep.usable or not compiled.ready:
                 out.append(not_evaluated(rep, artefact))
                 continue
             if node is None:
@@ -98,7 +105,7 @@ class Executor:
         """
         compiled = self.compiler.get(Path(schematron))
         rep = compiled.report
-        if not rep.usable or compiled.executable is None:
+        if not rep.usable or not compiled.ready:
             f = not_evaluated(rep, "")
             raise NotEvaluated(f.message, f.message_en)
         try:
@@ -109,19 +116,19 @@ class Executor:
                 f"Schematron {rep.schematron} not evaluated: {saxon_message(exc)}",
             ) from None
 
-    def svrl_text(self, tree: etree._ElementTree, schematron: Path, *, _node=None) -> str:
+    def svrl_text(self, tree: etree._ElementTree, schematron: Path, *, _node=None, whole: bool = False) -> str:
         """The SVRL text of one schematron on one document, as the engine wrote it (equivalence tests).
 
         Raises ``NotEvaluated`` when the schematron cannot be compiled; Saxon errors propagate.
         """
         compiled = self.compiler.get(Path(schematron))
         rep = compiled.report
-        if not rep.usable or compiled.executable is None:
+        if not rep.usable or not compiled.ready:
             f = not_evaluated(rep, "")
             raise NotEvaluated(f.message, f.message_en)
         node = _node if _node is not None else to_xdm(tree)
         tokens = fastsch.document_tokens(tree) if compiled.plan is not None else None
-        return transform(compiled, node, tokens) or ""
+        return transform(compiled, node, tokens, whole=whole) or ""
 
     def _kit_fix_notes(self, rep: CompileReport, artefact: str) -> list[Finding]:
         """The case-insensitive fixes, said once per runner and schematron (and logged once)."""
@@ -164,18 +171,20 @@ def not_evaluated(rep: CompileReport, artefact: str, reason: str = "") -> Findin
     )
 
 
-def transform(compiled: Compiled, node, tokens: frozenset[str] | None) -> str:
+def transform(compiled: Compiled, node, tokens: frozenset[str] | None, *, whole: bool = False) -> str:
     """Apply one compiled schematron; on the fast path, tell it which patterns may fire (and hand it
-    the code systems this document may look up)."""
+    the code systems this document may look up). ``whole``: the whole stylesheet, not a variant cut
+    to the patterns that may fire (sch_variant; the equivalence test runs both)."""
     with compiled.lock, saxon_lock:
-        exe = compiled.executable
         plan = compiled.plan
         if plan is not None and plan.lazy:
             hand_over_docs(compiled, plan.docs_for(tokens or frozenset()))
         run = None
-        if plan is not None and plan.guards:
+        active = plan.active(tokens or frozenset()) if plan is not None and plan.guards else None
+        exe = executable_for(compiled, active, whole=whole)
+        if active is not None:
             proc, _x = saxon()
-            run = proc.make_string_value(plan.active(tokens or frozenset()))
+            run = proc.make_string_value(active)
             exe.set_parameter(RUN_PARAM, run)  # type: ignore[attr-defined]
         try:
             out = exe.transform_to_string(xdm_node=node)  # type: ignore[attr-defined]

@@ -164,6 +164,7 @@ class SchematronRunner:
         """The raw SVRL report of one schematron on one document (``NotEvaluated`` when it cannot run)."""
         return self.executor.svrl(tree, schematron)
 
-    def svrl_text(self, tree: etree._ElementTree, schematron: Path, *, _node=None) -> str:
-        """The SVRL text of one schematron on one document, as the engine wrote it (equivalence tests)."""
-        return self.executor.svrl_text(tree, schematron, _node=_node)
+    def svrl_text(self, tree: etree._ElementTree, schematron: Path, *, _node=None, whole: bool = False) -> str:
+        """The SVRL text of one schematron on one document, as the engine wrote it (equivalence tests;
+        ``whole``: through the whole stylesheet even where a per-document variant would run)."""
+        return self.executor.svrl_text(tree, schematron, _node=_node, whole=whole)
