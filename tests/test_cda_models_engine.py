@@ -203,9 +203,9 @@ def _svs(oid: str, codes: list[str]) -> str:
 
 def test_kit_value_sets_are_kept_in_the_cache_and_read_again_when_the_folder_changes(tmp_path, monkeypatch) -> None:
     """Reading the kit's 524 JDV files was a tenth of a ``validate`` command's start-up (issue 16): the
-    reading is stored as JSON in the cache folder, keyed by every file's name, size and modification
-    time. A stored reading gives the same value sets; a changed file, an added file or a damaged cache
-    file gives the files' own reading."""
+    reading is stored as JSON in the cache folder, keyed by every file's name and content. A stored
+    reading gives the same value sets; a changed file (even of the same size and time), an added file
+    or a damaged cache file gives the files' own reading."""
     import os
 
     from conformance.cda import model_loader
@@ -229,9 +229,13 @@ def test_kit_value_sets_are_kept_in_the_cache_and_read_again_when_the_folder_cha
     data["1.2"]["concepts"] = {"z": ["9"]}
     stored[0].write_text(json.dumps(data), encoding="utf-8")
     assert set(read()["1.2"].concepts) == {"z"}
-    # a changed file: another key, the files read again
+    # a changed file: another key, the files read again — even with the same size and modification time
+    before = (jdv / "JDV_B.xml").stat()
+    (jdv / "JDV_B.xml").write_text(_svs("1.2", ["x"]), encoding="utf-8")
+    os.utime(jdv / "JDV_B.xml", ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (jdv / "JDV_B.xml").stat().st_size == before.st_size
+    assert set(read()["1.2"].concepts) == {"x"}
     (jdv / "JDV_B.xml").write_text(_svs("1.2", ["c", "d"]), encoding="utf-8")
-    os.utime(jdv / "JDV_B.xml", ns=(1, 1))
     assert set(read()["1.2"].concepts) == {"c", "d"}
     (jdv / "JDV_C.xml").write_text(_svs("1.3", ["e"]), encoding="utf-8")
     assert set(read()) == {"1.1", "1.2", "1.3"}

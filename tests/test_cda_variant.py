@@ -109,3 +109,51 @@ def test_the_runner_compiles_a_few_variants_then_the_whole_stylesheet(monkeypatc
         steps.append((len(compiled.variants), compiled.executable is not None))
     # "001"/"101" get variants; "011" (third value) and "111" (nothing left out) run the whole stylesheet
     assert steps == [(1, False), (2, False), (2, False), (2, True), (2, True), (2, True)]
+
+
+def test_a_named_template_with_modes_keeps_what_it_applies() -> None:
+    """A template with both a name and modes, reached by call-template, keeps the templates of the modes
+    it applies, whatever guard was removed (independent review: the variant wrote the built-in rule's
+    text instead of ``<h/>``)."""
+    saxonche = pytest.importorskip("saxonche")
+    xsl = """<xsl:stylesheet xmlns:xsl="http://www.w3.org/1999/XSL/Transform" version="2.0"
+ xmlns:sc="urn:segur-conformance:schematron" exclude-result-prefixes="sc">
+<xsl:param name="sc:run" select="'*'"/>
+<xsl:template match="/"><out><xsl:call-template name="helper"/>
+<xsl:if test="$sc:run = '*' or substring($sc:run, 1, 1) eq '1'"><xsl:apply-templates select="*" mode="K1"/></xsl:if>
+</out></xsl:template>
+<xsl:template name="helper" match="x" mode="K1"><xsl:apply-templates select="/*" mode="H"/></xsl:template>
+<xsl:template match="r" mode="H"><h/></xsl:template>
+</xsl:stylesheet>"""
+    cut = sch_variant.variant(xsl, "0", 1)
+    assert cut is not None and "r|H" in _templates(cut)
+    proc = saxonche.PySaxonProcessor(license=False)
+    xslt = proc.new_xslt30_processor()
+    node = proc.parse_xml(xml_text="<r>t</r>")
+    outs = []
+    for text in (xsl, cut):
+        exe = xslt.compile_stylesheet(stylesheet_text=text)
+        exe.set_parameter("{urn:segur-conformance:schematron}run", proc.make_string_value("0"))
+        outs.append(exe.transform_to_string(xdm_node=node))
+    assert outs[0] == outs[1] and "<h/>" in outs[0]
+
+
+@pytest.mark.parametrize("change", [
+    ('<xsl:stylesheet ', '<xsl:stylesheet default-mode="K1" '),
+    ('mode="K2"/>', 'mode="K2 #default"/>'),
+    ('mode="K2"/>', 'mode="p:K2"/>'),
+    ('<xsl:template name="shared"/>', '<xsl:template name="shared"/><xsl:mode name="K2"/>'),
+])
+def test_modes_it_cannot_follow_as_plain_names_give_no_variant(change: tuple[str, str]) -> None:
+    """``default-mode``, ``#default``/``#unnamed`` in a template's modes, a prefixed mode name or an
+    ``xsl:mode`` declaration: the whole stylesheet runs (independent review: a variant lost output)."""
+    xsl = """<xsl:stylesheet xmlns:xsl="http://www.w3.org/1999/XSL/Transform" xmlns:p="urn:p" version="3.0">
+<xsl:template match="/"><out>
+<xsl:if test="$sc:run = '*' or substring($sc:run, 1, 1) eq '1'"><xsl:apply-templates select="*" mode="K1"/></xsl:if>
+<xsl:if test="$sc:run = '*' or substring($sc:run, 2, 1) eq '1'"><xsl:apply-templates select="*" mode="K2"/></xsl:if>
+</out></xsl:template>
+<xsl:template match="e" mode="K2"/>
+<xsl:template name="shared"/>
+</xsl:stylesheet>"""
+    assert sch_variant.variant(xsl, "10", 2) is not None
+    assert sch_variant.variant(xsl.replace(*change, 1), "10", 2) is None

@@ -147,18 +147,19 @@ def plan(xslt_text: str, *, confine_to: tuple[Path, ...] = ()) -> FastPlan:
         _drop_empty_traversals(root, main, result)
         _key_dispatch(root, main, result)
 
-    # 2. doc()/doc-available() (and document(), when the only static base is the root's) through the
-    # preloaded map, scans through keys
+    # 2. doc()/doc-available()/document() through the preloaded map, scans through keys — only when the
+    # only static base is the root's: sc:doc resolves a name against the root's base, the call site
+    # against its own (independent review: an inner xml:base made doc-available() answer otherwise)
     keys: dict[str, str] = {}
     xml_base = "{http://www.w3.org/XML/1998/namespace}base"
-    document = all(el is root or el.get(xml_base) is None for el in root.iter() if isinstance(el.tag, str))
-    for el in root.iter():
+    one_base = all(el is root or el.get(xml_base) is None for el in root.iter() if isinstance(el.tag, str))
+    for el in root.iter() if one_base else ():
         if not isinstance(el.tag, str) or not el.tag.startswith(_X):
             continue
         for attr in _XPATH_ATTRS.get(el.tag[len(_X):], ()):
             v = el.get(attr)
             if v and "doc" in v:
-                new, calls, keyed = _rewrite_expr(v, keys, document)
+                new, calls, keyed = _rewrite_expr(v, keys, document=True)
                 if new != v:
                     el.set(attr, new)
                 result.doc_calls += calls

@@ -79,6 +79,8 @@ def variant(xslt_text: str, run: str, patterns: int) -> str | None:
         return None
     parser = etree.XMLParser(remove_blank_text=False, huge_tree=True, resolve_entities=False, no_network=True)
     root = etree.fromstring(xslt_text.encode("utf-8"), parser)
+    if not _plain_modes(root):
+        return None
     main = next((t for t in root.iterchildren(_X + "template") if t.get("match") == "/" and not t.get("mode")), None)
     if main is None:
         return None
@@ -100,6 +102,26 @@ def variant(xslt_text: str, run: str, patterns: int) -> str | None:
         return None
     _drop_unreachable_templates(root)
     return etree.tostring(root, encoding="unicode")
+
+
+def _plain_modes(root: etree._Element) -> bool:
+    """Modes this module can follow as plain names: no ``default-mode`` (an ``apply-templates`` without
+    a mode would not mean the unnamed mode), no ``#default``/``#unnamed`` in a template's modes (it
+    runs in the initial mode too), no prefixed mode name (two prefixes could name one mode), no
+    ``xsl:mode`` declaration, no imported or included module (independent review: each of these
+    made a variant lose output in a hand-made stylesheet). The generated stylesheets have none."""
+    for el in root.iter():
+        if not isinstance(el.tag, str):
+            continue
+        if el.get("default-mode") is not None or el.get(f"{_X}default-mode") is not None:
+            return False
+        if el.tag in (_X + "mode", _X + "import", _X + "include", _X + "use-package"):
+            return False
+        if el.tag in (_X + "template", _X + "apply-templates"):
+            for m in (el.get("mode") or "").split():
+                if m in ("#default", "#unnamed") or ":" in m or m.startswith("Q{"):
+                    return False
+    return True
 
 
 def _remove_keeping_tail(el: etree._Element) -> None:
@@ -127,7 +149,10 @@ def _drop_unreachable_templates(root: etree._Element) -> None:
         for m in _template_modes(t):
             by_mode.setdefault(m, []).append(t)
     reachable: set[str] = set()
-    todo: list[etree._Element] = [t for t in templates if not t.get("mode") or "#all" in _template_modes(t)]
+    # the roots: templates of the unnamed mode (the main one), of every mode, and named templates (a
+    # call-template reaches them whatever their modes: independent review)
+    todo: list[etree._Element] = [t for t in templates
+                                  if not t.get("mode") or "#all" in _template_modes(t) or t.get("name") is not None]
     todo += [el for el in root if el.tag != _X + "template"]  # functions, variables, keys: everything else
     seen: set[int] = set()
     while todo:
