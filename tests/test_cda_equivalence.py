@@ -687,6 +687,9 @@ def test_a_value_set_read_by_one_pattern_only_is_handed_over_when_that_pattern_r
         tree = _tiny_doc(roots)
         tokens = fastsch.document_tokens(tree)
         assert {p.stem[4:] for p in plan.docs_for(tokens)} == expected
+        assert {p.stem[4:] for p in plan.docs_for(tokens, plan.active(tokens))} == expected
+        # the caller's sc:run value is read as given (the runner computes it once per document)
+        assert {p.stem[4:] for p in plan.docs_for(tokens, "01")} == {"G", "B"}
         exe = xslt_proc.compile_stylesheet(stylesheet_text=plan.xslt)
         compiled = Compiled(report=CompileReport(schematron="x.sch"), executable=exe, plan=plan)
         hand_over_docs(compiled, plan.eager())

@@ -159,7 +159,7 @@ def plan(xslt_text: str, *, confine_to: tuple[Path, ...] = ()) -> FastPlan:
         for attr in _XPATH_ATTRS.get(el.tag[len(_X):], ()):
             v = el.get(attr)
             if v and "doc" in v:
-                new, calls, keyed = _rewrite_expr(v, keys, document=True)
+                new, calls, keyed = _rewrite_expr(v, keys)
                 if new != v:
                     el.set(attr, new)
                 result.doc_calls += calls

@@ -6,6 +6,7 @@ A plan is stored on disk next to the generated XSLT (``sch_compile``), keyed by 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,10 +88,16 @@ class FastPlan:
             "1" if m not in self.guards or any(alt <= tokens for alt in self.guards[m]) else "0" for m in self.modes
         )
 
+    @functools.cached_property
+    def _lazy_files(self) -> tuple[frozenset[Path], frozenset[Path]]:
+        """(files handed over per document, of those the on-demand code systems): computed once."""
+        on_demand = frozenset(self.on_demand)
+        return on_demand.union(*self.by_pattern.values()), on_demand
+
     def eager(self) -> tuple[Path, ...]:
         """The files preloaded when the schematron is compiled (named by a literal read outside the
         rules of a pattern, or by several patterns' rules and elsewhere)."""
-        lazy = set(self.on_demand).union(*self.by_pattern.values())
+        lazy, _on_demand = self._lazy_files
         return tuple(p for p in self.preload if p not in lazy)
 
     @property
@@ -98,10 +105,11 @@ class FastPlan:
         """Some files are handed over per document (:meth:`docs_for`)."""
         return bool(self.on_demand or self.by_pattern)
 
-    def docs_for(self, tokens: frozenset[str]) -> tuple[Path, ...]:
+    def docs_for(self, tokens: frozenset[str], run: str | None = None) -> tuple[Path, ...]:
         """The files to hand over for one document: the eager ones; each on-demand file whose name
         without extension (a code system OID) is one of the document's attribute values; and the files
-        of each pattern that may run on it (its guard holds, as in :meth:`active`).
+        of each pattern that may run on it. ``run``: the document's :meth:`active` value, when the
+        caller has it (read instead of evaluating the guards again).
 
         Only a matter of speed, never of verdicts: a file not handed over is read by the original
         ``doc()``/``document()`` (``sc:doc`` falls back to it), which gives the same document.
@@ -110,12 +118,12 @@ class FastPlan:
             return self.eager()
         values = {t[t.index("=") + 1:] for t in tokens if t.startswith("a:")} if self.on_demand else set()
         wanted: set[Path] = set()
-        for mode, files in self.by_pattern.items():
-            alts = self.guards.get(mode)
-            if mode in self.modes and (alts is None or any(alt <= tokens for alt in alts)):
-                wanted.update(files)
-        on_demand = set(self.on_demand)
-        lazy = on_demand.union(*self.by_pattern.values())
+        if self.by_pattern:
+            run = run if run is not None and len(run) == len(self.modes) else self.active(tokens)
+            for i, mode in enumerate(self.modes):
+                if run[i] == "1":
+                    wanted.update(self.by_pattern.get(mode, ()))
+        lazy, on_demand = self._lazy_files
         return tuple(p for p in self.preload if p not in lazy or p in wanted or (p in on_demand and p.stem in values))
 
     def skipped(self, tokens: frozenset[str]) -> list[str]:

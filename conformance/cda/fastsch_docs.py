@@ -39,9 +39,9 @@ _XPATH_ATTRS = {
 }
 
 
-def _rewrite_expr(expr: str, keys: dict[str, str], document: bool = False) -> tuple[str, int, int]:
-    """doc()/doc-available() → sc:doc()/sc:doc-available() (and, with ``document``, XSLT's document() →
-    sc:document()), then doc(X)//n[text() = v] → key()."""
+def _rewrite_expr(expr: str, keys: dict[str, str]) -> tuple[str, int, int]:
+    """doc()/doc-available()/document() → sc:doc()/sc:doc-available()/sc:document(), then
+    doc(X)//n[text() = v] → key()."""
     if "doc" not in expr:
         return expr, 0, 0
     # Leave string literals alone.
@@ -50,9 +50,8 @@ def _rewrite_expr(expr: str, keys: dict[str, str], document: bool = False) -> tu
     for i in range(0, len(pieces), 2):
         pieces[i], n = _DOC_CALL_RE.subn(lambda m: f"sc:{m.group(1)}(", pieces[i])
         calls += n
-        if document:
-            pieces[i], n = _DOCUMENT_CALL_RE.subn("sc:document(", pieces[i])
-            calls += n
+        pieces[i], n = _DOCUMENT_CALL_RE.subn("sc:document(", pieces[i])
+        calls += n
     out = "".join(pieces)
     keyed = 0
 

@@ -177,10 +177,10 @@ def transform(compiled: Compiled, node, tokens: frozenset[str] | None, *, whole:
     to the patterns that may fire (sch_variant; the equivalence test runs both)."""
     with compiled.lock, saxon_lock:
         plan = compiled.plan
-        if plan is not None and plan.lazy:
-            hand_over_docs(compiled, plan.docs_for(tokens or frozenset()))
-        run = None
         active = plan.active(tokens or frozenset()) if plan is not None and plan.guards else None
+        if plan is not None and plan.lazy:
+            hand_over_docs(compiled, plan.docs_for(tokens or frozenset(), active))
+        run = None
         exe = executable_for(compiled, active, whole=whole)
         if active is not None:
             proc, _x = saxon()
